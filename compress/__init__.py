@@ -1,0 +1,1 @@
+"""One-shot compressors that turn a dense model into structserve checkpoints."""

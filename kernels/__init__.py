@@ -1,0 +1,1 @@
+"""Linear kernels for compressed formats: pure-torch references and fast paths, one dispatcher."""

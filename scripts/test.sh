@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs everything (scripts/install.sh), then runs the linters and the whole test suite.
+# Extra arguments go to pytest (e.g. `scripts/test.sh tests/unit`).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install.sh
+VENV="${STRUCTSERVE_VENV:-.venv}"
+export PATH="$PWD/$VENV/bin:$PATH"
+echo "== ruff check";  ruff check .
+echo "== ruff format"; ruff format --check .
+echo "== mypy";        mypy
+echo "== pytest"
+set +e
+python -m pytest -ra "${@:-tests}"
+rc=$?
+set -e
+if [[ $rc -eq 5 ]]; then echo "pytest: no tests collected"; exit 1; fi
+exit $rc

@@ -1,0 +1,164 @@
+"""The gateway's one typed settings object, fed by CLI flags, env vars and a YAML file.
+
+Precedence: CLI flag > `STRUCTSERVE_*` env var > YAML file (`--config`) > default.
+Every field's description doubles as its `--help` text.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+
+
+def _default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "structserve"
+
+
+class Settings(BaseSettings):
+    """Everything `structserve serve` can be told."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="STRUCTSERVE_", extra="forbid", validate_default=True
+    )
+
+    host: str = Field("127.0.0.1", description="Address the gateway listens on.")
+    port: int = Field(8000, ge=0, le=65535, description="Port the gateway listens on.")
+    model: str = Field(
+        "smollm2-135m-instruct",
+        description="A catalog model name (pulled when missing) or a local HF model folder.",
+    )
+    served_model_name: str | None = Field(
+        None, description="Name clients use for the model (default: catalog name or folder name)."
+    )
+    engine_url: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Attach to already running engines at these base URLs instead of starting "
+        "one (comma-separated; repeat a URL's model to load-balance).",
+    )
+    engine_host: str = Field("127.0.0.1", description="Address the supervised engine binds.")
+    engine_port: int = Field(8100, ge=0, le=65535, description="Port of the supervised engine.")
+    engine_python: str | None = Field(
+        None, description="Python interpreter that runs vLLM (default: this one)."
+    )
+    engine_args: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Extra vLLM arguments passed through verbatim (e.g. --tensor-parallel-size=2); "
+        "also everything after `--` on the command line.",
+    )
+    enforce_eager: bool = Field(
+        True, description="Run vLLM eagerly (starts in ~40 s instead of ~110 s on CPU)."
+    )
+    kv_cache_gb: float = Field(
+        2.0, gt=0, description="KV cache size in GiB on CPU (VLLM_CPU_KVCACHE_SPACE)."
+    )
+    max_model_len: int | None = Field(
+        4096, ge=16, description="Context length the engine serves (None: the model's own)."
+    )
+    engine_start_timeout_s: float = Field(
+        900.0, gt=0, description="How long an engine may take to become healthy."
+    )
+    restart_backoff_s: float = Field(
+        1.0, gt=0, description="First delay before restarting a dead engine (doubles each time)."
+    )
+    restart_backoff_max_s: float = Field(
+        60.0, gt=0, description="Largest delay between engine restarts."
+    )
+    health_interval_s: float = Field(
+        1.0, gt=0, description="How often the supervisor probes engine health."
+    )
+    cache_dir: Path = Field(
+        default_factory=_default_cache_dir,
+        description="Where pulled models and downloads are kept.",
+    )
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="Accepted Bearer API keys (comma-separated); empty means no auth.",
+    )
+    metrics_require_auth: bool = Field(
+        True, description="Require an API key for /metrics when keys are set."
+    )
+    max_body_bytes: int = Field(
+        4 * 1024 * 1024, ge=1024, description="Largest accepted request body in bytes (413 above)."
+    )
+    max_n: int = Field(16, ge=1, description="Largest `n` (choices per request) accepted.")
+    request_timeout_s: float = Field(
+        600.0, gt=0, description="Longest a request may take end to end (504 above)."
+    )
+    log_prompts: bool = Field(
+        False, description="Log prompt and completion text (off: logs carry request ids only)."
+    )
+    log_level: str = Field("info", description="Log level of the gateway.")
+
+    @field_validator("engine_url", "engine_args", "api_keys", mode="before")
+    @classmethod
+    def _split_commas(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("engine_url")
+    @classmethod
+    def _check_urls(cls, value: list[str]) -> list[str]:
+        for url in value:
+            if not url.startswith(("http://", "https://")):
+                raise ValueError(f"engine URL must start with http:// or https://: {url!r}")
+        return [url.rstrip("/") for url in value]
+
+    @model_validator(mode="after")
+    def _check_backoff(self) -> Settings:
+        if self.restart_backoff_max_s < self.restart_backoff_s:
+            raise ValueError("restart_backoff_max_s must be >= restart_backoff_s")
+        return self
+
+    def api_key_values(self) -> list[str]:
+        """The configured API keys as plain strings (never log them)."""
+        return [key.get_secret_value() for key in self.api_keys]
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    """Lowest-priority source: a YAML mapping of field names to values."""
+
+    def __init__(self, settings_cls: type[BaseSettings], data: dict[str, Any]) -> None:
+        super().__init__(settings_cls)
+        self._data = data
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self._data)
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """Parse a settings YAML file into a mapping (keys may use - or _)."""
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: settings YAML must be a mapping, found {type(data).__name__}")
+    return {str(key).replace("-", "_"): value for key, value in data.items()}
+
+
+def load_settings(cli: dict[str, Any] | None = None, yaml_path: Path | None = None) -> Settings:
+    """Build validated settings from CLI values, the environment and an optional YAML file."""
+    yaml_data = read_yaml(yaml_path) if yaml_path is not None else {}
+
+    class _Loaded(Settings):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            return (init_settings, env_settings, _YamlSource(settings_cls, yaml_data))
+
+    loaded = _Loaded(**(cli or {}))
+    return Settings.model_construct(**loaded.model_dump())
