@@ -1,0 +1,66 @@
+"""dictsparse format: W ≈ D·C, D [O, k] dense, C [k, I] with s stored entries per column."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from kernels.reference import dictsparse_coefficients
+from model_loaders.base import FormatTensors
+from model_loaders.errors import InvalidIndexError
+from model_loaders.manifest import Format
+
+
+def check_index(index: torch.Tensor, atoms: int, *, name: str) -> None:
+    """Raise InvalidIndexError unless every column of `index` [s, I] has distinct rows in [0, k)."""
+    if index.numel() == 0:
+        return
+    lo, hi = int(index.min()), int(index.max())
+    if lo < 0 or hi >= atoms:
+        raise InvalidIndexError(name, expected=f"entries in [0, {atoms})", found=f"[{lo}, {hi}]")
+    ordered = index.long().sort(dim=0).values  # [s, I]
+    dup = (ordered[1:] == ordered[:-1]).any(dim=0).nonzero()
+    if dup.numel():
+        raise InvalidIndexError(
+            name, expected="distinct rows per column", found=f"repeat in column {int(dup[0])}"
+        )
+
+
+@dataclass(frozen=True)
+class DictSparseTensors(FormatTensors):
+    """Dictionary D and column-sparse coefficients C of one layer."""
+
+    D: torch.Tensor  # [O, k]
+    C_values: torch.Tensor  # [s, I]
+    C_index: torch.Tensor  # [s, I] int32
+    format = Format.DICTSPARSE
+
+    @property
+    def out_features(self) -> int:
+        return int(self.D.shape[0])
+
+    @property
+    def in_features(self) -> int:
+        return int(self.C_values.shape[1])
+
+    def params(self) -> dict[str, int]:
+        return {"atoms": int(self.D.shape[1]), "nnz_per_column": int(self.C_values.shape[0])}
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        return {"D": self.D, "C_values": self.C_values, "C_index": self.C_index}
+
+    def to_dense(self) -> torch.Tensor:
+        c = dictsparse_coefficients(self.C_values.float(), self.C_index, self.D.shape[1])
+        return (self.D.float() @ c).to(self.D.dtype)
+
+    def validate(self, name: str) -> None:
+        check_index(self.C_index, int(self.D.shape[1]), name=f"{name}.C_index")
+
+    @classmethod
+    def from_dense(
+        cls, d: torch.Tensor, c: torch.Tensor, *, nnz_per_column: int
+    ) -> DictSparseTensors:
+        """Keep the `nnz_per_column` largest |C| entries of each column of c [k, I]."""
+        idx = c.abs().float().topk(nnz_per_column, dim=0).indices.sort(dim=0).values  # [s, I]
+        return cls(D=d, C_values=c.gather(0, idx), C_index=idx.to(torch.int32))

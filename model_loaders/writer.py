@@ -1,0 +1,103 @@
+"""Write a structserve checkpoint: a dense HF folder with some linear layers replaced.
+
+This is the API the compressors use (docs/formats.md, "Writing checkpoints"):
+
+    from model_loaders.writer import write_checkpoint
+    from model_loaders.lowrank import LowRankTensors
+    write_checkpoint(dense_dir, out_dir, {
+        "model.layers.0.mlp.down_proj": LowRankTensors.from_dense(w, rank=128),
+    })
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from model_loaders.base import DenseTensors, FormatTensors
+from model_loaders.errors import ManifestError, MissingTensorError, TensorShapeError
+from model_loaders.manifest import SPARSE24_MODES, SPEC_VERSION, Manifest, safetensors_files
+
+_SKIP_FILES = {"model.safetensors.index.json"}
+
+
+def load_dense_state(dense_dir: Path) -> dict[str, torch.Tensor]:
+    """Every tensor of an HF folder's safetensors files (name -> tensor, on CPU)."""
+    state: dict[str, torch.Tensor] = {}
+    for path in safetensors_files(Path(dense_dir)):
+        state.update(load_file(str(path)))
+    return state
+
+
+def _replace(state: dict[str, torch.Tensor], name: str, layer: FormatTensors) -> None:
+    key = f"{name}.weight"
+    if key not in state:
+        raise MissingTensorError(key, expected="a dense linear weight to replace", found="nothing")
+    dense = state.pop(key)
+    want = (layer.out_features, layer.in_features)
+    if tuple(dense.shape) != want:
+        raise TensorShapeError(
+            key, expected=list(dense.shape), found=f"a layer of shape {list(want)}"
+        )
+    layer.validate(name)
+    for suffix, tensor in layer.tensors().items():
+        t = tensor.detach().to("cpu")
+        if t.is_floating_point():
+            t = t.to(dense.dtype)
+        state[f"{name}.{suffix}"] = t.contiguous()
+
+
+def write_checkpoint(
+    dense_dir: Path | str,
+    out_dir: Path | str,
+    layers: Mapping[str, FormatTensors],
+    *,
+    sparse24_mode: str = "dense",
+) -> Path:
+    """Write a structserve checkpoint.
+
+    Args:
+        dense_dir: the dense HF folder (config.json, tokenizer, *.safetensors).
+        out_dir: the folder to create (replaced when it exists; must differ from dense_dir).
+        layers: HF module name (e.g. "model.layers.3.mlp.down_proj") -> the format's tensors
+            (DenseTensors, LowRankTensors, Sparse24Tensors, SpenseTensors, ArmorTensors,
+            DictSparseTensors). Floating tensors are cast to the dense weight's dtype.
+            Layers not listed are copied unchanged (dense).
+        sparse24_mode: default runtime mode of the 2:4 formats, "dense" or "compressed".
+
+    Returns:
+        out_dir. Raises CheckpointError subclasses for unknown layers, shape mismatches and
+        invalid masks or indices.
+    """
+    dense_dir, out_dir = Path(dense_dir), Path(out_dir)
+    if out_dir.resolve() == dense_dir.resolve():
+        raise ManifestError(
+            str(out_dir), expected="a folder other than dense_dir", found=str(dense_dir)
+        )
+    if sparse24_mode not in SPARSE24_MODES:
+        raise ManifestError("sparse24_mode", expected=SPARSE24_MODES, found=sparse24_mode)
+    config = json.loads((dense_dir / "config.json").read_text())
+    if "embed_tokens" in "".join(layers) or "lm_head" in layers:
+        raise ManifestError("layers", expected="decoder linear layers only", found=sorted(layers))
+    state = load_dense_state(dense_dir)
+    entries = {}
+    for name, layer in layers.items():
+        _replace(state, name, layer)
+        if not isinstance(layer, DenseTensors):
+            entries[name] = layer.entry(name)
+    manifest = Manifest(SPEC_VERSION, entries, sparse24_mode)
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True)
+    for src in dense_dir.iterdir():
+        if src.is_file() and src.suffix != ".safetensors" and src.name not in _SKIP_FILES:
+            shutil.copy2(src, out_dir / src.name)
+    config["quantization_config"] = manifest.to_json()
+    (out_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    save_file(state, str(out_dir / "model.safetensors"), metadata={"format": "pt"})
+    return out_dir
