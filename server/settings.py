@@ -94,6 +94,9 @@ class Settings(BaseSettings):
     log_prompts: bool = Field(
         False, description="Log prompt and completion text (off: logs carry request ids only)."
     )
+    drain_timeout_s: float = Field(
+        30.0, ge=0, description="On SIGTERM, how long in-flight requests may finish before exit."
+    )
     log_level: str = Field("info", description="Log level of the gateway.")
 
     @field_validator("engine_url", "engine_args", "api_keys", mode="before")

@@ -1,0 +1,123 @@
+"""build_app(settings, pool, supervisor) -> FastAPI: the OpenAI-compatible gateway."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from server.engines import EnginePool
+from server.errors import (
+    InvalidRequest,
+    NotFound,
+    ServerError,
+    StructServeError,
+    error_response,
+)
+from server.generation import ClientGone, GenerationService, Limits
+from server.metrics import GatewayMetrics
+from server.middleware import (
+    ApiKeyMiddleware,
+    BodyLimitMiddleware,
+    MetricsMiddleware,
+    RequestIdMiddleware,
+)
+from server.routes import generate, health, metrics, models
+from server.settings import Settings
+from server.supervisor import EngineSupervisor
+
+log = logging.getLogger("structserve.app")
+
+ROUTES = ("/v1/chat/completions", "/v1/completions", "/v1/models", "/health", "/ready", "/metrics")
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(StructServeError)
+    async def _typed(_: Request, exc: StructServeError) -> Response:
+        return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_: Request, exc: RequestValidationError) -> Response:
+        return error_response(InvalidRequest(str(exc.errors()[:1])))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 404:
+            return error_response(NotFound(f"no such route: {exc.detail}", code="not_found"))
+        err = InvalidRequest(str(exc.detail), code=f"http_{exc.status_code}")
+        err.status_code = exc.status_code
+        return error_response(err)
+
+    @app.exception_handler(ClientGone)
+    async def _gone(_: Request, __: ClientGone) -> Response:
+        return Response(status_code=499)  # nobody reads it; recorded in metrics and logs
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> Response:
+        log.exception("unhandled error", exc_info=exc)
+        return error_response(ServerError("internal error in the gateway"))
+
+
+def build_app(
+    settings: Settings,
+    pool: EnginePool,
+    supervisor: EngineSupervisor | None = None,
+    metrics_: GatewayMetrics | None = None,
+) -> FastAPI:
+    """Assemble the gateway.
+
+    Args:
+        settings: validated settings.
+        pool: the engines to route to (started and stopped with the app).
+        supervisor: the local engine's supervisor, when `serve` runs one.
+        metrics_: the metrics registry (a fresh one by default).
+
+    Returns:
+        The FastAPI application.
+    """
+    gateway_metrics = metrics_ or GatewayMetrics()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if supervisor is not None:
+            supervisor.start()
+        pool.start()
+        try:
+            yield
+        finally:
+            app.state.draining = True
+            await pool.stop()
+            if supervisor is not None:
+                await supervisor.stop()
+            await pool.client.aclose()
+
+    app = FastAPI(title="structserve", version="0.1.0", lifespan=lifespan)
+    app.state.settings = settings
+    app.state.pool = pool
+    app.state.supervisor = supervisor
+    app.state.metrics = gateway_metrics
+    app.state.created = int(time.time())
+    app.state.draining = False
+    limits = Limits(
+        max_n=settings.max_n,
+        request_timeout_s=settings.request_timeout_s,
+        log_prompts=settings.log_prompts,
+    )
+    app.state.generation = GenerationService(pool, gateway_metrics, limits)
+    for router in (health.router, models.router, generate.router, metrics.router):
+        app.include_router(router)
+    _install_error_handlers(app)
+
+    public = {"/health", "/ready"} | (set() if settings.metrics_require_auth else {"/metrics"})
+    # Outermost last: ids -> metrics -> auth -> body limit -> app.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(ApiKeyMiddleware, keys=settings.api_key_values(), public_paths=public)
+    app.add_middleware(MetricsMiddleware, metrics=gateway_metrics, routes=ROUTES)
+    app.add_middleware(RequestIdMiddleware)
+    return app

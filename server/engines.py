@@ -1,0 +1,194 @@
+"""Engine endpoints and the pool that routes each request to the least-loaded healthy one.
+
+An engine is any vLLM OpenAI server reachable by URL: the one `serve` supervises, or external
+ones (`--engine-url`). A background probe marks engines ready or ejects them; the pool never
+routes to an engine that failed its last probe.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from server.errors import EngineUnavailable, NotFound
+
+log = logging.getLogger("structserve.engines")
+
+
+@dataclass
+class ModelCard:
+    """What /v1/models says about one served model."""
+
+    name: str
+    source: str | None = None
+    format: str = "unknown"
+    compression_ratio: float | None = None
+    max_model_len: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Endpoint:
+    """One engine and what the gateway knows about it."""
+
+    url: str
+    ready: bool = False
+    outstanding: int = 0
+    models: dict[str, ModelCard] = field(default_factory=dict)
+    consecutive_failures: int = 0
+    next_probe_at: float = 0.0
+    last_error: str | None = None
+
+    def status(self) -> dict[str, Any]:
+        """A JSON-able summary for /ready."""
+        return {
+            "url": self.url,
+            "ready": self.ready,
+            "outstanding": self.outstanding,
+            "models": sorted(self.models),
+            "last_error": self.last_error,
+        }
+
+
+class EnginePool:
+    """Routes requests over engines; probes their health in the background."""
+
+    def __init__(
+        self,
+        urls: list[str],
+        *,
+        client: httpx.AsyncClient,
+        probe_interval_s: float = 1.0,
+        cards: dict[str, ModelCard] | None = None,
+    ) -> None:
+        self.endpoints = [Endpoint(url=url) for url in urls]
+        self.client = client
+        self.probe_interval_s = probe_interval_s
+        self.cards = cards or {}  # metadata the operator knows (format, source) by model name
+        self._probe_task: asyncio.Task[None] | None = None
+
+    # -- routing ---------------------------------------------------------------------------
+    def known_models(self) -> list[ModelCard]:
+        """Every model any engine serves (ready or not), plus configured ones."""
+        merged: dict[str, ModelCard] = {}
+        for ep in self.endpoints:
+            for name, card in ep.models.items():
+                merged.setdefault(name, card)
+        for name, card in self.cards.items():
+            merged.setdefault(name, card)
+        return [merged[name] for name in sorted(merged)]
+
+    def pick(self, model: str) -> Endpoint:
+        """The ready endpoint serving `model` with the fewest outstanding requests.
+
+        Raises:
+            NotFound: no engine serves (or is configured to serve) the model.
+            EngineUnavailable: the model is known but no engine for it is ready.
+        """
+        ready = [ep for ep in self.endpoints if ep.ready and model in ep.models]
+        if ready:
+            return min(ready, key=lambda ep: ep.outstanding)
+        if any(card.name == model for card in self.known_models()):
+            raise EngineUnavailable(
+                f"no engine serving {model!r} is ready; retry shortly",
+                headers={"Retry-After": "5"},
+            )
+        raise NotFound(f"The model {model!r} does not exist.", param="model")
+
+    def is_ready(self) -> bool:
+        """True when every known model has at least one ready engine."""
+        names = {card.name for card in self.known_models()}
+        if not names:
+            return False
+        return all(any(ep.ready and n in ep.models for ep in self.endpoints) for n in names)
+
+    @contextlib.asynccontextmanager
+    async def lease(self, model: str) -> AsyncIterator[Endpoint]:
+        """Pick an endpoint and count the request as outstanding on it while in use."""
+        ep = self.pick(model)
+        ep.outstanding += 1
+        try:
+            yield ep
+        finally:
+            ep.outstanding -= 1
+
+    def mark_down(self, ep: Endpoint, reason: str) -> None:
+        """Eject an endpoint after a transport failure; the probe re-admits it."""
+        if ep.ready:
+            log.warning("engine %s ejected: %s", ep.url, reason)
+        ep.ready = False
+        ep.last_error = reason
+        ep.next_probe_at = 0.0
+
+    # -- probing ---------------------------------------------------------------------------
+    async def probe(self, ep: Endpoint) -> None:
+        """Check one engine's /health and learn its models; update its state."""
+        try:
+            health = await self.client.get(f"{ep.url}/health", timeout=5.0)
+            health.raise_for_status()
+            listing = await self.client.get(f"{ep.url}/v1/models", timeout=5.0)
+            listing.raise_for_status()
+            ep.models = {card.name: card for card in self._cards_from_listing(listing.json())}
+        except (httpx.HTTPError, ValueError) as exc:
+            ep.consecutive_failures += 1
+            backoff = min(self.probe_interval_s * 2 ** min(ep.consecutive_failures, 5), 30.0)
+            ep.next_probe_at = time.monotonic() + backoff
+            if ep.ready:
+                log.warning("engine %s failed health: %s", ep.url, exc)
+            ep.ready = False
+            ep.last_error = f"{type(exc).__name__}: {exc}"[:300]
+            return
+        if not ep.ready:
+            log.info("engine %s ready: %s", ep.url, ", ".join(sorted(ep.models)))
+        ep.ready = True
+        ep.consecutive_failures = 0
+        ep.last_error = None
+        ep.next_probe_at = time.monotonic() + self.probe_interval_s
+
+    def _cards_from_listing(self, listing: dict[str, Any]) -> list[ModelCard]:
+        cards = []
+        for item in listing.get("data", []):
+            name = str(item["id"])
+            known = self.cards.get(name)
+            card = ModelCard(
+                name=name,
+                source=known.source if known else item.get("root"),
+                format=known.format if known else "unknown",
+                compression_ratio=known.compression_ratio if known else None,
+                max_model_len=item.get("max_model_len"),
+                extra=known.extra if known else {},
+            )
+            cards.append(card)
+        return cards
+
+    async def probe_due(self) -> None:
+        """Probe every endpoint whose next probe time has come."""
+        now = time.monotonic()
+        due = [ep for ep in self.endpoints if ep.next_probe_at <= now]
+        if due:
+            await asyncio.gather(*(self.probe(ep) for ep in due))
+
+    async def _probe_forever(self) -> None:
+        while True:
+            await self.probe_due()
+            await asyncio.sleep(min(self.probe_interval_s, 0.5))
+
+    def start(self) -> None:
+        """Start background probing (idempotent)."""
+        if self._probe_task is None or self._probe_task.done():
+            self._probe_task = asyncio.create_task(self._probe_forever(), name="engine-probe")
+
+    async def stop(self) -> None:
+        """Stop background probing."""
+        if self._probe_task is not None:
+            self._probe_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._probe_task
+            self._probe_task = None

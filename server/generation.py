@@ -1,0 +1,211 @@
+"""Forwarding of completion and chat requests to an engine: validate, route, relay, measure."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import httpx
+from fastapi import Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from pydantic import BaseModel
+
+from server.engines import Endpoint, EnginePool
+from server.errors import (
+    EngineError,
+    EngineTimeout,
+    EngineUnavailable,
+    InvalidRequest,
+    StructServeError,
+    from_status,
+)
+from server.metrics import GatewayMetrics
+from server.protocol import parse_request
+from server.streaming import StreamObserver, choice_text, relay
+from server.structured import StructuredPlan, plan_request
+
+log = logging.getLogger("structserve.requests")
+_T = TypeVar("_T")
+
+
+class ClientGone(Exception):
+    """The client disconnected before the answer was ready."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-request limits the service enforces."""
+
+    max_n: int
+    request_timeout_s: float
+    log_prompts: bool
+
+
+def decode_body(raw: bytes) -> Any:
+    """Decode a JSON request body; 400 for anything that is not UTF-8 JSON."""
+    if not raw:
+        raise InvalidRequest("request body is empty; expected a JSON object")
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise InvalidRequest("request body is not valid UTF-8") from None
+    except RecursionError:
+        raise InvalidRequest("request body nests too deeply") from None
+    except ValueError as exc:
+        raise InvalidRequest(f"request body is not valid JSON: {exc}") from None
+
+
+async def upstream_error(response: httpx.Response) -> StructServeError:
+    """Turn an engine's non-200 answer into a typed error, keeping its message and param."""
+    raw = await response.aread()
+    message, param = f"engine returned HTTP {response.status_code}", None
+    try:
+        err = json.loads(raw).get("error", {})
+        if isinstance(err, dict):
+            message = str(err.get("message") or message)
+            param = err.get("param")
+    except (ValueError, AttributeError):
+        pass
+    return from_status(response.status_code, message, param=param)
+
+
+async def until_disconnect(request: Request, work: Awaitable[_T], poll_s: float = 0.2) -> _T:
+    """Await `work`, cancelling it (and so the engine request) if the client disconnects."""
+    task = asyncio.ensure_future(work)
+    try:
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=poll_s)
+            if done:
+                return task.result()
+            if await request.is_disconnected():
+                raise ClientGone
+    finally:
+        if not task.done():
+            task.cancel()
+
+
+class GenerationService:
+    """Handles POST /v1/completions and /v1/chat/completions."""
+
+    def __init__(self, pool: EnginePool, metrics: GatewayMetrics, limits: Limits) -> None:
+        self.pool = pool
+        self.metrics = metrics
+        self.limits = limits
+
+    async def handle(self, request: Request, route: str, model: type[BaseModel]) -> Response:
+        """Validate the body, forward it to the least-loaded engine, relay the answer."""
+        started = time.perf_counter()
+        body = decode_body(await request.body())
+        parsed = parse_request(model, body)
+        n = int(getattr(parsed, "n", 1))
+        if n > self.limits.max_n:
+            raise InvalidRequest(f"n: at most {self.limits.max_n} choices per request", param="n")
+        plan = plan_request(body)
+        endpoint = self.pool.pick(str(body["model"]))
+        if self.limits.log_prompts:
+            log.info("request %s body=%s", request.state.request_id, json.dumps(body)[:4000])
+        if body.get("stream"):
+            return await self._stream(request, route, endpoint, body, plan, started)
+        return await self._unary(request, route, endpoint, body, plan)
+
+    async def _unary(
+        self,
+        request: Request,
+        route: str,
+        endpoint: Endpoint,
+        body: dict[str, Any],
+        plan: StructuredPlan | None,
+    ) -> Response:
+        endpoint.outstanding += 1
+        try:
+            post = self.pool.client.post(
+                f"{endpoint.url}{route}", json=body, timeout=self.limits.request_timeout_s
+            )
+            response = await until_disconnect(request, post)
+        except ClientGone:
+            self.metrics.client_disconnects.labels(route).inc()
+            raise
+        except httpx.TimeoutException:
+            raise EngineTimeout("the engine did not answer within the request timeout") from None
+        except httpx.TransportError as exc:
+            self.pool.mark_down(endpoint, f"{type(exc).__name__}: {exc}")
+            raise EngineUnavailable(
+                "the engine failed while serving the request; retry shortly",
+                headers={"Retry-After": "5"},
+            ) from None
+        finally:
+            endpoint.outstanding -= 1
+        if response.status_code != 200:
+            raise await upstream_error(response)
+        try:
+            data = response.json()
+        except ValueError:
+            raise EngineError("the engine answered with invalid JSON") from None
+        if plan is not None:
+            for choice in data.get("choices", []):
+                choice["structured_output"] = plan.check(
+                    choice_text(choice), choice.get("finish_reason")
+                )
+        return JSONResponse(data)
+
+    async def _stream(
+        self,
+        request: Request,
+        route: str,
+        endpoint: Endpoint,
+        body: dict[str, Any],
+        plan: StructuredPlan | None,
+        started: float,
+    ) -> Response:
+        timeout = httpx.Timeout(self.limits.request_timeout_s, connect=10.0)
+        upstream_req = self.pool.client.build_request(
+            "POST", f"{endpoint.url}{route}", json=body, timeout=timeout
+        )
+        endpoint.outstanding += 1
+        try:
+            upstream = await until_disconnect(
+                request, self.pool.client.send(upstream_req, stream=True)
+            )
+        except BaseException as exc:
+            endpoint.outstanding -= 1
+            if isinstance(exc, httpx.TransportError):
+                self.pool.mark_down(endpoint, f"{type(exc).__name__}: {exc}")
+                raise EngineUnavailable("the engine is not reachable; retry shortly") from None
+            raise
+        if upstream.status_code != 200:
+            endpoint.outstanding -= 1
+            try:
+                raise await upstream_error(upstream)
+            finally:
+                await upstream.aclose()
+        observer = StreamObserver(
+            started=started,
+            on_ttft=self.metrics.ttft.labels(route).observe,
+            on_itl=self.metrics.itl.labels(route).observe,
+            plan=plan,
+        )
+
+        async def body_iter() -> AsyncIterator[bytes]:
+            try:
+                deadline = time.monotonic() + self.limits.request_timeout_s
+                async for event in relay(
+                    upstream,
+                    observer,
+                    deadline=deadline,
+                    on_transport_error=lambda why: self.pool.mark_down(endpoint, why),
+                ):
+                    yield event
+            except asyncio.CancelledError:
+                self.metrics.client_disconnects.labels(route).inc()
+                raise
+            finally:
+                endpoint.outstanding -= 1
+                await upstream.aclose()
+
+        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        return StreamingResponse(body_iter(), media_type="text/event-stream", headers=headers)

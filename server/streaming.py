@@ -1,0 +1,112 @@
+"""SSE relay from an engine stream to the client, measuring TTFT and inter-token latency.
+
+Lines are forwarded unchanged unless a structured-output verdict must be attached to the
+chunk that finishes a choice. When the client goes away, the generator is cancelled and the
+upstream connection closed, which makes vLLM abort the request.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from server.errors import EngineTimeout, EngineUnavailable, StructServeError
+from server.structured import StructuredPlan
+
+log = logging.getLogger("structserve.streaming")
+
+
+def sse_event(payload: str) -> bytes:
+    """One SSE `data:` event."""
+    return f"data: {payload}\n\n".encode()
+
+
+def sse_error(exc: StructServeError) -> bytes:
+    """An SSE event carrying an OpenAI error object (ends a broken stream)."""
+    return sse_event(json.dumps(exc.body()))
+
+
+def choice_text(choice: dict[str, Any]) -> str:
+    """The text a (streamed or whole) chat or completion choice carries."""
+    if "delta" in choice:
+        return choice["delta"].get("content") or ""
+    if "message" in choice:
+        return (choice["message"] or {}).get("content") or ""
+    return choice.get("text") or ""
+
+
+@dataclass
+class StreamObserver:
+    """Per-stream timing and structured-output bookkeeping."""
+
+    started: float
+    on_ttft: Callable[[float], None]
+    on_itl: Callable[[float], None]
+    plan: StructuredPlan | None = None
+    last_token_at: float | None = None
+    texts: dict[int, str] = field(default_factory=dict)
+
+    def observe(self, payload: str) -> str:
+        """Record one data payload; returns it, rewritten if a verdict was attached."""
+        try:
+            chunk = json.loads(payload)
+        except ValueError:
+            return payload
+        choices = chunk.get("choices") if isinstance(chunk, dict) else None
+        if not choices:
+            return payload
+        if any(choice_text(c) for c in choices):
+            now = time.perf_counter()
+            if self.last_token_at is None:
+                self.on_ttft(now - self.started)
+            else:
+                self.on_itl(now - self.last_token_at)
+            self.last_token_at = now
+        if self.plan is None:
+            return payload
+        changed = False
+        for choice in choices:
+            index = int(choice.get("index", 0))
+            self.texts[index] = self.texts.get(index, "") + choice_text(choice)
+            if choice.get("finish_reason") is not None:
+                choice["structured_output"] = self.plan.check(
+                    self.texts[index], choice["finish_reason"]
+                )
+                changed = True
+        return json.dumps(chunk) if changed else payload
+
+
+async def relay(
+    upstream: httpx.Response,
+    observer: StreamObserver,
+    *,
+    deadline: float,
+    on_transport_error: Callable[[str], None],
+) -> AsyncIterator[bytes]:
+    """Yield SSE bytes from `upstream` until [DONE], an error, or the deadline.
+
+    The caller owns `upstream` and closes it (in a `finally`) when this generator ends or is
+    cancelled.
+    """
+    try:
+        async for line in upstream.aiter_lines():
+            if not line.startswith("data:"):
+                continue  # blank separators and comments
+            payload = line[5:].strip()
+            if payload != "[DONE]":
+                payload = observer.observe(payload)
+            yield sse_event(payload)
+            if time.monotonic() > deadline:
+                yield sse_error(EngineTimeout("request exceeded the gateway's request timeout"))
+                return
+    except httpx.TimeoutException:
+        yield sse_error(EngineTimeout("the engine stopped sending tokens"))
+    except httpx.TransportError as exc:
+        on_transport_error(f"{type(exc).__name__}: {exc}")
+        yield sse_error(EngineUnavailable("the engine failed while streaming; retry the request"))

@@ -1,0 +1,100 @@
+"""llguidance, the engine's decoding backend, used in the gateway without torch: serialize a
+request's constraint into the grammar the engine will build, compile it, and match finished text.
+
+Text is fed byte by byte through a 257-token byte-level tokenizer (256 bytes + EOS), so the
+gateway needs no model tokenizer and sees exactly the language the grammar defines.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import llguidance
+from llguidance import LLMatcher, LLTokenizer
+
+JSON_DEFAULTS: dict[str, Any] = {"whitespace_flexible": False}
+"""Compile options the engine uses too (`disable_any_whitespace`): compact JSON, no whitespace
+loops. The gateway also writes them into each schema's `x-guidance`."""
+
+EOS = 256
+
+
+def _bytes_to_unicode() -> dict[int, str]:
+    printable = [*range(33, 127), *range(161, 173), *range(174, 256)]
+    table = {byte: chr(byte) for byte in printable}
+    extra = 0
+    for byte in range(256):
+        if byte not in table:
+            table[byte] = chr(256 + extra)
+            extra += 1
+    return table
+
+
+def byte_tokenizer() -> LLTokenizer:
+    """A tokenizer whose tokens are the 256 bytes plus EOS (id 256)."""
+    vocab = {char: byte for byte, char in _bytes_to_unicode().items()}
+    vocab["<eos>"] = EOS
+    level = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True}
+    spec = {
+        "version": "1.0",
+        "truncation": None,
+        "padding": None,
+        "added_tokens": [
+            {
+                "id": EOS,
+                "content": "<eos>",
+                "single_word": False,
+                "lstrip": False,
+                "rstrip": False,
+                "normalized": False,
+                "special": True,
+            }
+        ],
+        "normalizer": None,
+        "pre_tokenizer": {**level, "use_regex": False},
+        "post_processor": None,
+        "decoder": {**level, "use_regex": False},
+        "model": {"type": "BPE", "dropout": None, "unk_token": None, "vocab": vocab, "merges": []},
+    }
+    return LLTokenizer(json.dumps(spec), eos_token=EOS)
+
+
+def serialize(kind: str, spec: Any) -> str:
+    """The llguidance grammar for one constraint, as vLLM's guidance backend builds it.
+
+    Args:
+        kind: "json" (spec: schema), "regex", "choice" (spec: list of str) or "grammar".
+        spec: the constraint.
+
+    Returns:
+        The serialized llguidance grammar.
+    """
+    if kind == "json":
+        return LLMatcher.grammar_from_json_schema(spec, defaults=JSON_DEFAULTS)
+    return llguidance.grammar_from(kind, spec)
+
+
+def compile_grammar(tokenizer: LLTokenizer, kind: str, spec: Any) -> tuple[str | None, list[str]]:
+    """Build the matcher the engine would build; returns (error or None, warnings)."""
+    try:
+        grammar = serialize(kind, spec)
+    except (ValueError, TypeError, KeyError) as exc:
+        return str(exc), []
+    failed, messages = LLMatcher.validate_grammar_with_warnings(grammar, tokenizer)
+    if failed:
+        return "; ".join(messages) or "grammar rejected", []
+    matcher = LLMatcher(tokenizer, grammar)
+    if matcher.is_error():
+        return matcher.get_error(), []
+    return None, list(messages)
+
+
+def matches(tokenizer: LLTokenizer, kind: str, spec: Any, text: str) -> bool:
+    """Whether `text` is a complete sentence of the constraint's language."""
+    matcher = LLMatcher(tokenizer, serialize(kind, spec), log_level=0)
+    if matcher.is_error():
+        return False
+    if not matcher.consume_tokens(list(text.encode("utf-8"))):
+        return False
+    return matcher.is_accepting()

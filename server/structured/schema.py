@@ -1,0 +1,161 @@
+"""Check a client's JSON Schema before anything is compiled: limits, metaschema, `$ref`s, regexes.
+
+Every refusal is an `InvalidRequest` whose message names the JSON pointer that is at fault.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import jsonschema
+from jsonschema.exceptions import SchemaError
+
+from server.errors import InvalidRequest
+from server.structured.regex_safety import nested_quantifier
+from server.structured.walk import depth, join, resolve_pointer, subschemas
+
+
+@dataclass(frozen=True)
+class StructuredLimits:
+    """Bounds on what a structured-output request may ask the gateway and engine to compile."""
+
+    max_schema_bytes: int = 256 * 1024
+    """Largest schema (compact JSON) accepted."""
+    max_depth: int = 64
+    """Deepest nesting of the schema document."""
+    max_enum_values: int = 4096
+    """Longest `enum` list (and longest `choice` list)."""
+    max_pattern_chars: int = 2048
+    """Longest regular expression (`pattern`, `patternProperties` key, `regex`)."""
+    compile_timeout_s: float = 5.0
+    """Longest the backend may take to compile one grammar (400 "schema too complex" above)."""
+    cache_size: int = 1024
+    """How many compile verdicts are kept, keyed by the grammar's hash."""
+
+
+def too_complex(message: str, *, param: str) -> InvalidRequest:
+    """The 400 every limit breach raises."""
+    return InvalidRequest(f"schema too complex: {message}", param=param, code="schema_too_complex")
+
+
+def check_schema(schema: Any, limits: StructuredLimits, *, param: str) -> None:
+    """Refuse a schema that is too big, invalid for its draft, refers outside itself or has a
+    catastrophic regex.
+
+    Args:
+        schema: the client's schema document.
+        limits: the configured bounds.
+        param: the request field holding the schema (for the error's `param`).
+
+    Raises:
+        InvalidRequest: naming the JSON pointer at fault.
+    """
+    if not isinstance(schema, (dict, bool)):
+        raise InvalidRequest("the schema must be a JSON object or boolean", param=param)
+    size = len(json.dumps(schema, separators=(",", ":")))
+    if size > limits.max_schema_bytes:
+        raise too_complex(f"{size} bytes, limit {limits.max_schema_bytes}", param=param)
+    deepest = depth(schema, limits.max_depth)
+    if deepest > limits.max_depth:
+        raise too_complex(f"nested deeper than {limits.max_depth} levels", param=param)
+    _check_metaschema(schema, param=param)
+    if isinstance(schema, dict):
+        _check_limits(schema, limits, param=param)
+        _check_refs(schema, param=param)
+
+
+def _check_metaschema(schema: Any, *, param: str) -> None:
+    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+    try:
+        cls.check_schema(schema)
+    except SchemaError as exc:
+        pointer = join("", *exc.path)
+        raise InvalidRequest(
+            f"invalid schema at {pointer or '/'}: {exc.message}", param=param
+        ) from None
+    except RecursionError:
+        raise too_complex("too deeply nested to check", param=param) from None
+
+
+def _check_limits(schema: dict[str, Any], limits: StructuredLimits, *, param: str) -> None:
+    for where, node in subschemas(schema):
+        enum = node.get("enum")
+        if isinstance(enum, list) and len(enum) > limits.max_enum_values:
+            raise too_complex(
+                f"enum at {join(where, 'enum')} has {len(enum)} values, "
+                f"limit {limits.max_enum_values}",
+                param=param,
+            )
+        patterns = [(join(where, "pattern"), node.get("pattern"))]
+        if isinstance(node.get("patternProperties"), dict):
+            patterns += [
+                (join(where, "patternProperties", key), key) for key in node["patternProperties"]
+            ]
+        for pointer, pattern in patterns:
+            if isinstance(pattern, str):
+                check_regex(pattern, limits, pointer=pointer, param=param)
+
+
+def check_regex(pattern: str, limits: StructuredLimits, *, pointer: str, param: str) -> None:
+    """Refuse an over-long regex or one with nested unbounded quantifiers (catastrophic
+    backtracking in any backtracking validator).
+
+    Raises:
+        InvalidRequest: naming `pointer`.
+    """
+    if len(pattern) > limits.max_pattern_chars:
+        raise too_complex(
+            f"regex at {pointer} has {len(pattern)} characters, limit {limits.max_pattern_chars}",
+            param=param,
+        )
+    try:
+        nested = nested_quantifier(pattern)
+    except re.error as exc:
+        raise InvalidRequest(f"invalid regex at {pointer}: {exc}", param=param) from None
+    if nested:
+        raise too_complex(
+            f"regex at {pointer} nests unbounded quantifiers ({nested}): catastrophic backtracking",
+            param=param,
+        )
+
+
+def _check_refs(schema: dict[str, Any], *, param: str) -> None:
+    ids = {node["$id"] for _, node in subschemas(schema) if isinstance(node.get("$id"), str)}
+    anchors = {
+        node["$anchor"] for _, node in subschemas(schema) if isinstance(node.get("$anchor"), str)
+    }
+    for where, node in subschemas(schema):
+        ref = node.get("$ref")
+        if not isinstance(ref, str):
+            continue
+        base, _, fragment = ref.partition("#")
+        if base and base not in ids:
+            raise InvalidRequest(
+                f"remote $ref {ref!r} at {join(where, '$ref')} is not allowed: "
+                "only references inside the schema document are resolved",
+                param=param,
+            )
+        if base or not fragment or not fragment.startswith("/"):
+            if fragment and not fragment.startswith("/") and fragment not in anchors:
+                raise InvalidRequest(
+                    f"unresolvable $ref {ref!r} at {join(where, '$ref')}: no such $anchor",
+                    param=param,
+                )
+            continue
+        try:
+            resolve_pointer(schema, _unquote(fragment))
+        except KeyError:
+            raise InvalidRequest(
+                f"unresolvable $ref {ref!r} at {join(where, '$ref')}: "
+                "the pointer names nothing in the document",
+                param=param,
+            ) from None
+
+
+def _unquote(fragment: str) -> str:
+    from urllib.parse import unquote
+
+    return unquote(fragment)
