@@ -1,30 +1,19 @@
 """Structured-output policy: schema checks, strict mode, server-side validation.
 
-The routes call exactly two things: `plan_request(body, limits)` before forwarding (it may
-rewrite the body in place and raises `InvalidRequest` for schemas it refuses), and
-`StructuredPlan.check(text, finish_reason)` on each finished choice, whose result is attached to
-the choice as `structured_output`.
+The routes use one `StructuredService` (built in `build_app`, kept on `app.state.structured`):
+
+- before forwarding: `plan = await service.aplan(body)` — may rewrite `body` in place, raises
+  `InvalidRequest` (400) for schemas it refuses; None when no structured output is asked for;
+- non-streaming, per finished choice: `v = plan.check(text, choice["finish_reason"])`, then
+  `choice["structured_output"] = v` and `choice["finish_reason"] = v["finish_reason"]`;
+- streaming: `acc = plan.stream()`; `acc.add(index, delta_text)` per chunk; on the chunk that
+  carries a finish_reason, `v = acc.finish(index, finish_reason)` and attach as above.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from server.structured.plan import StreamCheck, StructuredPlan, plan_request
+from server.structured.schema import StructuredLimits
+from server.structured.service import StructuredService
 
-
-@dataclass
-class StructuredPlan:
-    """What the gateway enforces and checks for one request's structured output."""
-
-    kind: str  # json_schema | json_object | regex | choice | grammar
-    schema: dict[str, Any] | None = None
-    unenforced: list[str] = field(default_factory=list)
-
-    def check(self, text: str, finish_reason: str | None) -> dict[str, Any]:
-        """Validate one finished choice's text; returns the verdict attached to the choice."""
-        return {"kind": self.kind, "checked": False, "unenforced": self.unenforced}
-
-
-def plan_request(body: dict[str, Any]) -> StructuredPlan | None:
-    """Inspect a request's structured-output fields; None when it asks for none."""
-    return None
+__all__ = ["StreamCheck", "StructuredLimits", "StructuredPlan", "StructuredService", "plan_request"]

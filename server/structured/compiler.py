@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing
+import select
+import subprocess
+import sys
 import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
 from typing import Any
-
 
 _START_TIMEOUT_S = 60.0
 
@@ -32,20 +31,19 @@ class CompileVerdict:
     timed_out: bool = False
 
 
-def _worker(conn: Connection) -> None:
+def _serve() -> None:
+    """Worker loop: one JSON request per stdin line, one JSON answer per stdout line."""
     from server.structured import llg
 
     tokenizer = llg.byte_tokenizer()
-    conn.send("ready")
-    while True:
-        try:
-            op, kind, spec, text = conn.recv()
-        except EOFError:
-            return
+    print(json.dumps("ready"), flush=True)
+    for line in sys.stdin:
+        op, kind, spec, text = json.loads(line)
         if op == "compile":
-            conn.send(llg.compile_grammar(tokenizer, kind, spec))
+            answer: Any = llg.compile_grammar(tokenizer, kind, spec)
         else:
-            conn.send(llg.matches(tokenizer, kind, spec, text))
+            answer = llg.matches(tokenizer, kind, spec, text)
+        print(json.dumps(answer), flush=True)
 
 
 class GrammarChecker:
@@ -57,8 +55,12 @@ class GrammarChecker:
         self._cache_size = cache_size
         self._cache: OrderedDict[str, CompileVerdict] = OrderedDict()
         self._lock = threading.Lock()
-        self._proc: BaseProcess | None = None
-        self._conn: Connection | None = None
+        self._proc: subprocess.Popen[str] | None = None
+
+    @property
+    def timeout_s(self) -> float:
+        """Deadline of one compile or match, in seconds."""
+        return self._timeout_s
 
     def compile(self, kind: str, spec: Any) -> CompileVerdict:
         """Compile a constraint (or answer from the cache).
@@ -81,7 +83,7 @@ class GrammarChecker:
         seconds = time.perf_counter() - start
         if answer is None:
             return CompileVerdict("compile timed out", seconds=seconds, timed_out=True)
-        verdict = CompileVerdict(answer[0], answer[1], seconds)
+        verdict = CompileVerdict(answer[0], list(answer[1]), seconds)
         with self._lock:
             self._cache[key] = verdict
             while len(self._cache) > self._cache_size:
@@ -95,34 +97,44 @@ class GrammarChecker:
 
     def _call(self, job: tuple[str, str, Any, str | None]) -> Any:
         with self._lock:
-            conn = self._ensure()
-            conn.send(job)
-            if conn.poll(self._timeout_s):
-                return conn.recv()
-            self._kill()
-            return None
+            proc = self._ensure()
+            assert proc.stdin is not None
+            proc.stdin.write(json.dumps(job) + "\n")
+            proc.stdin.flush()
+            answer = self._read(proc, self._timeout_s)
+            if answer is None:
+                self._kill()
+            return answer
 
-    def _ensure(self) -> Connection:
-        if self._proc is None or not self._proc.is_alive() or self._conn is None:
+    @staticmethod
+    def _read(proc: subprocess.Popen[str], timeout_s: float) -> Any:
+        assert proc.stdout is not None
+        ready, _, _ = select.select([proc.stdout], [], [], timeout_s)
+        line = proc.stdout.readline() if ready else ""
+        return json.loads(line) if line else None
+
+    def _ensure(self) -> subprocess.Popen[str]:
+        if self._proc is None or self._proc.poll() is not None:
             self._kill()
-            ctx = multiprocessing.get_context("spawn")
-            parent, child = ctx.Pipe()
-            self._proc = ctx.Process(target=_worker, args=(child,), daemon=True, name="llg-check")
-            self._proc.start()
-            child.close()
-            self._conn = parent
-            if not parent.poll(_START_TIMEOUT_S) or parent.recv() != "ready":
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "server.structured.compiler"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                text=True,
+                bufsize=1,
+            )
+            if self._read(self._proc, _START_TIMEOUT_S) != "ready":
                 self._kill()
                 raise RuntimeError("the llguidance worker process did not start")
-        return self._conn
+        return self._proc
 
     def _kill(self) -> None:
-        if self._proc is not None and self._proc.is_alive():
-            self._proc.kill()
-            self._proc.join(timeout=5)
-        if self._conn is not None:
-            self._conn.close()
-        self._proc, self._conn = None, None
+        if self._proc is not None:
+            if self._proc.poll() is None:
+                self._proc.kill()
+            self._proc.wait(timeout=5)
+        self._proc = None
 
     def start(self) -> None:
         """Start the worker now (it otherwise starts on first use)."""
@@ -133,3 +145,7 @@ class GrammarChecker:
         """Stop the worker process."""
         with self._lock:
             self._kill()
+
+
+if __name__ == "__main__":
+    _serve()

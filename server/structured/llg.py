@@ -8,7 +8,7 @@ gateway needs no model tokenizer and sees exactly the language the grammar defin
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 import llguidance
 from llguidance import LLMatcher, LLTokenizer
@@ -36,7 +36,7 @@ def byte_tokenizer() -> LLTokenizer:
     vocab = {char: byte for byte, char in _bytes_to_unicode().items()}
     vocab["<eos>"] = EOS
     level = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True}
-    spec = {
+    spec: dict[str, Any] = {
         "version": "1.0",
         "truncation": None,
         "padding": None,
@@ -71,8 +71,10 @@ def serialize(kind: str, spec: Any) -> str:
         The serialized llguidance grammar.
     """
     if kind == "json":
-        return LLMatcher.grammar_from_json_schema(spec, defaults=JSON_DEFAULTS)
-    return llguidance.grammar_from(kind, spec)
+        return LLMatcher.grammar_from_json_schema(spec, defaults=cast(Any, JSON_DEFAULTS))
+    if kind not in ("regex", "choice", "grammar"):
+        raise ValueError(f"unknown constraint kind {kind!r}")
+    return llguidance.grammar_from(kind, spec)  # type: ignore[arg-type]
 
 
 def compile_grammar(tokenizer: LLTokenizer, kind: str, spec: Any) -> tuple[str | None, list[str]]:
@@ -84,7 +86,7 @@ def compile_grammar(tokenizer: LLTokenizer, kind: str, spec: Any) -> tuple[str |
     failed, messages = LLMatcher.validate_grammar_with_warnings(grammar, tokenizer)
     if failed:
         return "; ".join(messages) or "grammar rejected", []
-    matcher = LLMatcher(tokenizer, grammar)
+    matcher = LLMatcher(tokenizer, grammar, log_level=0)
     if matcher.is_error():
         return matcher.get_error(), []
     return None, list(messages)

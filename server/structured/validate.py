@@ -74,7 +74,7 @@ def verdict(
     """
     valid = None if errors is None else not errors
     reported = finish_reason
-    if finish_reason == "stop" and valid is not True:
+    if finish_reason == "stop" and valid is False:
         reported = VIOLATION
     return {
         "kind": kind,

@@ -1,0 +1,62 @@
+"""The gateway's structured-output service: one per app, owns the compile worker and limits."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from server.structured.compiler import GrammarChecker
+from server.structured.plan import StructuredPlan, plan_request
+from server.structured.schema import StructuredLimits
+
+
+class StructuredService:
+    """Plans structured-output requests; create in `build_app`, `close()` on shutdown."""
+
+    def __init__(self, limits: StructuredLimits | None = None) -> None:
+        """Args: limits: bounds on schemas and compiles (defaults when None)."""
+        self.limits = limits or StructuredLimits()
+        self.checker = GrammarChecker(
+            timeout_s=self.limits.compile_timeout_s, cache_size=self.limits.cache_size
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> StructuredService:
+        """Build from the gateway settings (`structured_*` fields when present)."""
+        defaults = StructuredLimits()
+        return cls(
+            StructuredLimits(
+                max_schema_bytes=getattr(
+                    settings, "structured_max_schema_bytes", defaults.max_schema_bytes
+                ),
+                compile_timeout_s=getattr(
+                    settings, "structured_compile_timeout_s", defaults.compile_timeout_s
+                ),
+            )
+        )
+
+    def plan(self, body: dict[str, Any]) -> StructuredPlan | None:
+        """`plan_request` with this service's worker and limits (blocking)."""
+        return plan_request(body, self.checker, self.limits)
+
+    async def aplan(self, body: dict[str, Any]) -> StructuredPlan | None:
+        """`plan` off the event loop, so a slow compile never stalls other requests.
+
+        Args:
+            body: the request body (rewritten in place).
+
+        Returns:
+            The plan, or None when the request asks for no structured output.
+
+        Raises:
+            InvalidRequest: see `plan_request`.
+        """
+        return await asyncio.to_thread(self.plan, body)
+
+    def start(self) -> None:
+        """Start the compile worker (otherwise it starts with the first structured request)."""
+        self.checker.start()
+
+    def close(self) -> None:
+        """Stop the compile worker."""
+        self.checker.close()
