@@ -87,14 +87,17 @@ class StreamCheck:
 
 
 def plan_request(
-    body: dict[str, Any], checker: GrammarChecker, limits: StructuredLimits
+    body: dict[str, Any],
+    checker: GrammarChecker | None = None,
+    limits: StructuredLimits | None = None,
 ) -> StructuredPlan | None:
     """Inspect (and rewrite in place) a request's structured-output fields.
 
     Args:
         body: the chat or completions request body.
-        checker: the llguidance compile worker.
-        limits: the configured bounds.
+        checker: the llguidance compile worker; None skips the compile check (and so the
+            "too complex" bound and the backend's own refusals): use `StructuredService.aplan`.
+        limits: the configured bounds (defaults when None).
 
     Returns:
         The plan, or None when the request asks for no structured output.
@@ -103,6 +106,7 @@ def plan_request(
         InvalidRequest: the schema/regex/grammar is invalid, too complex, or (strict) uses
             keywords the backend cannot enforce.
     """
+    limits = limits or StructuredLimits()
     fmt = body.get("response_format")
     outputs = body.get("structured_outputs")
     wants_format = isinstance(fmt, dict) and fmt.get("type", "text") != "text"
@@ -123,7 +127,7 @@ def plan_request(
 
 
 def _plan_format(
-    fmt: dict[str, Any], checker: GrammarChecker, limits: StructuredLimits
+    fmt: dict[str, Any], checker: GrammarChecker | None, limits: StructuredLimits
 ) -> StructuredPlan:
     kind = fmt.get("type")
     if kind == "json_object":
@@ -154,7 +158,7 @@ def _plan_format(
 
 
 def _plan_outputs(
-    outputs: dict[str, Any], checker: GrammarChecker, limits: StructuredLimits
+    outputs: dict[str, Any], checker: GrammarChecker | None, limits: StructuredLimits
 ) -> StructuredPlan:
     kinds = [k for k in ("json", "json_object", "regex", "choice", "grammar", "structural_tag")
              if outputs.get(k) not in (None, False)]  # fmt: skip
@@ -181,7 +185,7 @@ def _plan_outputs(
 
 
 def _plan_text(
-    kind: str, value: Any, checker: GrammarChecker, limits: StructuredLimits, *, param: str
+    kind: str, value: Any, checker: GrammarChecker | None, limits: StructuredLimits, *, param: str
 ) -> StructuredPlan:
     if kind == "choice":
         if not (isinstance(value, list) and value and all(isinstance(v, str) for v in value)):
@@ -203,7 +207,12 @@ def _plan_text(
 
 
 def _plan_schema(
-    schema: Any, strict: bool, checker: GrammarChecker, limits: StructuredLimits, *, param: str
+    schema: Any,
+    strict: bool,
+    checker: GrammarChecker | None,
+    limits: StructuredLimits,
+    *,
+    param: str,
 ) -> StructuredPlan:
     check_schema(schema, limits, param=param)
     unenforced = unenforced_keywords(schema)
@@ -234,7 +243,9 @@ def _plan_schema(
     )
 
 
-def _compile(checker: GrammarChecker, kind: str, spec: Any, *, param: str) -> CompileVerdict:
+def _compile(checker: GrammarChecker | None, kind: str, spec: Any, *, param: str) -> CompileVerdict:
+    if checker is None:
+        return CompileVerdict(None)
     result = checker.compile(kind, spec)
     if result.timed_out:
         raise too_complex(f"compiling took longer than {checker.timeout_s:g} s", param=param)
