@@ -55,12 +55,12 @@ def check_schema(schema: Any, limits: StructuredLimits, *, param: str) -> None:
     """
     if not isinstance(schema, (dict, bool)):
         raise InvalidRequest("the schema must be a JSON object or boolean", param=param)
-    size = len(json.dumps(schema, separators=(",", ":")))
-    if size > limits.max_schema_bytes:
-        raise too_complex(f"{size} bytes, limit {limits.max_schema_bytes}", param=param)
     deepest = depth(schema, limits.max_depth)
     if deepest > limits.max_depth:
         raise too_complex(f"nested deeper than {limits.max_depth} levels", param=param)
+    size = len(json.dumps(schema, separators=(",", ":")))
+    if size > limits.max_schema_bytes:
+        raise too_complex(f"{size} bytes, limit {limits.max_schema_bytes}", param=param)
     _check_metaschema(schema, param=param)
     if isinstance(schema, dict):
         _check_limits(schema, limits, param=param)
