@@ -1,0 +1,200 @@
+"""One streamed OpenAI-compatible request, timed chunk by chunk.
+
+Every failure becomes a `RequestRecord.error` (HTTP 4xx/5xx such as 429 and 503, an error event
+in the stream, a dropped connection, a stream without `[DONE]`, a timeout); nothing raises except
+task cancellation, which is recorded as a client abort first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from bench.records import ErrorKind, RequestRecord
+from bench.validity import check_output
+from bench.workloads import BenchRequest
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where and how to send requests.
+
+    Attributes:
+        base_url: server root, with or without a trailing `/v1`.
+        model: model name sent in each request.
+        api: "chat" (`/v1/chat/completions`) or "completions" (`/v1/completions`).
+        api_key: bearer token, if the server wants one.
+        timeout: seconds a whole request may take before it counts as a timeout.
+        temperature: sampling temperature.
+        ignore_eos: send vLLM's `ignore_eos` so every answer runs to `max_tokens`.
+        extra_body: more JSON fields merged into every request.
+    """
+
+    base_url: str
+    model: str
+    api: str = "chat"
+    api_key: str | None = None
+    timeout: float = 300.0
+    temperature: float = 0.0
+    ignore_eos: bool = False
+    extra_body: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def root(self) -> str:
+        """The server root without `/v1`."""
+        url = self.base_url.rstrip("/")
+        return url[:-3] if url.endswith("/v1") else url
+
+    @property
+    def url(self) -> str:
+        """The generation endpoint's URL."""
+        path = "chat/completions" if self.api == "chat" else "completions"
+        return f"{self.root}/v1/{path}"
+
+    def headers(self) -> dict[str, str]:
+        """Request headers (authorization when an API key is set)."""
+        return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+
+    def body(self, request: BenchRequest) -> dict[str, Any]:
+        """The JSON body for one request."""
+        body: dict[str, Any] = {
+            "model": self.model,
+            "max_tokens": request.max_tokens,
+            "temperature": self.temperature,
+            "stream": True,
+            "stream_options": {"include_usage": True},
+        }
+        if self.api == "chat":
+            body["messages"] = [{"role": "user", "content": request.prompt}]
+        else:
+            body["prompt"] = request.prompt
+        if request.schema is not None:
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": "answer", "schema": request.schema, "strict": True},
+            }
+        if self.ignore_eos:
+            body["ignore_eos"] = True
+        body.update(self.extra_body)
+        return body
+
+
+async def stream_request(
+    client: httpx.AsyncClient,
+    endpoint: Endpoint,
+    request: BenchRequest,
+    record: RequestRecord,
+    *,
+    abort_after_chunks: int | None = None,
+) -> RequestRecord:
+    """Send one streaming request and fill `record` with its timeline and outcome.
+
+    Args:
+        client: the shared HTTP client.
+        endpoint: where and how to send.
+        request: what to send.
+        record: filled in place (the caller keeps it even if this task is cancelled).
+        abort_after_chunks: disconnect after this many output chunks (cancellation probe);
+            the record then ends as a client abort.
+
+    Returns:
+        The same record.
+    """
+    record.prompt_tokens = request.prompt_tokens
+    record.start = time.perf_counter()
+    try:
+        async with asyncio.timeout(endpoint.timeout):
+            await _exchange(client, endpoint, request, record, abort_after_chunks)
+    except TimeoutError:
+        _fail(record, ErrorKind.TIMEOUT, f"no complete answer within {endpoint.timeout:g} s")
+    except httpx.TimeoutException as exc:
+        _fail(record, ErrorKind.TIMEOUT, type(exc).__name__)
+    except (httpx.TransportError, httpx.StreamError) as exc:
+        _fail(record, ErrorKind.STREAM, f"{type(exc).__name__}: {exc}"[:200])
+    except asyncio.CancelledError:
+        _fail(record, ErrorKind.CLIENT_ABORT, "cancelled by the harness")
+        raise
+    if record.end == 0.0:
+        record.end = time.perf_counter()
+    if record.success and request.schema is not None:
+        record.schema_valid = check_output(record.text, request.schema)
+    return record
+
+
+def _fail(record: RequestRecord, kind: ErrorKind, detail: str) -> None:
+    record.error = kind
+    record.error_detail = detail
+    record.end = time.perf_counter()
+
+
+async def _exchange(
+    client: httpx.AsyncClient,
+    endpoint: Endpoint,
+    request: BenchRequest,
+    record: RequestRecord,
+    abort_after_chunks: int | None,
+) -> None:
+    body = endpoint.body(request)
+    async with client.stream(
+        "POST", endpoint.url, json=body, headers=endpoint.headers(), timeout=None
+    ) as response:
+        record.status = response.status_code
+        if response.status_code >= 400:
+            detail = (await response.aread()).decode("utf-8", "replace")[:200]
+            kind = ErrorKind.HTTP_4XX if response.status_code < 500 else ErrorKind.HTTP_5XX
+            _fail(record, kind, f"HTTP {response.status_code}: {detail}")
+            return
+        done = False
+        async for line in response.aiter_lines():
+            now = time.perf_counter()
+            if not line.startswith("data:"):
+                continue
+            payload = line[5:].strip()
+            if payload == "[DONE]":
+                done = True
+                break
+            if not _take_chunk(record, payload, now):
+                return
+            if abort_after_chunks is not None and len(record.chunk_times) >= abort_after_chunks:
+                _fail(record, ErrorKind.CLIENT_ABORT, f"probe closed after {abort_after_chunks}")
+                return
+        if not done:
+            _fail(record, ErrorKind.STREAM, "stream ended before [DONE]")
+            return
+    record.end = time.perf_counter()
+    if record.output_tokens == 0:
+        record.output_tokens = len(record.chunk_times)
+
+
+def _take_chunk(record: RequestRecord, payload: str, now: float) -> bool:
+    """Apply one SSE data payload; False when it ended the request with an error."""
+    try:
+        data = json.loads(payload)
+    except json.JSONDecodeError:
+        _fail(record, ErrorKind.STREAM, f"malformed chunk: {payload[:80]}")
+        return False
+    if not isinstance(data, dict):
+        _fail(record, ErrorKind.STREAM, f"malformed chunk: {payload[:80]}")
+        return False
+    if "error" in data:
+        error = data["error"] if isinstance(data["error"], dict) else {"message": data["error"]}
+        code = error.get("code")
+        kind = ErrorKind.HTTP_4XX if isinstance(code, int) and code < 500 else ErrorKind.HTTP_5XX
+        _fail(record, kind, f"error event: {str(error.get('message'))[:160]}")
+        return False
+    for choice in data.get("choices") or []:
+        piece = (choice.get("delta") or {}).get("content") or choice.get("text") or ""
+        if piece:
+            record.chunk_times.append(now)
+            record.text += piece
+            break
+    usage = data.get("usage")
+    if isinstance(usage, dict):
+        record.output_tokens = int(usage.get("completion_tokens") or record.output_tokens)
+        record.prompt_tokens = int(usage.get("prompt_tokens") or record.prompt_tokens)
+    return True
