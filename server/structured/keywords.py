@@ -79,6 +79,17 @@ def unenforced_keywords(schema: Any) -> list[dict[str, str]]:
     return found
 
 
+def unknown_formats(schema: Any) -> list[dict[str, str]]:
+    """`format` values neither the backend nor the validator knows: annotations by the spec
+    (nothing asserts them), which the backend would refuse, so they are not forwarded."""
+    known = FORMATS | CHECKED_FORMATS
+    return [
+        {"keyword": "format", "pointer": join(where, "format"), "reason": "unknown format"}
+        for where, node in subschemas(schema)
+        if isinstance(node.get("format"), str) and node["format"] not in known
+    ]
+
+
 def _reason(key: str, value: Any) -> str | None:
     if key in UNENFORCED:
         return f"the {BACKEND} decoding backend does not support `{key}`"

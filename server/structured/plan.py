@@ -12,7 +12,12 @@ from typing import Any
 
 from server.errors import InvalidRequest
 from server.structured.compiler import CompileVerdict, GrammarChecker
-from server.structured.keywords import BACKEND, keywords_in_message, unenforced_keywords
+from server.structured.keywords import (
+    BACKEND,
+    keywords_in_message,
+    unenforced_keywords,
+    unknown_formats,
+)
 from server.structured.llg import JSON_DEFAULTS
 from server.structured.schema import StructuredLimits, check_regex, check_schema, too_complex
 from server.structured.validate import json_errors, schema_validator, verdict
@@ -45,7 +50,12 @@ class StructuredPlan:
             `choice["finish_reason"] = verdict["finish_reason"]` ("schema_violation" replaces
             "stop" when the output is invalid).
         """
-        extra = {"backend": BACKEND, "strict": self.strict, "unenforced": self.unenforced}
+        extra = {
+            "backend": BACKEND,
+            "strict": self.strict,
+            "unenforced": self.unenforced,
+            "compile_ms": round(self.compile_s * 1000, 3),
+        }
         errors = self._errors(text)
         return verdict(kind=self.kind, errors=errors, finish_reason=finish_reason, **extra)
 
@@ -218,7 +228,7 @@ def _plan_schema(
     unenforced = unenforced_keywords(schema)
     if strict and unenforced:
         raise _unsupported(unenforced, param=param)
-    forwarded = _strip(schema, unenforced)
+    forwarded = _strip(schema, unenforced + unknown_formats(schema))
     if isinstance(forwarded, dict):
         options = dict(JSON_DEFAULTS) if strict else {**JSON_DEFAULTS, "coerce_one_of": True}
         forwarded["x-guidance"] = options

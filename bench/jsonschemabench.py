@@ -1,0 +1,271 @@
+"""`structserve bench jsonschemabench`: JSONSchemaBench against any OpenAI-compatible server.
+
+For each sampled schema: the benchmark's prompt (system line, two worked examples, the schema as
+the user turn), `response_format: json_schema` (strict by default), temperature 0, streamed, with
+a compile timeout (until the response starts) and a generation timeout. A 4xx answer means the
+server declared the schema unsupported. Outputs are validated here with jsonschema (the schema's
+draft, Draft 2020-12 by default, format assertions on).
+
+Reports per subset: declared coverage, empirical coverage, compliance, median compile time (the
+gateway's `structured_output.compile_ms`, when present), TTFT, TPOT; JSON, markdown and PNG,
+next to the paper's published numbers. `--tpot` also measures constrained against unconstrained
+TPOT at the given concurrencies. Examples:
+
+    structserve bench jsonschemabench --base-url http://127.0.0.1:8000 --limit 5 --max-tokens 256
+    structserve bench jsonschemabench --declared-only --limit 100   # coverage only (1 token)
+    structserve bench jsonschemabench --tpot 1,16 --subsets Glaiveai2K --limit 16
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jsonschema
+
+from bench import jsb_report
+from bench.jsb_data import SUBSETS, Case, data_root, load_cases, messages
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DEFAULT_CACHE = Path.home() / ".cache" / "structserve" / "jsonschemabench"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Arguments of `structserve bench jsonschemabench`."""
+    p = argparse.ArgumentParser(
+        prog="structserve bench jsonschemabench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--base-url", default="http://127.0.0.1:8000", help="Server root URL.")
+    p.add_argument("--model", help="Model id (default: the first from GET /v1/models).")
+    p.add_argument("--api-key", help="Bearer token, if the server wants one.")
+    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="Data folder or .tgz.")
+    p.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="Where the .tgz unpacks.")
+    p.add_argument("--subsets", default=",".join(SUBSETS), help="Comma-separated subsets.")
+    p.add_argument("--limit", type=int, default=10, help="Schemas per subset (0: all).")
+    p.add_argument("--seed", type=int, default=0, help="Seed of the per-subset sample.")
+    p.add_argument("--max-tokens", type=int, default=2048, help="max_tokens per request.")
+    p.add_argument("--concurrency", type=int, default=1, help="Requests in flight.")
+    p.add_argument("--compile-timeout", type=float, default=40.0, help="Seconds to first byte.")
+    p.add_argument("--gen-timeout", type=float, default=60.0, help="Seconds for generation.")
+    p.add_argument(
+        "--strict",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="Send json_schema.strict (refuse what cannot be enforced).",
+    )
+    p.add_argument(
+        "--declared-only", action="store_true", help="max_tokens=1: measure acceptance only."
+    )
+    p.add_argument("--tpot", help="Also compare TPOT, constrained vs not, at these concurrencies.")
+    p.add_argument("--tpot-tokens", type=int, default=64, help="Tokens per TPOT request.")
+    p.add_argument("--out", type=Path, default=Path("results/jsonschemabench"), help="Output dir.")
+    return p
+
+
+async def _model(client: httpx.AsyncClient, model: str | None) -> str:
+    if model:
+        return model
+    response = await client.get("/v1/models")
+    response.raise_for_status()
+    return str(response.json()["data"][0]["id"])
+
+
+def _body(model: str, case: Case, args: argparse.Namespace, constrained: bool) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "model": model,
+        "messages": messages(case.schema),
+        "temperature": 0,
+        "max_tokens": 1 if args.declared_only else args.max_tokens,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    if constrained:
+        body["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": "schema", "schema": case.schema, "strict": args.strict},
+        }
+    return body
+
+
+async def run_one(
+    client: httpx.AsyncClient, body: dict[str, Any], args: argparse.Namespace
+) -> dict[str, Any]:
+    """Stream one request; returns status, text, finish reason, timings, gateway verdict."""
+    rec: dict[str, Any] = {"declared": False, "text": "", "finish_reason": None}
+    start = time.perf_counter()
+    timeout = httpx.Timeout(args.gen_timeout, connect=10.0, read=args.compile_timeout)
+    pieces: list[str] = []
+    first = last = None
+    chunks = 0
+    try:
+        async with client.stream("POST", "/v1/chat/completions", json=body, timeout=timeout) as r:
+            rec["status"] = r.status_code
+            if r.status_code != 200:
+                rec["error"] = (await r.aread()).decode(errors="replace")[:500]
+                return rec
+            rec["declared"] = True
+            async for line in r.aiter_lines():
+                if not line.startswith("data:") or line[5:].strip() == "[DONE]":
+                    continue
+                chunk = json.loads(line[5:])
+                if "error" in chunk:
+                    rec["error"] = json.dumps(chunk["error"])[:500]
+                if chunk.get("usage"):
+                    rec["tokens"] = chunk["usage"].get("completion_tokens")
+                for choice in chunk.get("choices") or []:
+                    text = (choice.get("delta") or {}).get("content") or ""
+                    if text:
+                        now = time.perf_counter()
+                        first = first or now
+                        last = now
+                        chunks += 1
+                        pieces.append(text)
+                    if choice.get("finish_reason"):
+                        rec["finish_reason"] = choice["finish_reason"]
+                    if choice.get("structured_output"):
+                        rec["gateway_verdict"] = choice["structured_output"]
+                if time.perf_counter() - start > args.gen_timeout:
+                    rec["error"] = "generation timeout"
+                    break
+    except httpx.TimeoutException:
+        rec["error"] = "timeout"
+    except httpx.HTTPError as exc:
+        rec["error"] = f"{type(exc).__name__}: {exc}"
+    rec["text"] = "".join(pieces)
+    if rec.get("error") and not pieces:
+        rec["declared"] = False  # refused after the stream opened (an SSE error event)
+    tokens = rec.get("tokens") or chunks
+    rec["ttft_s"] = first - start if first else None
+    if first and last and tokens and tokens > 1:
+        rec["tpot_ms"] = 1000 * (last - first) / (tokens - 1)
+    verdict = rec.get("gateway_verdict") or {}
+    rec["compile_ms"] = verdict.get("compile_ms")
+    return rec
+
+
+def is_valid(schema: Any, text: str) -> bool:
+    """Whether `text` is JSON valid against `schema` (its draft; formats asserted)."""
+    try:
+        value = json.loads(text)
+        cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+        validator = cls(schema, format_checker=cls.FORMAT_CHECKER)
+        return bool(validator.is_valid(value))
+    except (ValueError, jsonschema.SchemaError, RecursionError):
+        return False
+
+
+async def run_cases(
+    client: httpx.AsyncClient,
+    model: str,
+    cases: Sequence[Case],
+    args: argparse.Namespace,
+    *,
+    constrained: bool = True,
+    concurrency: int | None = None,
+) -> list[dict[str, Any]]:
+    """Run all cases with bounded concurrency; one record per case."""
+    gate = asyncio.Semaphore(concurrency or args.concurrency)
+    done = 0
+
+    async def one(case: Case) -> dict[str, Any]:
+        nonlocal done
+        async with gate:
+            rec = await run_one(client, _body(model, case, args, constrained), args)
+        rec.update(subset=case.subset, name=case.name)
+        rec["valid"] = rec["declared"] and is_valid(case.schema, rec["text"])
+        done += 1
+        mark = "ok" if rec["valid"] else ("refused" if not rec["declared"] else "invalid")
+        print(f"[{done}/{len(cases)}] {case.subset}/{case.name}: {mark}", file=sys.stderr)
+        return rec
+
+    return list(await asyncio.gather(*(one(c) for c in cases)))
+
+
+async def tpot_compare(
+    client: httpx.AsyncClient, model: str, cases: Sequence[Case], args: argparse.Namespace
+) -> list[dict[str, Any]]:
+    """Median TPOT constrained vs unconstrained at each concurrency, same prompts, same run."""
+    rows = []
+    saved = args.max_tokens, args.declared_only
+    args.max_tokens, args.declared_only = args.tpot_tokens, False
+    for level in [int(x) for x in args.tpot.split(",")]:
+        point: dict[str, Any] = {"concurrency": level}
+        for constrained in (False, True):
+            recs = await run_cases(
+                client, model, cases, args, constrained=constrained, concurrency=level
+            )
+            tpots = [r["tpot_ms"] for r in recs if r.get("tpot_ms")]
+            key = "constrained" if constrained else "unconstrained"
+            point[f"{key}_tpot_ms_p50"] = statistics.median(tpots) if tpots else None
+        if point["constrained_tpot_ms_p50"] and point["unconstrained_tpot_ms_p50"]:
+            point["ratio"] = point["constrained_tpot_ms_p50"] / point["unconstrained_tpot_ms_p50"]
+        rows.append(point)
+    args.max_tokens, args.declared_only = saved
+    return rows
+
+
+async def _amain(args: argparse.Namespace) -> dict[str, Any]:
+    root = data_root(args.data, args.cache)
+    subsets = [s for s in args.subsets.split(",") if s]
+    cases = load_cases(root, subsets, args.limit or None, args.seed)
+    headers = {"Authorization": f"Bearer {args.api_key}"} if args.api_key else {}
+    async with httpx.AsyncClient(base_url=args.base_url.rstrip("/"), headers=headers) as client:
+        model = await _model(client, args.model)
+        records = await run_cases(client, model, cases, args)
+        tpot = await tpot_compare(client, model, cases, args) if args.tpot else []
+    meta = {
+        "target": args.base_url,
+        "model": model,
+        "limit_per_subset": args.limit,
+        "max_tokens": 1 if args.declared_only else args.max_tokens,
+        "strict": args.strict,
+        "concurrency": args.concurrency,
+        "seed": args.seed,
+    }
+    return {
+        "meta": meta,
+        "summary": jsb_report.summarize(records),
+        "tpot": tpot,
+        "records": records,
+    }
+
+
+def write(result: dict[str, Any], out: Path) -> None:
+    """result.json, summary.md and coverage.png under `out`."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "result.json").write_text(json.dumps(result, indent=1, default=str))
+    md = jsb_report.markdown(result["summary"], result["meta"])
+    if result["tpot"]:
+        md += "\n| concurrency | unconstrained TPOT ms | constrained TPOT ms | ratio |\n"
+        md += "|---|---|---|---|\n"
+        for row in result["tpot"]:
+            md += (
+                f"| {row['concurrency']} | {row['unconstrained_tpot_ms_p50']:.1f} "
+                f"| {row['constrained_tpot_ms_p50']:.1f} | {row.get('ratio', 0):.3f} |\n"
+            )
+    (out / "summary.md").write_text(md)
+    jsb_report.plot(result["summary"], out / "coverage.png", f"JSONSchemaBench {result['meta']}")
+    print(md)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns 0 (1 when a `stop` output failed validation)."""
+    args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    result = asyncio.run(_amain(args))
+    write(result, args.out)
+    bad = sum(s["stop_but_invalid"] for s in result["summary"].values())
+    return 1 if bad and not args.declared_only else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
