@@ -85,9 +85,16 @@ def build_components(settings: Settings) -> tuple[EnginePool, EngineSupervisor |
         limits=httpx.Limits(max_connections=None, max_keepalive_connections=64)
     )
     if settings.engine_url:
-        return EnginePool(
-            settings.engine_url, client=client, probe_interval_s=settings.health_interval_s
-        ), None
+        # Declaring the model lets requests get 503 (not 404) before the engines come up.
+        name = settings.served_model_name
+        cards = {name: ModelCard(name=name)} if name else {}
+        pool = EnginePool(
+            settings.engine_url,
+            client=client,
+            probe_interval_s=settings.health_interval_s,
+            cards=cards,
+        )
+        return pool, None
     model = resolve_model(settings)
     spec = EngineSpec(
         model_path=str(model.path),
