@@ -90,10 +90,21 @@ def relabel_engine_metrics(text: str, engine: str) -> str:
     """
     lines: list[str] = []
     for family in text_string_to_metric_families(text):
-        lines.append(f"# HELP {family.name} {_escape(family.documentation)}")
-        lines.append(f"# TYPE {family.name} {family.type}")
-        for sample in family.samples:
-            labels = {**sample.labels, "engine": engine}
-            rendered = ",".join(f'{k}="{_escape(str(v))}"' for k, v in labels.items())
-            lines.append(f"{sample.name}{{{rendered}}} {sample.value}")
+        # As prometheus-client writes them: counters are typed under their `_total` name and
+        # `_created` timestamps form their own gauge family.
+        name = f"{family.name}_total" if family.type == "counter" else family.name
+        main = [s for s in family.samples if not s.name.endswith("_created")]
+        created = [s for s in family.samples if s.name.endswith("_created")]
+        for fam_name, fam_type, samples in (
+            (name, family.type, main),
+            (f"{family.name}_created", "gauge", created),
+        ):
+            if not samples:
+                continue
+            lines.append(f"# HELP {fam_name} {_escape(family.documentation)}")
+            lines.append(f"# TYPE {fam_name} {fam_type}")
+            for sample in samples:
+                labels = {**sample.labels, "engine": engine}
+                rendered = ",".join(f'{k}="{_escape(str(v))}"' for k, v in labels.items())
+                lines.append(f"{sample.name}{{{rendered}}} {sample.value}")
     return "\n".join(lines) + "\n" if lines else ""

@@ -1,0 +1,59 @@
+"""Gateway apps wired to fake engines through in-process ASGI transports."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from server.app import build_app
+from server.engines import EnginePool
+from server.settings import Settings
+from tests.unit.server.fake_engine import make_engine
+
+
+class _Router(httpx.AsyncBaseTransport):
+    """Sends each request to the fake engine whose base URL it targets."""
+
+    def __init__(self, engines: dict[str, FastAPI]) -> None:
+        self.transports = {host: httpx.ASGITransport(app=app) for host, app in engines.items()}
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        transport = self.transports.get(request.url.host)
+        if transport is None:
+            raise httpx.ConnectError("no such engine", request=request)
+        return await transport.handle_async_request(request)
+
+
+GatewayFactory = Callable[..., Any]
+
+
+@pytest.fixture
+async def make_gateway() -> AsyncIterator[GatewayFactory]:
+    """Factory: (engines: {host: app}, **settings) -> (client to the gateway, app, pool)."""
+    stack: list[Any] = []
+
+    async def make(engines: dict[str, FastAPI] | None = None, **overrides: Any) -> Any:
+        engines = engines if engines is not None else {"engine-a": make_engine()}
+        settings = Settings(**{"health_interval_s": 0.05, **overrides})
+        client = httpx.AsyncClient(transport=_Router(engines))
+        urls = [f"http://{host}" for host in engines] or ["http://missing"]
+        pool = EnginePool(urls, client=client, probe_interval_s=0.05)
+        app = build_app(settings, pool)
+        ctx = app.router.lifespan_context(app)
+        await ctx.__aenter__()
+        stack.append(ctx)
+        await pool.probe_due()
+        gw = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gateway")
+        stack.append(gw)
+        return gw, app, pool
+
+    yield make
+    for item in reversed(stack):
+        if isinstance(item, httpx.AsyncClient):
+            await item.aclose()
+        else:
+            await item.__aexit__(None, None, None)

@@ -1,0 +1,69 @@
+"""The supervisor restarts a dying engine with backoff and stops its whole process group."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import psutil
+
+from server.supervisor import EngineSpec, EngineSupervisor
+
+
+class _ScriptSpec(EngineSpec):
+    def __init__(self, script: str) -> None:
+        super().__init__(model_path="m", served_name="m", host="127.0.0.1", port=1)
+        self.script = script
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-c", self.script]
+
+
+def test_engine_command_has_cpu_defaults() -> None:
+    spec = EngineSpec(
+        model_path="/m", served_name="s", host="h", port=9, max_model_len=64, extra_args=["--x"]
+    )
+    cmd = spec.command()
+    assert cmd[1:3] == ["-m", "vllm.entrypoints.openai.api_server"]
+    assert cmd[-1] == "--x" and "--enforce-eager" in cmd and "64" in cmd
+    assert spec.environment()["VLLM_CPU_KVCACHE_SPACE"] == "2"
+
+
+async def test_restarts_with_backoff() -> None:
+    exits: list[int] = []
+    sup = EngineSupervisor(
+        _ScriptSpec("import sys; sys.exit(3)"),
+        backoff_s=0.05,
+        backoff_max_s=0.2,
+        on_exit=exits.append,
+    )
+    sup.start()
+    for _ in range(200):
+        if sup.restarts >= 3:
+            break
+        await asyncio.sleep(0.05)
+    await sup.stop()
+    assert sup.restarts >= 3 and set(exits) == {3}
+
+
+async def test_stop_kills_process_group(tmp_path: Path) -> None:
+    marker = tmp_path / "child.pid"
+    script = (
+        "import subprocess, sys, time, pathlib;"
+        "c = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)']);"
+        f"pathlib.Path({str(marker)!r}).write_text(str(c.pid));"
+        "time.sleep(600)"
+    )
+    sup = EngineSupervisor(_ScriptSpec(script), backoff_s=0.05)
+    sup.start()
+    for _ in range(200):
+        if marker.exists() and marker.read_text():
+            break
+        await asyncio.sleep(0.05)
+    grandchild = int(marker.read_text())
+    parent = sup.pid
+    await sup.stop(timeout_s=5)
+    assert parent is not None and not psutil.pid_exists(parent)
+    gone = not psutil.pid_exists(grandchild) or psutil.Process(grandchild).status() == "zombie"
+    assert gone
