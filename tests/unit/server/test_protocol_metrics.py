@@ -56,7 +56,8 @@ def test_relabel_engine_metrics_round_trips() -> None:
         "# HELP vllm:generation_tokens_total Tokens.\n# TYPE vllm:generation_tokens_total counter\n"
         'vllm:generation_tokens_total{model_name="m"} 7.0\n'
         "# HELP vllm:ttft Time.\n# TYPE vllm:ttft histogram\n"
-        'vllm:ttft_bucket{le="0.1",model_name="m"} 1.0\nvllm:ttft_bucket{le="+Inf",model_name="m"} 2.0\n'
+        'vllm:ttft_bucket{le="0.1",model_name="m"} 1.0\n'
+        'vllm:ttft_bucket{le="+Inf",model_name="m"} 2.0\n'
         'vllm:ttft_count{model_name="m"} 2.0\nvllm:ttft_sum{model_name="m"} 0.5\n'
     )
     out = relabel_engine_metrics(text, "http://e:1")
