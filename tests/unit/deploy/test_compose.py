@@ -66,6 +66,8 @@ def test_gateway_settings_and_engine_wiring(compose: dict) -> None:
     fields = set(Settings.model_fields)
     for key in env:
         assert key.removeprefix("STRUCTSERVE_").lower() in fields, f"{key} is no Settings field"
+    drain = float(env["STRUCTSERVE_DRAIN_TIMEOUT_S"])
+    assert drain < float(services["gateway"]["stop_grace_period"].rstrip("s"))
     engine_flags = flag_values(services["engine"]["command"])
     for url in env["STRUCTSERVE_ENGINE_URL"].split(","):
         parts = urlsplit(url)

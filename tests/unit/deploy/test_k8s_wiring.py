@@ -116,6 +116,19 @@ def test_gateway_is_redundant_and_probed(rendered, name: str) -> None:
 
 
 @pytest.mark.parametrize("name", OVERLAYS)
+def test_gateway_drains_within_its_grace_period(rendered, name: str) -> None:
+    objects = rendered[name]
+    settings = Settings.model_validate(
+        {k.removeprefix("STRUCTSERVE_").lower(): v for k, v in _gateway_env(objects).items()}
+    )
+    pod = need(objects, "Deployment", "structserve-gateway")["spec"]["template"]["spec"]
+    pre_stop = pod["containers"][0]["lifecycle"]["preStop"]["exec"]["command"]
+    assert pre_stop[0] == "sleep"
+    budget = settings.drain_timeout_s + float(pre_stop[1])
+    assert budget < pod["terminationGracePeriodSeconds"], "SIGKILL would cut the drain short"
+
+
+@pytest.mark.parametrize("name", OVERLAYS)
 def test_gateway_settings_are_valid_and_point_at_engine_services(rendered, name: str) -> None:
     objects = rendered[name]
     env = _gateway_env(objects)
