@@ -93,7 +93,10 @@ ENV VIRTUAL_ENV=/opt/venv \
     STRUCTSERVE_HOST=0.0.0.0 \
     STRUCTSERVE_PORT=8000
 # KV cache size on CPU (GiB); vLLM refuses to start on CPU without it. Ignored on CUDA.
-ENV VLLM_CPU_KVCACHE_SPACE=2
+# No usage reports from vLLM: clusters are often offline, and it is not ours to opt into.
+ENV VLLM_CPU_KVCACHE_SPACE=2 \
+    VLLM_NO_USAGE_STATS=1 \
+    DO_NOT_TRACK=1
 
 LABEL org.opencontainers.image.title="structserve" \
       org.opencontainers.image.description="OpenAI-compatible gateway over vLLM for compressed LLMs" \

@@ -76,6 +76,7 @@ def test_gateway_settings_and_engine_wiring(compose: dict) -> None:
     name = services["model-pull"]["command"][-1]
     assert Path(engine_flags["--model"]) == model_dir(cache, name)
     assert engine_flags["--served-model-name"] == name
+    assert env.get("STRUCTSERVE_SERVED_MODEL_NAME", name) == name
     assert "cache:/cache" in services["engine"]["volumes"]
     assert services["engine"]["depends_on"]["model-pull"]["condition"] == (
         "service_completed_successfully"

@@ -146,6 +146,14 @@ def test_gateway_settings_are_valid_and_point_at_engine_services(rendered, name:
         service = need(objects, "Service", parts.hostname.split(".")[0])
         assert parts.port in {p["port"] for p in service["spec"]["ports"]}, url
         assert service["metadata"]["labels"]["app.kubernetes.io/component"] == "engine"
+    if settings.served_model_name:
+        served = {
+            flag_values(c["args"]).get("--served-model-name")
+            for t in pod_templates(objects)
+            for c in t.containers()
+            if c["name"] == "vllm"
+        }
+        assert settings.served_model_name in served, "the declared model is served by no engine"
 
 
 @pytest.mark.parametrize("name", ["cpu", "gpu", "multinode-lws"])
