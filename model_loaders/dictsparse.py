@@ -50,8 +50,12 @@ class DictSparseTensors(FormatTensors):
     def tensors(self) -> dict[str, torch.Tensor]:
         return {"D": self.D, "C_values": self.C_values, "C_index": self.C_index}
 
+    def coefficients(self) -> torch.Tensor:
+        """Dense C [k, I] in the stored dtype."""
+        return dictsparse_coefficients(self.C_values, self.C_index, int(self.D.shape[1]))
+
     def to_dense(self) -> torch.Tensor:
-        c = dictsparse_coefficients(self.C_values.float(), self.C_index, self.D.shape[1])
+        c = dictsparse_coefficients(self.C_values.float(), self.C_index, int(self.D.shape[1]))
         return (self.D.float() @ c).to(self.D.dtype)
 
     def validate(self, name: str) -> None:

@@ -21,7 +21,12 @@ from safetensors.torch import load_file, save_file
 
 from model_loaders.base import DenseTensors, FormatTensors
 from model_loaders.errors import ManifestError, MissingTensorError, TensorShapeError
-from model_loaders.manifest import SPARSE24_MODES, SPEC_VERSION, Manifest, safetensors_files
+from model_loaders.manifest import (
+    SPARSE24_MODES,
+    SPEC_VERSION,
+    Manifest,
+    safetensors_files,
+)
 
 _SKIP_FILES = {"model.safetensors.index.json"}
 
@@ -90,14 +95,66 @@ def write_checkpoint(
         _replace(state, name, layer)
         if not isinstance(layer, DenseTensors):
             entries[name] = layer.entry(name)
-    manifest = Manifest(SPEC_VERSION, entries, sparse24_mode)
+    config["quantization_config"] = Manifest(SPEC_VERSION, entries, sparse24_mode).to_json()
+    return _write_folder(dense_dir, out_dir, config, state)
+
+
+def _write_folder(
+    src_dir: Path, out_dir: Path, config: dict[str, object], state: dict[str, torch.Tensor]
+) -> Path:
     if out_dir.exists():
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True)
-    for src in dense_dir.iterdir():
+    for src in src_dir.iterdir():
         if src.is_file() and src.suffix != ".safetensors" and src.name not in _SKIP_FILES:
             shutil.copy2(src, out_dir / src.name)
-    config["quantization_config"] = manifest.to_json()
     (out_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     save_file(state, str(out_dir / "model.safetensors"), metadata={"format": "pt"})
     return out_dir
+
+
+def read_layers(folder: Path | str) -> dict[str, FormatTensors]:
+    """Every compressed layer of a structserve checkpoint as tensor bundles (validated).
+
+    Args:
+        folder: a structserve checkpoint folder.
+
+    Returns:
+        HF module name -> FormatTensors ({} for a plain dense folder).
+    """
+    from model_loaders.checks import check_folder
+    from model_loaders.formats import bundle
+
+    folder = Path(folder)
+    manifest = check_folder(folder)
+    if manifest is None:
+        return {}
+    state = load_dense_state(folder)
+    layers = {}
+    for name, entry in manifest.layers.items():
+        layer = bundle(entry, {t: state[f"{name}.{t}"] for t in entry.tensors()})
+        layer.validate(name)
+        layers[name] = layer
+    return layers
+
+
+def write_dense_equivalent(checkpoint_dir: Path | str, out_dir: Path | str) -> Path:
+    """Write a plain dense HF folder whose weights are the checkpoint's effective weights Ŵ.
+
+    Args:
+        checkpoint_dir: a structserve checkpoint.
+        out_dir: the folder to create (replaced when it exists).
+
+    Returns:
+        out_dir, without quantization_config: vLLM serves it with its own dense path.
+    """
+    checkpoint_dir, out_dir = Path(checkpoint_dir), Path(out_dir)
+    layers = read_layers(checkpoint_dir)
+    state = load_dense_state(checkpoint_dir)
+    for name, layer in layers.items():
+        for suffix in layer.tensors():
+            del state[f"{name}.{suffix}"]
+        state[f"{name}.weight"] = layer.to_dense().contiguous()
+    config = json.loads((checkpoint_dir / "config.json").read_text())
+    config.pop("quantization_config", None)
+    return _write_folder(checkpoint_dir, out_dir, config, state)

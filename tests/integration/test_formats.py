@@ -1,0 +1,166 @@
+"""Compressed checkpoints served by the real vLLM engine (CPU, eager, fp32).
+
+Engine starts: 3 in all. (1) the dense equivalent, (2) ONE mixed checkpoint holding every format
+(lowrank, sparse24, spense, armor, dictsparse; in merged qkv/gate_up and unmerged layers, with
+tied embeddings) in `compressed` 2:4 mode, (3) a checkpoint whose 2:4 mask is corrupt, which
+must not start. A checkpoint with a wrongly shaped tensor is refused before any engine exists.
+
+Equality: served in float32, greedy tokens must be identical and every returned logprob (the
+chosen token's and the top-5) within LOGPROB_TOL of the dense equivalent; the compressed path
+evaluates A(S(Bx)), (xVᵀ)Uᵀ, ... while the reference multiplies by the product, so only
+float32 rounding separates them.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from model_loaders.manifest import describe_folder
+from model_loaders.writer import write_dense_equivalent
+from tests.unit.model_loaders.tiny_model import SMOLLM2, build_mixed, build_tiny_llama
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(not (SMOLLM2 / "tokenizer.json").is_file(), reason="needs SmolLM2 files"),
+]
+
+LOGPROB_TOL = 2e-3
+PROMPTS = ["Hello, my name is", "The capital of France", "def fibonacci(n):"]
+PORTS = iter(range(8310, 8330))
+READY_S = 240.0
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """dense tiny Llama, its mixed checkpoint, and the mixed checkpoint's dense equivalent."""
+    root = tmp_path_factory.mktemp("formats")
+    dense = build_tiny_llama(root / "dense")
+    mixed = build_mixed(dense, root / "mixed", sparse24_mode="compressed")
+    equiv = write_dense_equivalent(mixed, root / "equiv")
+    return {"dense": dense, "mixed": mixed, "equiv": equiv, "root": root}
+
+
+@contextmanager
+def engine(model: Path, log: Path) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """Start `python -m vllm.entrypoints.openai.api_server`; kill its process group on exit."""
+    port = next(PORTS)
+    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model)]
+    cmd += ["--served-model-name", "m", "--port", str(port), "--enforce-eager"]
+    cmd += ["--max-model-len", "256", "--dtype", "float32", "--max-num-seqs", "4"]
+    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1"}
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
+    try:
+        yield proc, f"http://127.0.0.1:{port}"
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+
+def wait_ready(proc: subprocess.Popen[bytes], url: str) -> bool:
+    """True once /v1/models answers, False when the process exits first."""
+    deadline = time.monotonic() + READY_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            return False
+        try:
+            if httpx.get(f"{url}/v1/models", timeout=2).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(1)
+    raise TimeoutError(f"engine at {url} not ready after {READY_S} s")
+
+
+def greedy(url: str) -> list[dict[str, object]]:
+    """Greedy completions of PROMPTS with top-5 logprobs."""
+    client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0, timeout=120)
+    out = []
+    for prompt in PROMPTS:
+        res = client.completions.create(
+            model="m", prompt=prompt, max_tokens=12, temperature=0.0, logprobs=5
+        )
+        lp = res.choices[0].logprobs
+        assert lp is not None and lp.tokens and lp.token_logprobs and lp.top_logprobs
+        out.append({"tokens": lp.tokens, "logprobs": lp.token_logprobs, "top": lp.top_logprobs})
+    return out
+
+
+def serve_and_sample(model: Path, log: Path) -> list[dict[str, object]]:
+    with engine(model, log) as (proc, url):
+        assert wait_ready(proc, url), log.read_text(errors="replace")[-3000:]
+        return greedy(url)
+
+
+def test_mixed_checkpoint_matches_dense_equivalent(folders: dict[str, Path]) -> None:
+    desc = describe_folder(folders["mixed"])
+    assert desc["format"] == "mixed"
+    assert set(desc["formats"]) == {"lowrank", "sparse24", "spense", "armor", "dictsparse"}
+    reference = serve_and_sample(folders["equiv"], folders["root"] / "equiv.log")
+    served = serve_and_sample(folders["mixed"], folders["root"] / "mixed.log")
+    for ref, got in zip(reference, served, strict=True):
+        assert got["tokens"] == ref["tokens"]
+        diffs = [abs(a - b) for a, b in zip(got["logprobs"], ref["logprobs"], strict=True)]  # type: ignore[call-overload]
+        assert max(diffs) <= LOGPROB_TOL, diffs
+        for top_got, top_ref in zip(got["top"], ref["top"], strict=True):  # type: ignore[call-overload]
+            for token, value in top_ref.items():
+                if token in top_got:
+                    assert abs(top_got[token] - value) <= LOGPROB_TOL
+
+
+def _corrupt_mask(mixed: Path, out: Path) -> Path:
+    import shutil
+
+    shutil.copytree(mixed, out)
+    state = load_file(str(out / "model.safetensors"))
+    meta = state["model.layers.0.self_attn.k_proj.meta"].clone()
+    meta[3, 1] = 0x00  # p0 = p1 = 0: not a 2:4 code
+    state["model.layers.0.self_attn.k_proj.meta"] = meta
+    save_file(state, str(out / "model.safetensors"), metadata={"format": "pt"})
+    return out
+
+
+def _corrupt_shape(mixed: Path, out: Path) -> Path:
+    import shutil
+
+    shutil.copytree(mixed, out)
+    state = load_file(str(out / "model.safetensors"))
+    state["model.layers.1.mlp.down_proj.A"] = torch.zeros(4, 16, 16)  # manifest: [4, 32, 32]
+    save_file(state, str(out / "model.safetensors"), metadata={"format": "pt"})
+    return out
+
+
+@pytest.mark.parametrize(
+    ("corrupt", "message"),
+    [(_corrupt_mask, "mask is not 2:4"), (_corrupt_shape, "model.layers.1.mlp.down_proj.A")],
+)
+def test_engine_refuses_bad_weights(
+    folders: dict[str, Path], corrupt: object, message: str
+) -> None:
+    name = corrupt.__name__  # type: ignore[attr-defined]
+    bad = corrupt(folders["mixed"], folders["root"] / name)  # type: ignore[operator]
+    log = folders["root"] / f"{name}.log"
+    with engine(bad, log) as (proc, url):
+        assert not wait_ready(proc, url)
+        assert proc.returncode != 0
+    assert message in log.read_text(errors="replace")

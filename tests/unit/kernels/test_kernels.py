@@ -1,0 +1,105 @@
+"""Fast kernels against kernels.reference on fresh random inputs, parametrized by device.
+
+Triton kernels run on CUDA, or on CPU under TRITON_INTERPRET=1 (small shapes: ~100 ms/launch).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+import torch
+
+import kernels
+from kernels import reference
+from model_loaders.sparse24 import pack24, prune_magnitude24
+
+DEVICES = [
+    "cpu",
+    pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA")),
+]
+HAS_TRITON = importlib.util.find_spec("triton") is not None
+
+
+@pytest.fixture
+def triton_interpret(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On CPU, run Triton kernels in the interpreter (must be set before they are decorated)."""
+    if not HAS_TRITON:
+        pytest.skip("triton not installed")
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("backend", ["torch", "reference"])
+def test_blockdiag_torch(device: str, backend: str) -> None:
+    x = torch.randn(3, 5, 48, device=device)  # [..., n·bs]
+    blocks = torch.randn(3, 16, 16, device=device)  # [n, bs, bs]
+    want = x @ reference.blockdiag_dense(blocks).t()
+    torch.testing.assert_close(
+        kernels.blockdiag_apply(x, blocks, backend=backend), want, atol=1e-4, rtol=1e-4
+    )
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_lowrank_torch(device: str) -> None:
+    x, u, v = (torch.randn(*s, device=device) for s in ((4, 40), (24, 6), (6, 40)))
+    want = x @ (u @ v).t()
+    for backend in ("auto", "torch", "reference"):
+        torch.testing.assert_close(
+            kernels.lowrank_linear(x, u, v, backend=backend), want, atol=1e-4, rtol=1e-4
+        )
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_unpack24_fast(device: str) -> None:
+    w = prune_magnitude24(torch.randn(24, 64)).to(device)
+    values, meta = pack24(w.cpu())
+    got = kernels.unpack24(values.to(device), meta.to(device), backend="torch")
+    torch.testing.assert_close(got, w)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_reference_formats_agree_with_effective_weights(device: str) -> None:
+    x = torch.randn(2, 32, device=device)
+    a, b = torch.randn(4, 8, 8, device=device), torch.randn(4, 8, 8, device=device)
+    values, meta = (t.to(device) for t in pack24(prune_magnitude24(torch.randn(32, 32))))
+    want = x @ reference.armor_dense(a, values, meta, b).t()
+    torch.testing.assert_close(
+        reference.armor_linear(x, a, values, meta, b), want, atol=1e-3, rtol=1e-3
+    )
+    d, cv = torch.randn(32, 8, device=device), torch.randn(2, 32, device=device)
+    ci = torch.stack([torch.randperm(8)[:2] for _ in range(32)], dim=1).to(device)  # [s, I]
+    c = reference.dictsparse_coefficients(cv, ci, 8)
+    torch.testing.assert_close(
+        reference.dictsparse_linear(x, d, cv, ci), x @ (d @ c).t(), atol=1e-3, rtol=1e-3
+    )
+
+
+def test_unknown_backend() -> None:
+    with pytest.raises(kernels.UnknownBackendError):
+        kernels.lowrank_linear(
+            torch.zeros(1, 2), torch.zeros(2, 1), torch.zeros(1, 2), backend="cuda"
+        )
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_blockdiag_triton(triton_interpret: None, device: str, dtype: torch.dtype) -> None:
+    x = torch.randn(2, 48, device=device, dtype=dtype)
+    blocks = torch.randn(2, 24, 24, device=device, dtype=dtype)  # bs not a power of two
+    want = reference.blockdiag_apply(x.float(), blocks.float()).to(dtype)
+    got = kernels.blockdiag_apply(x, blocks, backend="triton")
+    tol = 1e-4 if dtype == torch.float32 else 3e-2
+    torch.testing.assert_close(got, want, atol=tol, rtol=tol)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_lowrank_triton(triton_interpret: None, device: str) -> None:
+    x, u, v = (torch.randn(*s, device=device) for s in ((2, 80), (40, 5), (5, 80)))
+    got = kernels.lowrank_linear(x, u, v, backend="triton")
+    torch.testing.assert_close(got, reference.lowrank_linear(x, u, v), atol=1e-4, rtol=1e-4)
+
+
+def test_auto_never_picks_triton_on_cpu() -> None:
+    x = torch.randn(1, 16)
+    assert kernels._resolve("auto", x) == "torch"

@@ -1,0 +1,79 @@
+"""A tiny random-init Llama (SmolLM2 tokenizer) and a mixed checkpoint using every format."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import torch
+
+from model_loaders.base import FormatTensors
+from model_loaders.manifest import Format
+from model_loaders.simple import simple_compress
+from model_loaders.writer import load_dense_state, write_checkpoint
+
+SMOLLM2 = Path("/root/.cache/structserve/models/smollm2-135m-instruct")
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja")
+VOCAB = 49152
+
+# (layer, projection) -> (format, options); unlisted projections stay dense.
+MIXED_PLAN: dict[tuple[int, str], tuple[Format, dict[str, int]]] = {
+    (0, "self_attn.q_proj"): (Format.LOWRANK, {"rank": 8}),
+    (0, "self_attn.k_proj"): (Format.SPARSE24, {}),
+    (0, "self_attn.v_proj"): (Format.SPENSE, {"dense_rows": 8}),
+    (0, "self_attn.o_proj"): (Format.ARMOR, {"block_size": 16}),
+    (0, "mlp.gate_proj"): (Format.DICTSPARSE, {"atoms": 16, "nnz_per_column": 4}),
+    (0, "mlp.down_proj"): (Format.LOWRANK, {"rank": 16}),
+    (1, "self_attn.q_proj"): (Format.ARMOR, {"block_size": 16}),
+    (1, "self_attn.k_proj"): (Format.DICTSPARSE, {"atoms": 16, "nnz_per_column": 2}),
+    (1, "self_attn.v_proj"): (Format.LOWRANK, {"rank": 4}),
+    (1, "self_attn.o_proj"): (Format.SPENSE, {"dense_rows": 16}),
+    (1, "mlp.gate_proj"): (Format.SPARSE24, {}),
+    (1, "mlp.up_proj"): (Format.SPARSE24, {}),
+    (1, "mlp.down_proj"): (Format.ARMOR, {"block_size": 32}),
+}
+
+
+def build_tiny_llama(out: Path, *, dtype: torch.dtype = torch.float32, seed: int = 0) -> Path:
+    """Write a 2-layer Llama (hidden 128, MLP 256, 2 heads of 64 / 1 KV head, tied embeddings).
+
+    Needs the SmolLM2 tokenizer files in SMOLLM2 (the vocab matches).
+    """
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    config = LlamaConfig(
+        vocab_size=VOCAB,
+        hidden_size=128,
+        intermediate_size=256,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=512,
+        tie_word_embeddings=True,
+        initializer_range=0.2,
+        bos_token_id=1,
+        eos_token_id=2,
+        pad_token_id=2,
+    )
+    model = LlamaForCausalLM(config).to(dtype)
+    model.save_pretrained(out, safe_serialization=True)
+    for name in TOKENIZER_FILES:
+        if (SMOLLM2 / name).is_file():
+            shutil.copy2(SMOLLM2 / name, out / name)
+    return out
+
+
+def mixed_layers(dense_dir: Path) -> dict[str, FormatTensors]:
+    """MIXED_PLAN applied to the dense folder's weights."""
+    state = load_dense_state(dense_dir)
+    layers = {}
+    for (idx, proj), (fmt, opts) in MIXED_PLAN.items():
+        name = f"model.layers.{idx}.{proj}"
+        layers[name] = simple_compress(fmt, state[f"{name}.weight"], seed=idx, **opts)
+    return layers
+
+
+def build_mixed(dense_dir: Path, out: Path, *, sparse24_mode: str = "compressed") -> Path:
+    """The mixed checkpoint: every format, in merged and unmerged vLLM layers."""
+    return write_checkpoint(dense_dir, out, mixed_layers(dense_dir), sparse24_mode=sparse24_mode)
