@@ -14,8 +14,9 @@ import jsonschema
 from jsonschema.exceptions import SchemaError
 
 from server.errors import InvalidRequest
+from server.structured.refs import check_refs
 from server.structured.regex_safety import nested_quantifier
-from server.structured.walk import depth, join, resolve_pointer, subschemas
+from server.structured.walk import depth, join, subschemas
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,7 @@ def check_schema(schema: Any, limits: StructuredLimits, *, param: str) -> None:
     _check_metaschema(schema, param=param)
     if isinstance(schema, dict):
         _check_limits(schema, limits, param=param)
-        _check_refs(schema, param=param)
+        check_refs(schema, param=param)
 
 
 def _check_metaschema(schema: Any, *, param: str) -> None:
@@ -120,42 +121,3 @@ def check_regex(pattern: str, limits: StructuredLimits, *, pointer: str, param: 
             f"regex at {pointer} nests unbounded quantifiers ({nested}): catastrophic backtracking",
             param=param,
         )
-
-
-def _check_refs(schema: dict[str, Any], *, param: str) -> None:
-    ids = {node["$id"] for _, node in subschemas(schema) if isinstance(node.get("$id"), str)}
-    anchors = {
-        node["$anchor"] for _, node in subschemas(schema) if isinstance(node.get("$anchor"), str)
-    }
-    for where, node in subschemas(schema):
-        ref = node.get("$ref")
-        if not isinstance(ref, str):
-            continue
-        base, _, fragment = ref.partition("#")
-        if base and base not in ids:
-            raise InvalidRequest(
-                f"remote $ref {ref!r} at {join(where, '$ref')} is not allowed: "
-                "only references inside the schema document are resolved",
-                param=param,
-            )
-        if base or not fragment or not fragment.startswith("/"):
-            if fragment and not fragment.startswith("/") and fragment not in anchors:
-                raise InvalidRequest(
-                    f"unresolvable $ref {ref!r} at {join(where, '$ref')}: no such $anchor",
-                    param=param,
-                )
-            continue
-        try:
-            resolve_pointer(schema, _unquote(fragment))
-        except KeyError:
-            raise InvalidRequest(
-                f"unresolvable $ref {ref!r} at {join(where, '$ref')}: "
-                "the pointer names nothing in the document",
-                param=param,
-            ) from None
-
-
-def _unquote(fragment: str) -> str:
-    from urllib.parse import unquote
-
-    return unquote(fragment)
