@@ -13,7 +13,7 @@
 #       runs only the engine (how deploy/k8s and deploy/compose.yaml use the image).
 #
 # Stages: build-base (venv + tools) -> engine-cpu | engine-cuda (the venv for one engine build,
-# picked by ENGINE) -> runtime (slim, non-root, the venv copied in, no compilers' caches).
+# picked by ENGINE) -> runtime (slim, non-root, the venv copied in; no build caches, no /src).
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 ARG ENGINE=cpu
@@ -26,6 +26,11 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     VIRTUAL_ENV=/opt/venv \
     PATH=/opt/venv/bin:$PATH
+# libnuma1 for the import check of vLLM's CPU kernels; g++ for any dependency built from source.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libnuma1 libgomp1 g++ \
+    && rm -rf /var/lib/apt/lists/*
 RUN python -m venv /opt/venv
 WORKDIR /src
 
