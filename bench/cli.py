@@ -126,6 +126,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="Send ignore_eos so every answer runs to max_tokens (vLLM servers).",
     )
     w.add_argument("--temperature", type=float, default=0.0, help="Sampling temperature.")
+    w.add_argument(
+        "--cache-salt",
+        choices=("none", "request", "target"),
+        help="Send vLLM's cache_salt: a fresh one per request (no prefix-cache hits between "
+        "requests, points or targets), or one per target. Default: request when comparing two "
+        "targets (they may share an engine's cache), else none.",
+    )
     w.add_argument("--json-max-tokens", type=int, default=256, help="Budget of JSON requests.")
     w.add_argument(
         "--json-subsets",
@@ -233,7 +240,9 @@ def resolve_model(base_url: str, api_key: str | None) -> str:
 def build_targets(args: argparse.Namespace, model: str) -> list[Target]:
     """The target, and the compared server when one is given."""
 
-    def endpoint(url: str) -> Endpoint:
+    mode = args.cache_salt or ("request" if args.compare_base_url else "none")
+
+    def endpoint(url: str, name: str) -> Endpoint:
         return Endpoint(
             url,
             model,
@@ -242,12 +251,13 @@ def build_targets(args: argparse.Namespace, model: str) -> list[Target]:
             timeout=args.request_timeout,
             temperature=args.temperature,
             ignore_eos=args.ignore_eos,
+            cache_salt=f"bench-{name}-{args.seed}" if mode == "target" else mode,
         )
 
-    main = endpoint(args.base_url)
+    main = endpoint(args.base_url, args.name)
     targets = [Target(args.name, main, _metrics_url(args.metrics_url, main.root))]
     if args.compare_base_url:
-        other = endpoint(args.compare_base_url)
+        other = endpoint(args.compare_base_url, args.compare_name)
         if args.compare_name == args.name:
             raise SystemExit("--name and --compare-name must differ")
         targets.append(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +33,8 @@ class Endpoint:
         timeout: seconds a whole request may take before it counts as a timeout.
         temperature: sampling temperature.
         ignore_eos: send vLLM's `ignore_eos` so every answer runs to `max_tokens`.
+        cache_salt: vLLM's `cache_salt`: "none" (not sent), "request" (a fresh random salt per
+            request: no prefix-cache reuse between requests or targets), or a fixed salt.
         extra_body: more JSON fields merged into every request.
     """
 
@@ -42,6 +45,7 @@ class Endpoint:
     timeout: float = 300.0
     temperature: float = 0.0
     ignore_eos: bool = False
+    cache_salt: str = "none"
     extra_body: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -80,6 +84,10 @@ class Endpoint:
             }
         if self.ignore_eos:
             body["ignore_eos"] = True
+        if self.cache_salt == "request":
+            body["cache_salt"] = uuid.uuid4().hex
+        elif self.cache_salt != "none":
+            body["cache_salt"] = self.cache_salt
         body.update(self.extra_body)
         return body
 
@@ -192,7 +200,7 @@ def _take_chunk(record: RequestRecord, payload: str, now: float) -> bool:
         if piece:
             record.chunk_times.append(now)
             record.text += piece
-            break
+        record.finish_reason = choice.get("finish_reason") or record.finish_reason
     usage = data.get("usage")
     if isinstance(usage, dict):
         record.output_tokens = int(usage.get("completion_tokens") or record.output_tokens)

@@ -188,12 +188,19 @@ def summarize(
 
 
 def schema_validity(records: Sequence[RequestRecord]) -> dict[str, Any]:
-    """Share of completed schema-constrained requests whose output validated."""
-    checked = [r.schema_valid for r in records if r.success and r.schema_valid is not None]
+    """Share of completed schema-constrained requests whose output validated.
+
+    Requests whose schema could not be used for validation are not counted; invalid outputs cut
+    off by `max_tokens` (finish reason "length") are also counted as `schema_truncated`.
+    """
+    done = [r for r in records if r.success and r.schema_valid is not None]
+    valid = sum(bool(r.schema_valid) for r in done)
     return {
-        "schema_checked": len(checked),
-        "schema_valid": sum(checked),
-        "schema_validity_rate": (sum(checked) / len(checked)) if checked else None,
+        "schema_checked": len(done),
+        "schema_valid": valid,
+        "schema_validity_rate": (valid / len(done)) if done else None,
+        # invalid because the output budget ran out, not because the schema was broken
+        "schema_truncated": sum(not r.schema_valid and r.finish_reason == "length" for r in done),
     }
 
 

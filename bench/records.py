@@ -38,6 +38,7 @@ class RequestRecord:
         error_detail: a short human-readable description of the failure.
         status: the HTTP status, 0 when no response arrived.
         schema_valid: for requests with a JSON schema, whether the output validated.
+        finish_reason: the last `finish_reason` the server sent ("stop", "length", ...).
     """
 
     workload: str
@@ -51,6 +52,7 @@ class RequestRecord:
     error_detail: str = ""
     status: int = 0
     schema_valid: bool | None = None
+    finish_reason: str | None = None
 
     @property
     def success(self) -> bool:

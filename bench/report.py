@@ -193,7 +193,7 @@ def markdown(result: Mapping[str, Any]) -> str:
                     _fmt(p["p99_itl_ms"]),
                     _fmt(p["median_e2el_ms"]),
                     _fmt(p["request_goodput"], 2),
-                    "–" if validity is None else f"{validity:.0%}",
+                    "–" if validity is None else f"{validity:.0%} ({p['schema_truncated']} cut)",
                     _fmt(_gauge_max(p, "vllm:num_requests_running"), 0),
                     _fmt(_gauge_max(p, "vllm:num_requests_waiting"), 0),
                     _fmt(_gauge_max(p, "vllm:kv_cache_usage_perc"), 3),

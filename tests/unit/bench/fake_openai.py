@@ -157,6 +157,13 @@ class FakeServer:
             if req.get("response_format"):
                 n = i + 1
                 break
+        reason = "stop" if req.get("response_format") else "length"
+        final = (
+            {"index": 0, "delta": {}, "finish_reason": reason}
+            if chat
+            else {"text": "", "finish_reason": reason}
+        )
+        await _event(writer, json.dumps({"choices": [final]}))
         if (req.get("stream_options") or {}).get("include_usage"):
             usage = {"prompt_tokens": 7, "completion_tokens": n, "total_tokens": 7 + n}
             await _event(writer, json.dumps({"choices": [], "usage": usage}))

@@ -171,6 +171,8 @@ def test_compare_prints_ratios(
     assert rows[0]["numerator"] == "gateway" and rows[0]["ratios"]["output_throughput"] > 0
     assert "Ratios gateway / engine" in (out / "summary.md").read_text()
     assert threaded_fake.requests_seen == second_fake.requests_seen == 1 + 4 + 4
+    salts = {b["cache_salt"] for b in threaded_fake.bodies + second_fake.bodies}
+    assert len(salts) == 18  # comparing: a fresh salt per request, no shared prefix cache
 
 
 def test_all_failing_returns_1(threaded_fake: FakeServer, corpus: Path, tmp_path: Path) -> None:

@@ -37,6 +37,7 @@ async def test_successful_stream_timeline(fake: FakeServer) -> None:
     assert len(r.chunk_times) == 5
     assert r.output_tokens == 5 and r.prompt_tokens == 7  # from the usage chunk
     assert r.text == "t0 t1 t2 t3 t4 "
+    assert r.finish_reason == "length"
     assert r.ttft is not None and r.ttft >= fake.first_delay
     assert r.latency >= r.ttft
     body = fake.bodies[-1]
@@ -49,6 +50,15 @@ async def test_completions_api_and_extras(fake: FakeServer) -> None:
     assert r.success and r.text == "t0 t1 t2 "
     body = fake.bodies[-1]
     assert body["prompt"] == "hello" and body["ignore_eos"] is True
+    assert "cache_salt" not in body
+
+
+async def test_cache_salt_modes(fake: FakeServer) -> None:
+    await one(fake, req(), cache_salt="request")
+    await one(fake, req(), cache_salt="request")
+    await one(fake, req(), cache_salt="fixed-salt")
+    salts = [b["cache_salt"] for b in fake.bodies]
+    assert salts[0] != salts[1] and len(salts[0]) == 32 and salts[2] == "fixed-salt"
 
 
 @pytest.mark.parametrize(

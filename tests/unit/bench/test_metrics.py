@@ -118,6 +118,8 @@ def test_schema_validity_rate() -> None:
     assert s["schema_checked"] == 3
     assert s["schema_validity_rate"] == pytest.approx(2 / 3)
     assert summarize([d], duration=1.0)["schema_validity_rate"] is None
+    cut = rec(0.0, [0.1], 0.1, schema_valid=False, finish_reason="length")
+    assert summarize([a, b, cut], duration=1.0)["schema_truncated"] == 1
 
 
 def test_peak_rates() -> None:
