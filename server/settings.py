@@ -98,6 +98,17 @@ class Settings(BaseSettings):
         30.0, ge=0, description="On SIGTERM, how long in-flight requests may finish before exit."
     )
     log_level: str = Field("info", description="Log level of the gateway.")
+    structured_outputs_config: str = Field(
+        '{"backend": "guidance", "disable_any_whitespace": true}',
+        description="vLLM --structured-outputs-config for the supervised engine (JSON); the "
+        "gateway's schema policy assumes the guidance (llguidance) backend.",
+    )
+    structured_compile_timeout_s: float = Field(
+        5.0, gt=0, description="Longest a structured-output grammar may take to compile (400)."
+    )
+    structured_max_schema_bytes: int = Field(
+        256 * 1024, ge=1024, description="Largest accepted JSON schema, compact (400 above)."
+    )
 
     @field_validator("engine_url", "engine_args", "api_keys", mode="before")
     @classmethod
