@@ -133,6 +133,8 @@ class _DrainingServer(uvicorn.Server):
     def handle_exit(self, sig: int, frame: Any) -> None:
         self._app_state.draining = True
         super().handle_exit(sig, frame)
+        # uvicorn re-raises the signal after shutting down; after a graceful drain we exit 0.
+        self._captured_signals.clear()
 
 
 def main(argv: list[str]) -> int:
