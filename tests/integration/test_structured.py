@@ -1,0 +1,197 @@
+"""Structured output you can trust, against the real engine through the gateway.
+
+Schemas are bounded (maxLength, maximum, maxItems) so SmolLM2 finishes within a few dozen tokens.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import jsonschema
+import openai
+import pytest
+
+from tests.integration.conftest import Gateway
+
+
+def fmt(schema: dict[str, Any], *, strict: bool = True) -> dict[str, Any]:
+    return {"type": "json_schema", "json_schema": {"name": "t", "schema": schema, "strict": strict}}
+
+
+def ask(gateway: Gateway, schema: dict[str, Any], *, strict: bool = True, **kw: Any) -> Any:
+    messages = [{"role": "user", "content": f"Answer with JSON for: {json.dumps(schema)}"}]
+    return gateway.client().chat.completions.create(
+        model=gateway.model,
+        messages=messages,  # type: ignore[arg-type]
+        response_format=fmt(schema, strict=strict),  # type: ignore[arg-type]
+        max_tokens=kw.pop("max_tokens", 80),
+        temperature=0,
+        **kw,
+    )
+
+
+def verdict(choice: Any) -> dict[str, Any]:
+    return dict((choice.model_extra or {})["structured_output"])
+
+
+def test_strict_unsupported_keyword_is_400_listing_it(gateway: Gateway) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"tags": {"type": "array", "items": {"type": "string"}, "uniqueItems": True}},
+        "propertyNames": {"maxLength": 5},
+    }
+    with pytest.raises(openai.BadRequestError) as info:
+        ask(gateway, schema)
+    err = info.value.body
+    assert isinstance(err, dict)
+    assert err["param"] == "response_format.json_schema.schema"
+    assert "uniqueItems at /properties/tags/uniqueItems" in err["message"]
+    assert "propertyNames at /propertyNames" in err["message"]
+
+
+NAME = {"type": "string", "pattern": "^[a-z]+$", "minLength": 5, "maxLength": 8}
+DIGIT = {"type": "integer", "minimum": 0, "maximum": 99}
+ENFORCED = {
+    "minLength+pattern": {
+        "type": "object",
+        "properties": {"code": NAME},
+        "required": ["code"],
+        "additionalProperties": False,
+    },
+    "minItems": {
+        "type": "object",
+        "properties": {"xs": {"type": "array", "items": DIGIT, "minItems": 3, "maxItems": 4}},
+        "required": ["xs"],
+        "additionalProperties": False,
+    },
+    "enum": {
+        "type": "object",
+        "properties": {"color": {"enum": ["red", "green", "blue"]}},
+        "required": ["color"],
+        "additionalProperties": False,
+    },
+    "nested $ref": {
+        "$defs": {
+            "point": {
+                "type": "object",
+                "properties": {"x": DIGIT, "y": DIGIT},
+                "required": ["x", "y"],
+                "additionalProperties": False,
+            },
+            "line": {
+                "type": "object",
+                "properties": {"a": {"$ref": "#/$defs/point"}, "b": {"$ref": "#/$defs/point"}},
+                "required": ["a", "b"],
+                "additionalProperties": False,
+            },
+        },
+        "$ref": "#/$defs/line",
+    },
+    "patternProperties": {
+        "type": "object",
+        "patternProperties": {"^k_[a-z]{1,3}$": DIGIT},
+        "minProperties": 1,
+        "maxProperties": 2,
+        "additionalProperties": False,
+    },
+}
+
+
+@pytest.mark.parametrize("schema", list(ENFORCED.values()), ids=list(ENFORCED))
+def test_keywords_are_enforced(gateway: Gateway, schema: dict[str, Any]) -> None:
+    choice = ask(gateway, schema).choices[0]
+    assert choice.finish_reason == "stop", choice.message.content
+    jsonschema.validate(json.loads(choice.message.content), schema)
+    got = verdict(choice)
+    assert got["valid"] is True and got["strict"] is True and got["unenforced"] == []
+
+
+def nested(depth: int) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "integer"}
+    for _ in range(depth):
+        schema = {"type": "object", "properties": {"a": schema}}
+    return schema
+
+
+ADVERSARIAL: dict[str, dict[str, Any]] = {
+    "deep nesting": nested(200),
+    "huge enum": {"enum": [f"value-{i}" for i in range(20_000)]},
+    "catastrophic regex": {"type": "string", "pattern": "^(a+)+$"},
+}
+for _ in range(200):
+    ADVERSARIAL["deep nesting"] = {
+        "type": "object",
+        "properties": {"a": ADVERSARIAL["deep nesting"]},
+    }
+
+
+@pytest.mark.parametrize("schema", list(ADVERSARIAL.values()), ids=list(ADVERSARIAL))
+def test_adversarial_schema_fast_400_then_served(gateway: Gateway, schema: dict[str, Any]) -> None:
+    start = time.perf_counter()
+    with pytest.raises(openai.BadRequestError) as info:
+        ask(gateway, schema)
+    assert time.perf_counter() - start < 5.0
+    body = info.value.body
+    assert isinstance(body, dict) and body["message"].startswith("schema too complex")
+    follow_up = ask(gateway, ENFORCED["enum"], max_tokens=20)
+    assert follow_up.choices[0].finish_reason == "stop"
+
+
+def test_streaming_reassembles_to_valid_json(gateway: Gateway) -> None:
+    schema = ENFORCED["nested $ref"]
+    stream = ask(gateway, schema, stream=True)
+    text, finals = "", []
+    for chunk in stream:
+        for choice in chunk.choices:
+            text += choice.delta.content or ""
+            if choice.finish_reason is not None:
+                finals.append((choice.finish_reason, verdict(choice)))
+    jsonschema.validate(json.loads(text), schema)
+    assert finals and finals[-1][0] == "stop" and finals[-1][1]["valid"] is True
+
+
+def test_non_strict_reports_unenforced_keywords(gateway: Gateway) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"xs": {"type": "array", "items": DIGIT, "maxItems": 3, "uniqueItems": True}},
+        "required": ["xs"],
+        "additionalProperties": False,
+    }
+    choice = ask(gateway, schema, strict=False).choices[0]
+    got = verdict(choice)
+    assert [u["pointer"] for u in got["unenforced"]] == ["/properties/xs/uniqueItems"]
+    assert got["checked"] is True
+    if got["valid"] is False:  # a duplicate slipped through: never reported as "stop"
+        assert choice.finish_reason != "stop"
+
+
+def test_choice_regex_and_json_object(gateway: Gateway) -> None:
+    client = gateway.client()
+    messages = [{"role": "user", "content": "Is the sky blue?"}]
+    out = client.chat.completions.create(
+        model=gateway.model,
+        messages=messages,  # type: ignore[arg-type]
+        max_tokens=5,
+        temperature=0,
+        extra_body={"structured_outputs": {"choice": ["yes", "no"]}},
+    )
+    assert out.choices[0].message.content in ("yes", "no")
+    out = client.chat.completions.create(
+        model=gateway.model,
+        messages=messages,  # type: ignore[arg-type]
+        max_tokens=12,
+        temperature=0,
+        extra_body={"structured_outputs": {"regex": "(yes|no), [a-z]{2,6}"}},
+    )
+    assert verdict(out.choices[0])["valid"] is (out.choices[0].finish_reason == "stop")
+    out = client.chat.completions.create(
+        model=gateway.model,
+        messages=messages,  # type: ignore[arg-type]
+        max_tokens=40,
+        temperature=0,
+        response_format={"type": "json_object"},
+    )
+    if out.choices[0].finish_reason == "stop":
+        assert isinstance(json.loads(out.choices[0].message.content or ""), dict)
