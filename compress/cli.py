@@ -1,0 +1,137 @@
+"""`structserve compress`: one-shot compression of a dense HF model folder.
+
+Example:
+    structserve compress --model ~/.cache/structserve/models/smollm2-135m-instruct \\
+        --method sparsegpt24 --out /tmp/smollm2-sparsegpt24
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from compress.calibration import DEFAULT_CALIB
+from compress.methods import METHODS, MethodConfig
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (also the documentation of every option)."""
+    p = argparse.ArgumentParser(prog="structserve compress", description=__doc__.split("\n")[0])
+    p.add_argument("--model", required=True, type=Path, help="dense HF model folder")
+    p.add_argument("--method", required=True, choices=METHODS, help="compression method")
+    p.add_argument("--out", required=True, type=Path, help="checkpoint folder to write")
+    p.add_argument(
+        "--ratio",
+        type=float,
+        default=0.7,
+        help="target parameter ratio of the decoder linears (svd, asvd, dict)",
+    )
+    p.add_argument(
+        "--allocation",
+        choices=("uniform", "global"),
+        default="uniform",
+        help="rank allocation for svd/asvd: same ratio per layer, or one global budget",
+    )
+    p.add_argument(
+        "--dense-fraction", type=float, default=0.1, help="spense: share of rows/cols kept dense"
+    )
+    p.add_argument(
+        "--spense-axis",
+        choices=("rows", "cols"),
+        default="rows",
+        help="spense dense region: output rows (the v1 format) or input columns (measured only)",
+    )
+    p.add_argument("--dict-sparsity", type=float, default=0.5, help="dict: nnz per column / atoms")
+    p.add_argument("--armor-iters", type=int, default=60, help="ARMOR outer iterations per layer")
+    p.add_argument("--armor-block-size", type=int, default=64, help="ARMOR wrapper block size")
+    p.add_argument(
+        "--armor-hessian",
+        choices=("diag", "full"),
+        default="full",
+        help="ARMOR proxy loss weighting: diag(H) (paper) or full H (exact output error)",
+    )
+    p.add_argument(
+        "--armor-init", choices=("wanda", "sparsegpt"), default="sparsegpt", help="ARMOR core init"
+    )
+    p.add_argument("--calib", type=Path, default=DEFAULT_CALIB, help="calibration raw text")
+    p.add_argument("--nsamples", type=int, default=32, help="calibration windows")
+    p.add_argument("--seqlen", type=int, default=512, help="tokens per calibration window")
+    p.add_argument("--seed", type=int, default=0, help="seed (same seed, same checkpoint)")
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto")
+    p.add_argument(
+        "--true-sequential",
+        action="store_true",
+        help="re-capture inputs after each linear group inside a layer (slower, better)",
+    )
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
+    p.add_argument("--restart", action="store_true", help="discard a previous partial run")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return p
+
+
+def _validate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    if not (0 < args.ratio <= 1):
+        parser.error("--ratio must be in (0, 1]")
+    if not (0 <= args.dense_fraction < 1):
+        parser.error("--dense-fraction must be in [0, 1)")
+    if not (args.model / "config.json").is_file():
+        parser.error(f"--model {args.model}: no config.json")
+    if not args.calib.is_file():
+        parser.error(f"--calib {args.calib}: not a file")
+    if args.nsamples < 1 or args.seqlen < 8:
+        parser.error("--nsamples must be >= 1 and --seqlen >= 8")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of `structserve compress`."""
+    parser = build_parser()
+    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    _validate(args, parser)
+    import shutil
+
+    import torch
+
+    from compress.pipeline import RunConfig, run, state_dir
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = args.device
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if args.restart and state_dir(args.out).exists():
+        shutil.rmtree(state_dir(args.out))
+    method = MethodConfig(
+        method=args.method,
+        ratio=args.ratio,
+        allocation=args.allocation,
+        dense_fraction=args.dense_fraction,
+        spense_axis=args.spense_axis,
+        dict_sparsity=args.dict_sparsity,
+        armor_iters=args.armor_iters,
+        armor_block_size=args.armor_block_size,
+        armor_hessian=args.armor_hessian,
+        armor_init=args.armor_init,
+    )
+    cfg = RunConfig(
+        model_dir=args.model,
+        out_dir=args.out,
+        method=method,
+        calib=args.calib,
+        nsamples=args.nsamples,
+        seqlen=args.seqlen,
+        seed=args.seed,
+        device=device,
+        true_sequential=args.true_sequential,
+    )
+    report = run(cfg, progress=not args.quiet)
+    keys = ("compress_seconds", "linear_param_ratio", "linear_byte_ratio")
+    summary = {k: report[k] for k in keys}
+    print(json.dumps({"out": str(args.out), **summary}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
