@@ -27,7 +27,8 @@ def _vllm_cpu_gemm(weight: torch.Tensor) -> Gemm | None:
         return None
     holder = _Holder(weight.contiguous())
     dispatch_cpu_unquantized_gemm(holder, remove_weight=True)
-    return lambda x: holder.cpu_linear(x, holder.weight, None)
+    linear: Callable[..., torch.Tensor] = holder.__dict__["cpu_linear"]  # set by vLLM
+    return lambda x: linear(x, holder.weight, None)
 
 
 def dense_gemm(weight: torch.Tensor, *, prepack: bool = True) -> Gemm:

@@ -39,22 +39,16 @@ def load_dense_state(dense_dir: Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def _replace(state: dict[str, torch.Tensor], name: str, layer: FormatTensors) -> None:
+def _pop_weight(state: dict[str, torch.Tensor], name: str, layer: FormatTensors) -> torch.dtype:
     key = f"{name}.weight"
     if key not in state:
         raise MissingTensorError(key, expected="a dense linear weight to replace", found="nothing")
     dense = state.pop(key)
     want = (layer.out_features, layer.in_features)
     if tuple(dense.shape) != want:
-        raise TensorShapeError(
-            key, expected=list(dense.shape), found=f"a layer of shape {list(want)}"
-        )
-    layer.validate(name)
-    for suffix, tensor in layer.tensors().items():
-        t = tensor.detach().to("cpu")
-        if t.is_floating_point():
-            t = t.to(dense.dtype)
-        state[f"{name}.{suffix}"] = t.contiguous()
+        found = f"a layer of shape {list(want)}"
+        raise TensorShapeError(key, expected=list(dense.shape), found=found)
+    return dense.dtype
 
 
 def write_checkpoint(
@@ -79,24 +73,57 @@ def write_checkpoint(
         out_dir. Raises CheckpointError subclasses for unknown layers, shape mismatches and
         invalid masks or indices.
     """
-    dense_dir, out_dir = Path(dense_dir), Path(out_dir)
-    if out_dir.resolve() == dense_dir.resolve():
+    dense_dir = Path(dense_dir)
+    state = load_dense_state(dense_dir)
+    dtypes = {_pop_weight(state, name, layer) for name, layer in layers.items()}
+    dtype = dtypes.pop() if len(dtypes) == 1 else torch.bfloat16
+    return write_state(dense_dir, out_dir, state, layers, dtype=dtype, sparse24_mode=sparse24_mode)
+
+
+def write_state(
+    src_dir: Path | str,
+    out_dir: Path | str,
+    state: dict[str, torch.Tensor],
+    layers: Mapping[str, FormatTensors],
+    *,
+    dtype: torch.dtype,
+    sparse24_mode: str = "dense",
+) -> Path:
+    """Lower-level writer (importers): `state` already lacks the replaced layers' tensors.
+
+    Args:
+        src_dir: folder whose config.json, tokenizer and other small files are copied.
+        out_dir: the folder to create (replaced when it exists; must differ from src_dir).
+        state: every tensor that stays as is (embeddings, norms, dense layers).
+        layers: HF module name -> the format's tensors; floating ones are cast to `dtype`.
+        dtype: the checkpoint's floating dtype.
+        sparse24_mode: default runtime mode of the 2:4 formats.
+
+    Returns:
+        out_dir.
+    """
+    src_dir, out_dir = Path(src_dir), Path(out_dir)
+    if out_dir.resolve() == src_dir.resolve():
         raise ManifestError(
-            str(out_dir), expected="a folder other than dense_dir", found=str(dense_dir)
+            str(out_dir), expected="a folder other than the source", found=str(src_dir)
         )
     if sparse24_mode not in SPARSE24_MODES:
         raise ManifestError("sparse24_mode", expected=SPARSE24_MODES, found=sparse24_mode)
-    config = json.loads((dense_dir / "config.json").read_text())
     if "embed_tokens" in "".join(layers) or "lm_head" in layers:
         raise ManifestError("layers", expected="decoder linear layers only", found=sorted(layers))
-    state = load_dense_state(dense_dir)
+    state = dict(state)
     entries = {}
     for name, layer in layers.items():
-        _replace(state, name, layer)
+        layer.validate(name)
+        for suffix, tensor in layer.tensors().items():
+            t = tensor.detach().to("cpu")
+            state[f"{name}.{suffix}"] = (t.to(dtype) if t.is_floating_point() else t).contiguous()
         if not isinstance(layer, DenseTensors):
             entries[name] = layer.entry(name)
+    config = json.loads((src_dir / "config.json").read_text())
+    config.pop("compression_config", None)
     config["quantization_config"] = Manifest(SPEC_VERSION, entries, sparse24_mode).to_json()
-    return _write_folder(dense_dir, out_dir, config, state)
+    return _write_folder(src_dir, out_dir, config, state)
 
 
 def _write_folder(
