@@ -108,6 +108,8 @@ def build_app(
         max_n=settings.max_n,
         request_timeout_s=settings.request_timeout_s,
         log_prompts=settings.log_prompts,
+        max_outstanding=settings.max_outstanding_requests,
+        body_read_timeout_s=settings.body_read_timeout_s,
     )
     app.state.generation = GenerationService(pool, gateway_metrics, limits)
     for router in (health.router, models.router, generate.router, metrics.router):

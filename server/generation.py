@@ -21,6 +21,8 @@ from server.errors import (
     EngineTimeout,
     EngineUnavailable,
     InvalidRequest,
+    RateLimited,
+    RequestTimeout,
     StructServeError,
     from_status,
 )
@@ -44,6 +46,8 @@ class Limits:
     max_n: int
     request_timeout_s: float
     log_prompts: bool
+    max_outstanding: int = 256
+    body_read_timeout_s: float = 30.0
 
 
 def decode_body(raw: bytes) -> Any:
@@ -100,11 +104,16 @@ class GenerationService:
     async def handle(self, request: Request, route: str, model: type[BaseModel]) -> Response:
         """Validate the body, forward it to the least-loaded engine, relay the answer."""
         started = time.perf_counter()
-        body = decode_body(await request.body())
+        try:
+            raw = await asyncio.wait_for(request.body(), self.limits.body_read_timeout_s)
+        except TimeoutError:
+            raise RequestTimeout("the request body did not arrive in time") from None
+        body = decode_body(raw)
         parsed = parse_request(model, body)
         n = int(getattr(parsed, "n", 1))
         if n > self.limits.max_n:
             raise InvalidRequest(f"n: at most {self.limits.max_n} choices per request", param="n")
+        self._admit()
         plan = plan_request(body)
         endpoint = self.pool.pick(str(body["model"]))
         if self.limits.log_prompts:
@@ -112,6 +121,15 @@ class GenerationService:
         if body.get("stream"):
             return await self._stream(request, route, endpoint, body, plan, started)
         return await self._unary(request, route, endpoint, body, plan)
+
+    def _admit(self) -> None:
+        """429 when the engines already hold as many requests as the admission bound allows."""
+        outstanding = sum(ep.outstanding for ep in self.pool.endpoints)
+        if outstanding >= self.limits.max_outstanding:
+            raise RateLimited(
+                f"server busy: {outstanding} requests in flight; retry shortly",
+                headers={"Retry-After": "1"},
+            )
 
     async def _unary(
         self,

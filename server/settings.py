@@ -88,6 +88,15 @@ class Settings(BaseSettings):
         4 * 1024 * 1024, ge=1024, description="Largest accepted request body in bytes (413 above)."
     )
     max_n: int = Field(16, ge=1, description="Largest `n` (choices per request) accepted.")
+    max_outstanding_requests: int = Field(
+        256,
+        ge=1,
+        description="Admission bound: requests in flight to the engines at once; above it new "
+        "requests get 429 with Retry-After.",
+    )
+    body_read_timeout_s: float = Field(
+        30.0, gt=0, description="Longest a client may take to send its request body (408 above)."
+    )
     request_timeout_s: float = Field(
         600.0, gt=0, description="Longest a request may take end to end (504 above)."
     )

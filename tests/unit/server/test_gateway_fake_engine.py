@@ -162,3 +162,32 @@ async def test_structured_verdict_attached(make_gateway, monkeypatch, stream: bo
     else:
         verdict = r.json()["choices"][0]["structured_output"]
     assert verdict == {"seen": "alpha beta gamma", "finish": "length"}
+
+
+async def test_admission_bound_gives_429(make_gateway) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+
+    gw, _, _ = await make_gateway(
+        {"engine-a": make_engine(delay_s=0.3)}, max_outstanding_requests=2
+    )
+    results = await asyncio.gather(*(gw.post("/v1/chat/completions", json=CHAT) for _ in range(3)))
+    codes = sorted(r.status_code for r in results)
+    assert codes == [200, 200, 429]
+    limited = next(r for r in results if r.status_code == 429)
+    assert limited.headers["retry-after"] == "1"
+    assert limited.json()["error"]["type"] == "rate_limit_error"
+    assert (await gw.post("/v1/chat/completions", json=CHAT)).status_code == 200
+
+
+async def test_slow_body_gives_408(make_gateway) -> None:  # type: ignore[no-untyped-def]
+    import asyncio
+
+    gw, _, _ = await make_gateway(body_read_timeout_s=0.2)
+
+    async def trickle():  # type: ignore[no-untyped-def]
+        yield b'{"model": '
+        await asyncio.sleep(1.0)
+        yield b'"fake-model"}'
+
+    r = await gw.post("/v1/chat/completions", content=trickle())
+    assert r.status_code == 408 and r.json()["error"]["code"] == "request_timeout"
