@@ -21,7 +21,7 @@ from server.structured.keywords import (
 from server.structured.llg import JSON_DEFAULTS
 from server.structured.schema import StructuredLimits, check_regex, check_schema, too_complex
 from server.structured.validate import json_errors, schema_validator, verdict
-from server.structured.walk import resolve_pointer
+from server.structured.walk import resolve_pointer, subschemas
 
 JSON_KINDS = ("json_schema", "json_object")
 
@@ -229,6 +229,8 @@ def _plan_schema(
     if strict and unenforced:
         raise _unsupported(unenforced, param=param)
     forwarded = _strip(schema, unenforced + unknown_formats(schema))
+    if limits.close_objects:
+        _close_objects(forwarded)
     if isinstance(forwarded, dict):
         options = dict(JSON_DEFAULTS) if strict else {**JSON_DEFAULTS, "coerce_one_of": True}
         forwarded["x-guidance"] = options
@@ -290,6 +292,19 @@ def _strip(schema: Any, unenforced: list[dict[str, str]]) -> Any:
         if isinstance(node, dict):
             node.pop(item["keyword"], None)
     return copied
+
+
+def _close_objects(schema: Any) -> None:
+    if not isinstance(schema, dict) or any("allOf" in node for _, node in subschemas(schema)):
+        return
+    for _, node in subschemas(schema):
+        if (
+            isinstance(node.get("properties"), dict)
+            and "additionalProperties" not in node
+            and "patternProperties" not in node
+            and "unevaluatedProperties" not in node
+        ):
+            node["additionalProperties"] = False
 
 
 def _load_json(text: str, *, param: str) -> Any:

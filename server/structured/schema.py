@@ -35,6 +35,11 @@ class StructuredLimits:
     """Longest the backend may take to compile one grammar (400 "schema too complex" above)."""
     cache_size: int = 1024
     """How many compile verdicts are kept, keyed by the grammar's hash."""
+    close_objects: bool = True
+    """Generate no properties a schema does not name: objects with `properties` and no
+    `additionalProperties`/`patternProperties` get `additionalProperties: false` in the grammar
+    (never in schemas using `allOf`, where that could make the schema unsatisfiable). Outputs
+    stay valid; small models stop inventing keys until max_tokens."""
 
 
 def too_complex(message: str, *, param: str) -> InvalidRequest:

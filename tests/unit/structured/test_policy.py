@@ -173,8 +173,9 @@ def test_structured_outputs_json_string(service: StructuredService) -> None:
 def test_compile_cache_hits(service: StructuredService) -> None:
     schema = {"type": "object", "properties": {"cache_probe": {"type": "integer"}}}
     service.plan(schema_body(schema, strict=True))
+    closed = {**schema, "additionalProperties": False}
     verdict = service.checker.compile(
-        "json", {**schema, "x-guidance": {"whitespace_flexible": False}}
+        "json", {**closed, "x-guidance": {"whitespace_flexible": False}}
     )
     assert verdict.cached
 
@@ -184,3 +185,18 @@ def test_plan_without_worker_still_checks_schema() -> None:
 
     with pytest.raises(InvalidRequest):
         plan_request(schema_body({"type": "array", "uniqueItems": True}, strict=True))
+
+
+def test_objects_closed_in_grammar_not_in_validation(service: StructuredService) -> None:
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}}}
+    body = schema_body(schema, strict=True)
+    plan = service.plan(body)
+    assert plan is not None
+    assert body["response_format"]["json_schema"]["schema"]["additionalProperties"] is False
+    assert plan.check('{"a":1,"b":2}', "stop")["valid"] is True  # client's schema allows b
+    composed = {"allOf": [{"properties": {"a": {}}}, {"properties": {"b": {}}}]}
+    body = schema_body(composed, strict=True)
+    service.plan(body)
+    assert (
+        "additionalProperties" not in body["response_format"]["json_schema"]["schema"]["allOf"][0]
+    )
