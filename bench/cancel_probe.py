@@ -1,7 +1,8 @@
 """The cancellation probe: clients hang up mid-stream; does the server stop their work?
 
-Opens several long streaming requests, disconnects each after a few output chunks, then watches
-the server's `vllm:num_requests_running` until it is back to where it was. A server that keeps
+Opens several long streaming requests; once each has read a few output chunks, reads the server's
+`vllm:num_requests_running` while all are still connected, then disconnects them all and watches
+the count until it is back to where it was. A server that keeps
 generating for departed clients shows a running count that stays up until the answers would have
 finished.
 """
@@ -53,34 +54,47 @@ async def cancel_probe(
         poll: seconds between `/metrics` polls.
 
     Returns:
-        `{"clients", "aborted", "running_before", "running_peak", "running_after", "drained",
-        "drain_seconds"}`; the running fields are None when `/metrics` has no running gauge.
+        `{"clients", "aborted", "errors", "running_before", "running_connected" (read while
+        every stream is open), "running_after", "drained", "drain_seconds"}`. `drained` is None
+        when the count cannot tell: no running gauge, or it did not rise while connected.
     """
     before = await _running(client, metrics_url)
     long_request = replace(request, max_tokens=max_tokens)
     long_endpoint = replace(endpoint, ignore_eos=True)
-    peak: list[float] = []
+    all_in, release = asyncio.Event(), asyncio.Event()
+    reached = [0]
 
-    async def watch() -> None:
-        while True:
-            value = await _running(client, metrics_url)
-            if value is not None:
-                peak.append(value)
-            await asyncio.sleep(poll)
+    async def hold() -> None:  # every stream waits here, connected, until the count is read
+        reached[0] += 1
+        if reached[0] == clients:
+            all_in.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(release.wait(), timeout)
 
-    watcher = asyncio.create_task(watch())
     records = [RequestRecord(long_request.workload, 0.0) for _ in range(clients)]
-    await asyncio.gather(
+    streams = asyncio.gather(
         *(
-            stream_request(client, long_endpoint, long_request, rec, abort_after_chunks=chunks)
+            stream_request(
+                client,
+                long_endpoint,
+                long_request,
+                rec,
+                abort_after_chunks=chunks,
+                before_abort=hold,
+            )
             for rec in records
         )
     )
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(asyncio.shield(all_in.wait()), timeout)
+    connected = await _running(client, metrics_url)
+    release.set()
+    await streams
     closed_at = time.perf_counter()
-    watcher.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await watcher
-    drained, after = await _wait_drain(client, metrics_url, before, closed_at + timeout, poll)
+    rose = before is not None and connected is not None and connected > before
+    drained, after = (None, None)
+    if rose:
+        drained, after = await _wait_drain(client, metrics_url, before, closed_at + timeout, poll)
     return {
         "clients": clients,
         "aborted": sum(r.error is ErrorKind.CLIENT_ABORT for r in records),
@@ -90,7 +104,7 @@ async def cancel_probe(
             if r.error not in (None, ErrorKind.CLIENT_ABORT)
         ],
         "running_before": before,
-        "running_peak": max(peak) if peak else None,
+        "running_connected": connected,
         "running_after": after,
         "drained": drained,
         "drain_seconds": (time.perf_counter() - closed_at) if drained else None,

@@ -11,6 +11,7 @@ import asyncio
 import json
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -99,6 +100,7 @@ async def stream_request(
     record: RequestRecord,
     *,
     abort_after_chunks: int | None = None,
+    before_abort: Callable[[], Awaitable[None]] | None = None,
 ) -> RequestRecord:
     """Send one streaming request and fill `record` with its timeline and outcome.
 
@@ -109,6 +111,7 @@ async def stream_request(
         record: filled in place (the caller keeps it even if this task is cancelled).
         abort_after_chunks: disconnect after this many output chunks (cancellation probe);
             the record then ends as a client abort.
+        before_abort: awaited, still connected, right before that disconnect.
 
     Returns:
         The same record.
@@ -117,7 +120,7 @@ async def stream_request(
     record.start = time.perf_counter()
     try:
         async with asyncio.timeout(endpoint.timeout):
-            await _exchange(client, endpoint, request, record, abort_after_chunks)
+            await _exchange(client, endpoint, request, record, abort_after_chunks, before_abort)
     except TimeoutError:
         _fail(record, ErrorKind.TIMEOUT, f"no complete answer within {endpoint.timeout:g} s")
     except httpx.TimeoutException as exc:
@@ -146,6 +149,7 @@ async def _exchange(
     request: BenchRequest,
     record: RequestRecord,
     abort_after_chunks: int | None,
+    before_abort: Callable[[], Awaitable[None]] | None,
 ) -> None:
     body = endpoint.body(request)
     async with client.stream(
@@ -169,6 +173,8 @@ async def _exchange(
             if not _take_chunk(record, payload, now):
                 return
             if abort_after_chunks is not None and len(record.chunk_times) >= abort_after_chunks:
+                if before_abort is not None:
+                    await before_abort()
                 _fail(record, ErrorKind.CLIENT_ABORT, f"probe closed after {abort_after_chunks}")
                 return
         if not done:

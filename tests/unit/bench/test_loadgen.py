@@ -191,7 +191,7 @@ async def test_cancel_probe_sees_running_drop(fake: FakeServer) -> None:
         )
     assert result["aborted"] == 3
     assert result["running_before"] == 0.0
-    assert result["running_peak"] == 3.0
+    assert result["running_connected"] == 3.0
     assert result["drained"] is True and result["running_after"] == 0.0
     assert result["drain_seconds"] < 2.0
 
@@ -248,3 +248,15 @@ def test_sweep_rates() -> None:
     assert sweep_rates(1.0, 4.0, 2) == pytest.approx([2.0, 3.0])
     assert sweep_rates(4.0, 1.0, 2) == []
     assert sweep_rates(1.0, math.inf, 2) == []
+
+
+async def test_cancel_probe_cannot_tell_without_a_rising_count(fake: FakeServer) -> None:
+    fake.token_delay = 0.02
+    fake.metrics_text = lambda: "vllm:num_requests_running 0\n"  # type: ignore[method-assign]
+    endpoint = Endpoint(fake.base_url, "fake-model")
+    async with make_client() as client:
+        result = await cancel_probe(
+            client, endpoint, req(), f"{fake.base_url}/metrics", clients=2, timeout=3.0
+        )
+    assert result["aborted"] == 2 and result["running_connected"] == 0.0
+    assert result["drained"] is None
