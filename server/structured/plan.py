@@ -303,6 +303,7 @@ def _close_objects(schema: Any) -> None:
             and "additionalProperties" not in node
             and "patternProperties" not in node
             and "unevaluatedProperties" not in node
+            and set(node.get("required") or []) <= set(node["properties"])
         ):
             node["additionalProperties"] = False
 
