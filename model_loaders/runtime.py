@@ -30,11 +30,13 @@ class ShardPlan:
     Attributes:
         out_features: rows of the effective weight.
         dense: the effective weight [O, I] when the plan is "one dense GEMM" (fusable), else None.
-        forward: x [..., I] -> [..., O] when `dense` is None.
+        factors: (U [O, r], V [r, I]) when the plan is "two GEMMs" (fusable with neighbours).
+        forward: x [..., I] -> [..., O] otherwise.
     """
 
     out_features: int
     dense: torch.Tensor | None = None
+    factors: tuple[torch.Tensor, torch.Tensor] | None = None
     forward: Forward | None = None
 
 
@@ -47,11 +49,6 @@ def _compressed24(values: torch.Tensor, meta: torch.Tensor) -> Forward:
         return torch.nn.functional.linear(x, w)
 
     return forward
-
-
-def _lowrank(u: torch.Tensor, v: torch.Tensor) -> Forward:
-    first, second = dense_gemm(v), dense_gemm(u)
-    return lambda x: second(first(x))
 
 
 def _spense(layer: SpenseTensors, mode: str) -> Forward:
@@ -86,11 +83,6 @@ def _armor(layer: ArmorTensors) -> Forward:
     return forward
 
 
-def _dictsparse(layer: DictSparseTensors) -> Forward:
-    c = layer.coefficients()  # [k, I]
-    return _lowrank(layer.D, c)
-
-
 def _factored_is_cheaper(out_features: int, in_features: int, inner: int) -> bool:
     return inner * (out_features + in_features) < out_features * in_features
 
@@ -111,11 +103,11 @@ def prepare_shard(layer: FormatTensors, *, mode: str) -> ShardPlan:
     if isinstance(layer, LowRankTensors):
         if not _factored_is_cheaper(o, i, layer.rank):
             return ShardPlan(o, dense=layer.to_dense())
-        return ShardPlan(o, forward=_lowrank(layer.U, layer.V))
+        return ShardPlan(o, factors=(layer.U, layer.V))
     if isinstance(layer, DictSparseTensors):
         if not _factored_is_cheaper(o, i, int(layer.D.shape[1])):
             return ShardPlan(o, dense=layer.to_dense())
-        return ShardPlan(o, forward=_dictsparse(layer))
+        return ShardPlan(o, factors=(layer.D, layer.coefficients()))
     if mode == "dense":
         return ShardPlan(o, dense=layer.to_dense())
     if isinstance(layer, Sparse24Tensors):
@@ -128,28 +120,60 @@ def prepare_shard(layer: FormatTensors, *, mode: str) -> ShardPlan:
     raise TypeError(f"no plan for {type(layer).__name__}")
 
 
+def _dense_step(weights: list[torch.Tensor]) -> Forward:
+    weight = weights[0] if len(weights) == 1 else torch.cat(weights, dim=0)
+    # the GEMM owns its (possibly prepacked) copy; nothing else keeps `weight` alive
+    return dense_gemm(weight.contiguous())
+
+
+def _factored_step(factors: list[tuple[torch.Tensor, torch.Tensor]]) -> Forward:
+    """One GEMM with every V stacked, then each U on its slice of the shared inner activation."""
+    first = dense_gemm(torch.cat([v for _, v in factors], dim=0).contiguous())  # [ΣR, I]
+    seconds = [dense_gemm(u.contiguous()) for u, _ in factors]
+    bounds, start = [], 0
+    for _, v in factors:
+        bounds.append((start, start + int(v.shape[0])))
+        start += int(v.shape[0])
+    if len(factors) == 1:
+        return lambda x: seconds[0](first(x))
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        t = first(x)  # [N, ΣR]
+        parts = [g(t[..., a:b].contiguous()) for g, (a, b) in zip(seconds, bounds, strict=True)]
+        return torch.cat(parts, dim=-1)
+
+    return forward
+
+
 class LinearPlan:
-    """All shards of one vLLM linear layer; consecutive dense shards are fused into one GEMM."""
+    """All shards of one vLLM linear layer.
+
+    Consecutive dense shards fuse into one GEMM; consecutive factored shards (lowrank,
+    dictsparse) share one GEMM for their stacked V factors.
+    """
 
     def __init__(self, shards: list[ShardPlan]) -> None:
         self.steps: list[Forward] = []
-        pending: list[torch.Tensor] = []
+        kind: str = ""
+        group: list[ShardPlan] = []
         for shard in shards:
-            if shard.dense is not None:
-                pending.append(shard.dense)
-                continue
-            self._flush(pending)
-            pending = []
-            assert shard.forward is not None
-            self.steps.append(shard.forward)
-        self._flush(pending)
+            this = "dense" if shard.dense is not None else "factored" if shard.factors else "other"
+            if this != kind or this == "other":
+                self._flush(kind, group)
+                kind, group = this, []
+            group.append(shard)
+        self._flush(kind, group)
 
-    def _flush(self, pending: list[torch.Tensor]) -> None:
-        if not pending:
+    def _flush(self, kind: str, group: list[ShardPlan]) -> None:
+        if not group:
             return
-        weight = pending[0] if len(pending) == 1 else torch.cat(pending, dim=0)
-        # the GEMM owns its (possibly prepacked) copy; nothing else keeps `weight` alive
-        self.steps.append(dense_gemm(weight.contiguous()))
+        if kind == "dense":
+            self.steps.append(_dense_step([s.dense for s in group if s.dense is not None]))
+        elif kind == "factored":
+            self.steps.append(_factored_step([s.factors for s in group if s.factors is not None]))
+        else:
+            assert group[0].forward is not None
+            self.steps.append(group[0].forward)
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """x: [N, I] -> [N, sum(O)]."""

@@ -149,3 +149,15 @@ def test_register_is_idempotent() -> None:
     register()
     register()
     assert QUANTIZATION_METHODS.count("structserve") == 1
+
+
+def test_factored_and_dense_neighbours_fuse() -> None:
+    torch.manual_seed(4)
+    fmts = [Format.LOWRANK, Format.LOWRANK, Format.DICTSPARSE, Format.DENSE, Format.DENSE]
+    opts = {Format.LOWRANK: {"rank": 3}, Format.DICTSPARSE: {"atoms": 4, "nnz_per_column": 2}}
+    shards = [simple_compress(f, torch.randn(16, 32), **opts.get(f, {})) for f in fmts]
+    plan = LinearPlan([prepare_shard(s, mode="dense") for s in shards])
+    assert len(plan.steps) == 2  # one factored group, one dense group
+    x = torch.randn(3, 32)
+    expected = torch.cat([x @ s.to_dense().t() for s in shards], dim=-1)
+    torch.testing.assert_close(plan(x), expected, atol=1e-4, rtol=1e-4)

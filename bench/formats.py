@@ -1,0 +1,229 @@
+"""Benchmark structserve formats in vLLM on this CPU: decode tok/s (c=1, c=16), weights, start.
+
+    .venv/bin/python -m bench.formats \
+        --model /root/.cache/structserve/models/smollm2-135m-instruct \
+        --work /tmp/ssbench --out /tmp/ssbench/formats.json
+
+Each variant compresses every decoder linear of the model with a simple deterministic method
+(model_loaders.simple: truncated SVD, magnitude 2:4, ...): speed and memory only, not quality.
+Engines start one at a time (eager, 1 GiB KV cache) and are killed before the next.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+PORT = 8340
+PROMPT = "Write a long story about a robot who learns to paint."
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One benchmark row: a checkpoint recipe and the 2:4 runtime mode."""
+
+    name: str
+    fmt: str  # "dense" = the original model
+    options: dict[str, Any]
+    mode: str = "dense"
+
+
+VARIANTS = [
+    Variant("dense", "dense", {}),
+    Variant("lowrank-50%", "lowrank", {"param_fraction": 0.5}),
+    Variant("sparse24 (dense mode)", "sparse24", {}),
+    Variant("sparse24 (compressed mode)", "sparse24", {}, mode="compressed"),
+    Variant("spense (1/8 rows dense)", "spense", {}),
+    Variant("armor (bs=32, dense mode)", "armor", {"block_size": 32}),
+    Variant("armor (bs=32, compressed mode)", "armor", {"block_size": 32}, mode="compressed"),
+    Variant("dictsparse (k=min/4, s=k/4)", "dictsparse", {}),
+]
+
+
+def build(model: Path, work: Path, variant: Variant) -> Path:
+    """The variant's checkpoint folder (built once, cached in `work`)."""
+    if variant.fmt == "dense":
+        return model
+    import torch
+
+    from model_loaders.simple import simple_compress
+    from model_loaders.writer import load_dense_state, write_checkpoint
+
+    out = work / variant.fmt
+    if (out / "config.json").is_file():
+        return out
+    state = load_dense_state(model)
+    layers = {}
+    for key, w in state.items():
+        if ".layers." not in key or not key.endswith("_proj.weight"):
+            continue
+        o, i = w.shape
+        opts = dict(variant.options)
+        if variant.fmt == "lowrank":
+            opts = {"rank": int(opts.pop("param_fraction") * o * i / (o + i))}
+        if variant.fmt == "dictsparse":
+            k = min(o, i) // 4
+            opts = {"atoms": k, "nnz_per_column": k // 4}
+        with torch.no_grad():
+            layers[key[: -len(".weight")]] = simple_compress(variant.fmt, w, **opts)
+    return write_checkpoint(model, out, layers)
+
+
+def resident_weight_bytes(folder: Path, mode: str) -> int:
+    """Weight bytes the engine keeps, per structserve's runtime plans (model_loaders.runtime)."""
+    from model_loaders.manifest import Format, load_manifest, tensor_bytes, tensor_index
+
+    index = tensor_index(folder)
+    total = sum(tensor_bytes(r) for r in index.values())
+    manifest = load_manifest(folder)
+    if manifest is None:
+        return total
+    for name, entry in manifest.layers.items():
+        stored = sum(tensor_bytes(index[f"{name}.{t}"]) for t in entry.tensors())
+        o, i, p = entry.out_features, entry.in_features, entry.params
+        dense = o * i * 2
+        if entry.format is Format.LOWRANK:
+            kept = min(dense, p["rank"] * (o + i) * 2)
+        elif entry.format is Format.DICTSPARSE:
+            kept = min(dense, p["atoms"] * (o + i) * 2)
+        else:
+            kept = stored if mode == "compressed" else dense
+        total += kept - stored
+    return total
+
+
+def _engine_rss(pid: int) -> int:
+    import psutil
+
+    root = psutil.Process(pid)
+    procs = [root, *root.children(recursive=True)]
+    return sum(p.memory_info().rss for p in procs if p.is_running())
+
+
+async def _one(client: httpx.AsyncClient, tokens: int) -> int:
+    body = {"model": "m", "prompt": PROMPT, "max_tokens": tokens, "temperature": 0.0}
+    body["ignore_eos"] = True
+    res = await client.post("/v1/completions", json=body, timeout=600)
+    res.raise_for_status()
+    return int(res.json()["usage"]["completion_tokens"])
+
+
+async def _throughput(url: str, concurrency: int, requests: int, tokens: int) -> float:
+    async with httpx.AsyncClient(base_url=url) as client:
+        await _one(client, 4)  # warm-up
+        sem = asyncio.Semaphore(concurrency)
+
+        async def task() -> int:
+            async with sem:
+                return await _one(client, tokens)
+
+        start = time.perf_counter()
+        done = await asyncio.gather(*(task() for _ in range(requests)))
+        return sum(done) / (time.perf_counter() - start)
+
+
+def run_variant(folder: Path, variant: Variant, log: Path) -> dict[str, Any]:
+    """Start the engine on `folder`, measure, stop it."""
+    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(folder)]
+    cmd += ["--served-model-name", "m", "--port", str(PORT), "--enforce-eager"]
+    cmd += ["--max-model-len", "1024", "--max-num-seqs", "16"]
+    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "STRUCTSERVE_SPARSE24_MODE": variant.mode}
+    start = time.perf_counter()
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
+    url = f"http://127.0.0.1:{PORT}"
+    try:
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"engine exited: see {log}")
+            try:
+                if httpx.get(f"{url}/v1/models", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        ready_s = time.perf_counter() - start
+        rss = _engine_rss(proc.pid)
+        c1 = asyncio.run(_throughput(url, 1, 2, 64))
+        c16 = asyncio.run(_throughput(url, 16, 16, 64))
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    return {
+        "start_s": round(ready_s, 1),
+        "tok_s_c1": round(c1, 1),
+        "tok_s_c16": round(c16, 1),
+        "rss_bytes": rss,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI entry point; prints a markdown table and writes JSON to --out."""
+    parser = argparse.ArgumentParser(prog="python -m bench.formats", description=__doc__)
+    parser.add_argument("--model", type=Path, required=True, help="dense HF folder")
+    parser.add_argument("--work", type=Path, required=True, help="where checkpoints and logs go")
+    parser.add_argument("--out", type=Path, required=True, help="JSON results")
+    parser.add_argument("--only", nargs="*", help="variant names to run (default: all)")
+    args = parser.parse_args(argv)
+    args.work.mkdir(parents=True, exist_ok=True)
+    from model_loaders.manifest import describe_folder
+
+    rows = []
+    for variant in VARIANTS:
+        if args.only and variant.name not in args.only:
+            continue
+        folder = build(args.model, args.work, variant)
+        log = args.work / f"{variant.fmt}-{variant.mode}.log"
+        result = run_variant(folder, variant, log)
+        desc = describe_folder(folder)
+        row = {**asdict(variant), **result, "disk_bytes": desc.get("weight_bytes")}
+        row["resident_weight_bytes"] = resident_weight_bytes(folder, variant.mode)
+        row["linear_ratio"] = desc.get("linear_compression_ratio")
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+        args.out.write_text(json.dumps(rows, indent=2) + "\n")
+    base = rows[0] if rows and rows[0]["fmt"] == "dense" else None
+    print(table(rows, base))
+    return 0
+
+
+def table(rows: list[dict[str, Any]], base: dict[str, Any] | None) -> str:
+    """Markdown table of the results (ratios against the dense row when present)."""
+    lines = [
+        "| variant | tok/s c=1 | tok/s c=16 | resident weights MB | vs dense | disk MB | start s |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        rel = f"{r['resident_weight_bytes'] / base['resident_weight_bytes']:.2f}x" if base else "-"
+        speed = (
+            f"{r['tok_s_c1']} ({r['tok_s_c1'] / base['tok_s_c1']:.2f}x)"
+            if base
+            else str(r["tok_s_c1"])
+        )
+        resident, disk = r["resident_weight_bytes"] / 1e6, r["disk_bytes"] / 1e6
+        lines.append(
+            f"| {r['name']} | {speed} | {r['tok_s_c16']} | {resident:.1f} | {rel} | {disk:.1f} "
+            f"| {r['start_s']} |"
+        )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
