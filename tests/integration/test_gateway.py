@@ -250,3 +250,16 @@ def test_engine_not_ready_is_503(tmp_path: Path) -> None:
         assert err.value.response.headers["retry-after"] == "5"
     finally:
         stop_gateway(gw)
+
+
+def test_routing_skips_a_dead_engine(attach_gateway) -> None:  # type: ignore[no-untyped-def]
+    dead = f"http://127.0.0.1:{free_port()}"
+    gw = attach_gateway("--engine-url", dead)  # beside the session's real engine
+    ready = httpx.get(f"{gw.base_url}/ready", timeout=5).json()
+    states = {e["url"]: e["ready"] for e in ready["engines"]}
+    assert states[dead] is False and sum(states.values()) == 1
+    client = gw.client()
+    for _ in range(4):
+        out = client.completions.create(model=gw.model, prompt="Hi", max_tokens=2)
+        assert out.usage is not None and out.usage.completion_tokens == 2
+    assert [m.id for m in client.models.list().data] == [gw.model]
