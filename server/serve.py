@@ -19,6 +19,7 @@ from server.app import build_app
 from server.cli_args import build_parser, cli_values, split_engine_args
 from server.engines import EnginePool, ModelCard
 from server.settings import Settings, load_settings
+from server.speculative import SpeculationError, resolve_speculation
 from server.supervisor import EngineSpec, EngineSupervisor
 
 log = logging.getLogger("structserve.serve")
@@ -96,6 +97,11 @@ def build_components(settings: Settings) -> tuple[EnginePool, EngineSupervisor |
         )
         return pool, None
     model = resolve_model(settings)
+    try:
+        speculation = resolve_speculation(settings, model.path)
+    except SpeculationError as exc:
+        raise ServeError(str(exc)) from exc
+    model.card.extra.update(speculation.card_extra())
     spec = EngineSpec(
         model_path=str(model.path),
         served_name=model.name,
@@ -105,7 +111,7 @@ def build_components(settings: Settings) -> tuple[EnginePool, EngineSupervisor |
         enforce_eager=settings.enforce_eager,
         kv_cache_gb=settings.kv_cache_gb,
         max_model_len=settings.max_model_len,
-        extra_args=list(settings.engine_args),
+        extra_args=[*settings.engine_args, *speculation.engine_args()],
     )
     pool = EnginePool(
         [spec.url],
@@ -119,6 +125,8 @@ def build_components(settings: Settings) -> tuple[EnginePool, EngineSupervisor |
         backoff_s=settings.restart_backoff_s,
         backoff_max_s=settings.restart_backoff_max_s,
         on_exit=lambda code: pool.mark_down(endpoint, f"engine exited with code {code}"),
+        is_ready=lambda: endpoint.ready,
+        start_timeout_s=settings.engine_start_timeout_s,
     )
     return pool, supervisor
 

@@ -76,11 +76,15 @@ class EngineSupervisor:
         backoff_s: float = 1.0,
         backoff_max_s: float = 60.0,
         on_exit: Callable[[int], None] | None = None,
+        is_ready: Callable[[], bool] | None = None,
+        start_timeout_s: float = 900.0,
     ) -> None:
         self.spec = spec
         self.backoff_s = backoff_s
         self.backoff_max_s = backoff_max_s
         self.on_exit = on_exit  # called with the exit code each time the engine dies
+        self.is_ready = is_ready  # health as the pool sees it; None: never time out a start
+        self.start_timeout_s = start_timeout_s
         self.process: asyncio.subprocess.Process | None = None
         self.restarts = 0
         self._task: asyncio.Task[None] | None = None
@@ -107,7 +111,8 @@ class EngineSupervisor:
         while not self._stopping:
             started = asyncio.get_running_loop().time()
             self.process = await self._spawn()
-            code = await self.process.wait()
+            code = await self._wait_exit(self.process)
+            _signal_group(self.process.pid, signal.SIGKILL)  # workers left in its group
             if self._stopping:
                 return
             log.error("engine exited with code %s", code)
@@ -119,6 +124,20 @@ class EngineSupervisor:
             log.info("restarting engine in %.1f s", delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, self.backoff_max_s)
+
+    async def _wait_exit(self, proc: asyncio.subprocess.Process) -> int:
+        """Wait for the engine to exit; kill it if it is not ready within the start timeout."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.start_timeout_s
+        while self.is_ready is not None and not self.is_ready():
+            try:
+                return await asyncio.wait_for(asyncio.shield(proc.wait()), timeout=1.0)
+            except TimeoutError:
+                if loop.time() > deadline and not self._stopping:
+                    log.error("engine not ready after %.0f s; killing it", self.start_timeout_s)
+                    _signal_group(proc.pid, signal.SIGKILL)
+                    return await proc.wait()
+        return await proc.wait()
 
     def start(self) -> None:
         """Start the engine and its watchdog (idempotent)."""

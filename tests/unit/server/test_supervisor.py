@@ -79,3 +79,21 @@ def _gone_within(pid: int, timeout_s: float) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+async def test_engine_that_never_gets_ready_is_killed_and_restarted() -> None:
+    exits: list[int] = []
+    sup = EngineSupervisor(
+        _ScriptSpec("import time; time.sleep(600)"),
+        backoff_s=0.05,
+        on_exit=exits.append,
+        is_ready=lambda: False,
+        start_timeout_s=0.5,
+    )
+    sup.start()
+    for _ in range(100):
+        if sup.restarts >= 1:
+            break
+        await asyncio.sleep(0.05)
+    await sup.stop(timeout_s=5)
+    assert sup.restarts >= 1 and exits[0] == -9
