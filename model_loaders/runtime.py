@@ -13,6 +13,7 @@ import torch
 
 import kernels
 from kernels.cpu_gemm import dense_gemm
+from kernels.cuda_sparse24 import semi_structured_gemm
 from model_loaders.armor import ArmorTensors
 from model_loaders.base import DenseTensors, FormatTensors
 from model_loaders.dictsparse import DictSparseTensors
@@ -41,6 +42,10 @@ class ShardPlan:
 
 
 def _compressed24(values: torch.Tensor, meta: torch.Tensor) -> Forward:
+    if values.is_cuda:  # cuSPARSELt / CUTLASS keep their own 2:4 encoding
+        gemm = semi_structured_gemm(kernels.unpack24(values, meta))
+        if gemm is not None:
+            return gemm
     table = kernels.torch_fast.nibble_table_on(values.device)
 
     def forward(x: torch.Tensor) -> torch.Tensor:

@@ -103,3 +103,21 @@ def test_lowrank_triton(triton_interpret: None, device: str) -> None:
 def test_auto_never_picks_triton_on_cpu() -> None:
     x = torch.randn(1, 16)
     assert kernels._resolve("auto", x) == "torch"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA")
+def test_semi_structured_gemm_cuda() -> None:
+    from kernels.cuda_sparse24 import semi_structured_gemm
+
+    w = prune_magnitude24(torch.randn(128, 128)).half().cuda()
+    gemm = semi_structured_gemm(w)
+    if gemm is None:
+        pytest.skip("no semi-structured support on this GPU")
+    x = torch.randn(32, 128).half().cuda()
+    torch.testing.assert_close(gemm(x), x @ w.t(), atol=1e-1, rtol=1e-2)
+
+
+def test_semi_structured_gemm_is_none_on_cpu() -> None:
+    from kernels.cuda_sparse24 import semi_structured_gemm
+
+    assert semi_structured_gemm(torch.zeros(8, 8)) is None
