@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -118,6 +118,25 @@ class Settings(BaseSettings):
     structured_max_schema_bytes: int = Field(
         256 * 1024, ge=1024, description="Largest accepted JSON schema, compact (400 above)."
     )
+    draft: str | None = Field(
+        None,
+        description="Speculative decoding draft: a model folder sharing the target's vocabulary, "
+        "or `auto` (build a pruned draft of the served model once, cached under cache_dir).",
+    )
+    draft_auto_args: str = Field(
+        "--method layerdrop --keep-layers 6 --distill 150",
+        description="`structserve compress draft` options used by --draft auto.",
+    )
+    speculative_method: Literal["draft_model", "ngram"] | None = Field(
+        None,
+        description="Speculation method: draft_model (needs --draft) or ngram (prompt lookup); "
+        "default: draft_model when --draft is set, else none.",
+    )
+    num_speculative_tokens: int = Field(
+        3, ge=1, le=16, description="Tokens proposed per speculative step."
+    )
+    ngram_prompt_lookup_max: int = Field(4, ge=1, description="ngram: longest n-gram matched.")
+    ngram_prompt_lookup_min: int = Field(2, ge=1, description="ngram: shortest n-gram matched.")
 
     @field_validator("engine_url", "engine_args", "api_keys", mode="before")
     @classmethod
