@@ -86,9 +86,14 @@ def _validate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of `structserve compress`."""
+    """Entry point of `structserve compress` (`compress draft ...`: compress/draft.py)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["draft"]:
+        from compress.draft import main as draft_main
+
+        return draft_main(argv[1:])
     parser = build_parser()
-    args = parser.parse_args(list(sys.argv[1:] if argv is None else argv))
+    args = parser.parse_args(argv)
     _validate(args, parser)
     import shutil
 

@@ -12,6 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from server.engines import Endpoint, EnginePool
 from server.metrics import relabel_engine_metrics
+from server.spec_metrics import derived_spec_metrics
 
 router = APIRouter()
 log = logging.getLogger("structserve.metrics")
@@ -21,7 +22,9 @@ async def _engine_text(pool: EnginePool, ep: Endpoint) -> str:
     try:
         response = await pool.client.get(f"{ep.url}/metrics", timeout=5.0)
         response.raise_for_status()
-        return relabel_engine_metrics(response.text, ep.url)
+        return relabel_engine_metrics(response.text, ep.url) + derived_spec_metrics(
+            response.text, ep.url
+        )
     except (httpx.HTTPError, ValueError) as exc:
         log.debug("metrics of %s unavailable: %s", ep.url, exc)
         return ""
