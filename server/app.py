@@ -28,6 +28,7 @@ from server.middleware import (
     MetricsMiddleware,
     RequestIdMiddleware,
 )
+from server.openapi import install_openapi
 from server.routes import generate, health, metrics, models
 from server.settings import Settings
 from server.supervisor import EngineSupervisor
@@ -115,6 +116,7 @@ def build_app(
     for router in (health.router, models.router, generate.router, metrics.router):
         app.include_router(router)
     _install_error_handlers(app)
+    install_openapi(app)
 
     public = {"/health", "/ready"} | (set() if settings.metrics_require_auth else {"/metrics"})
     # Outermost last: ids -> metrics -> auth -> body limit -> app.

@@ -191,3 +191,15 @@ async def test_slow_body_gives_408(make_gateway) -> None:  # type: ignore[no-unt
 
     r = await gw.post("/v1/chat/completions", content=trickle())
     assert r.status_code == 408 and r.json()["error"]["code"] == "request_timeout"
+
+
+async def test_openapi_documents_bodies_and_errors(make_gateway) -> None:  # type: ignore[no-untyped-def]
+    gw, _, _ = await make_gateway()
+    doc = (await gw.get("/openapi.json")).json()
+    op = doc["paths"]["/v1/chat/completions"]["post"]
+    ref = op["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    assert ref == "#/components/schemas/ChatCompletionRequest"
+    schemas = doc["components"]["schemas"]
+    assert "messages" in schemas["ChatCompletionRequest"]["properties"]
+    assert "ChatMessage" in schemas and "ErrorResponse" in schemas
+    assert {"400", "404", "413", "503"} <= set(op["responses"])
