@@ -115,6 +115,8 @@ def keywords_in_message(schema: Any, message: str) -> list[dict[str, str]]:
     """
     nameable = UNENFORCED | _NAMEABLE
     named = {word for word in _KEY_IN_ERROR.findall(message) if word in nameable}
+    if "oneOf" in named:  # "...approximate oneOf with anyOf": anyOf is not at fault
+        named.discard("anyOf")
     if "Unknown format" in message:
         named.add("format")
     found = [

@@ -41,8 +41,9 @@ def check_refs(schema: dict[str, Any], *, param: str) -> None:
         where, node, node_base = stack.pop()
         if not isinstance(node, dict):
             continue
-        if isinstance(node.get("$id"), str):
-            node_base = urljoin(node_base, node["$id"])
+        node_id = spec.id_of(node)
+        if isinstance(node_id, str) and where:
+            node_base = urljoin(node_base, node_id)
         ref = node.get("$ref")
         if isinstance(ref, str):
             _resolve(registry, node_base, ref, pointer=join(where, "$ref"), param=param)
@@ -57,7 +58,8 @@ def _resolve(registry: Registry[Any], base: str, ref: str, *, pointer: str, para
         pass
     document = urldefrag(urljoin(base, ref)).url
     try:
-        registry[document]
+        if not ref.startswith("#"):
+            registry[document]
     except LookupError:
         raise InvalidRequest(
             f"remote $ref {ref!r} at {pointer} is not allowed: "
