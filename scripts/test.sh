@@ -4,8 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
-VENV="${STRUCTSERVE_VENV:-.venv}"
-export PATH="$PWD/$VENV/bin:$PATH"
+VENV="$(cd "${STRUCTSERVE_VENV:-.venv}" && pwd)"
+export PATH="$VENV/bin:$PATH"
 echo "== ruff check";  ruff check .
 echo "== ruff format"; ruff format --check .
 echo "== mypy";        mypy
