@@ -11,7 +11,8 @@ echo "== ruff format"; ruff format --check .
 echo "== mypy";        mypy
 echo "== pytest"
 set +e
-python -m pytest -ra "${@:-tests}"
+if [[ $# -eq 0 ]]; then set -- tests/unit tests/integration; fi
+python -m pytest -ra --durations=20 --timeout=900 "$@"
 rc=$?
 set -e
 if [[ $rc -eq 5 ]]; then echo "pytest: no tests collected"; exit 1; fi
