@@ -121,6 +121,53 @@ def generate_answers(
     return out
 
 
+def generate_answers_remote(
+    target_dir: Path, prompts: list[str], *, url: str, max_new_tokens: int, concurrency: int = 8
+) -> list[list[int]]:
+    """Like `generate_answers`, but the target answers through a vLLM server serving it.
+
+    Args:
+        target_dir: the target folder (its tokenizer and chat template build the prompts).
+        prompts: user messages.
+        url: base URL of a vLLM OpenAI server serving exactly the target (e.g. the engine
+            behind a structserve gateway); greedy `/v1/completions` with `return_token_ids`.
+        max_new_tokens: answer length.
+        concurrency: requests in flight.
+
+    Returns:
+        `[prompt_len, *prompt_ids, *answer_ids]` per prompt, in order.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    import httpx
+    from tqdm import tqdm
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(target_dir)
+    model = httpx.get(f"{url}/v1/models", timeout=30).json()["data"][0]["id"]
+
+    def one(prompt: str) -> list[int]:
+        text = tok.apply_chat_template(
+            [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
+        )
+        ids = tok(text, add_special_tokens=False)["input_ids"]
+        body = {
+            "model": model,
+            "prompt": ids,
+            "max_tokens": max_new_tokens,
+            "temperature": 0,
+            "return_token_ids": True,
+        }
+        choice = httpx.post(f"{url}/v1/completions", json=body, timeout=600).json()["choices"][0]
+        answer = list(choice["token_ids"])
+        if choice.get("finish_reason") == "stop" and tok.eos_token_id not in answer:
+            answer.append(tok.eos_token_id)
+        return [len(ids), *ids, *answer]
+
+    with ThreadPoolExecutor(concurrency) as pool:
+        return list(tqdm(pool.map(one, prompts), total=len(prompts), desc="target answers"))
+
+
 def _batch_tensors(
     seqs: list[list[int]], pad_id: int
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -201,7 +248,12 @@ def train_draft(
 
 
 def self_distill(
-    target_dir: Path, draft_dir: Path, calib: Path, cfg: DistillConfig
+    target_dir: Path,
+    draft_dir: Path,
+    calib: Path,
+    cfg: DistillConfig,
+    *,
+    teacher_url: str | None = None,
 ) -> dict[str, Any]:
     """Generate the target's answers to the prompt set and fine-tune the draft on them.
 
@@ -210,6 +262,8 @@ def self_distill(
         draft_dir: the dense draft HF folder (rewritten in place).
         calib: raw text the passage prompts are cut from.
         cfg: the distillation budget.
+        teacher_url: a vLLM server serving the target, to generate the answers fast (None:
+            generate in this process with transformers).
 
     Returns:
         Report: prompt count, answer tokens, generation seconds and the training summary.
@@ -218,7 +272,12 @@ def self_distill(
 
     t0 = time.time()
     prompts = build_prompts(calib, count=cfg.prompts, seed=cfg.seed)
-    data = generate_answers(target_dir, prompts, max_new_tokens=cfg.max_new_tokens)
+    if teacher_url:
+        data = generate_answers_remote(
+            target_dir, prompts, url=teacher_url, max_new_tokens=cfg.max_new_tokens
+        )
+    else:
+        data = generate_answers(target_dir, prompts, max_new_tokens=cfg.max_new_tokens)
     gen_s = time.time() - t0
     tok = AutoTokenizer.from_pretrained(target_dir)
     pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id

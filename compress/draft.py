@@ -53,6 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--distill-batch", type=int, default=8, help="sequences per step")
     p.add_argument("--distill-lr", type=float, default=3e-4, help="peak learning rate")
     p.add_argument("--distill-max-new", type=int, default=96, help="target answer tokens")
+    p.add_argument(
+        "--teacher-url",
+        default=None,
+        help="vLLM server serving the target: generates the distillation answers (fast); "
+        "default: generate here with transformers",
+    )
     p.add_argument("--calib", type=Path, default=DEFAULT_CALIB, help="calibration raw text")
     p.add_argument("--nsamples", type=int, default=8, help="calibration windows")
     p.add_argument("--seqlen", type=int, default=256, help="tokens per calibration window")
@@ -184,7 +190,9 @@ def build_draft(args: argparse.Namespace) -> dict[str, Any]:
                 max_new_tokens=args.distill_max_new,
                 seed=args.seed,
             )
-            report["distill"] = self_distill(args.model, dense, args.calib, cfg)
+            report["distill"] = self_distill(
+                args.model, dense, args.calib, cfg, teacher_url=args.teacher_url
+            )
         if args.method in ("sparse24", "lowrank", "combo"):
             method = "sparsegpt24" if args.method == "sparse24" else "asvd"
             report["compress"] = _compress_structured(args, dense, method)
