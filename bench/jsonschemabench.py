@@ -68,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--tpot", help="Also compare TPOT, constrained vs not, at these concurrencies.")
     p.add_argument("--tpot-tokens", type=int, default=64, help="Tokens per TPOT request.")
+    p.add_argument("--tpot-rounds", type=int, default=4, help="Alternating rounds per level.")
     p.add_argument("--out", type=Path, default=Path("results/jsonschemabench"), help="Output dir.")
     return p
 
@@ -191,26 +192,53 @@ async def run_cases(
     return list(await asyncio.gather(*(one(c) for c in cases)))
 
 
+# TPOT workload: one prompt, a schema that fixes the output length, against the same prompt
+# unconstrained with ignore_eos: both sides decode the same number of tokens per request.
+TPOT_SCHEMA = {
+    "type": "array",
+    "items": {"type": "integer", "minimum": 10, "maximum": 99},
+    "minItems": 200,
+    "maxItems": 200,
+}
+TPOT_PROMPT = "List two-digit numbers as a JSON array."
+
+
+def _tpot_body(model: str, tokens: int, constrained: bool) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "model": model,
+        "messages": [{"role": "user", "content": TPOT_PROMPT}],
+        "temperature": 0,
+        "max_tokens": tokens,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    if constrained:
+        schema = {"name": "numbers", "schema": TPOT_SCHEMA, "strict": True}
+        body["response_format"] = {"type": "json_schema", "json_schema": schema}
+    else:
+        body["ignore_eos"] = True
+    return body
+
+
 async def tpot_compare(
-    client: httpx.AsyncClient, model: str, cases: Sequence[Case], args: argparse.Namespace
+    client: httpx.AsyncClient, model: str, args: argparse.Namespace
 ) -> list[dict[str, Any]]:
-    """Median TPOT constrained vs unconstrained at each concurrency, same prompts, same run."""
+    """Median TPOT constrained vs unconstrained per concurrency, equal output lengths,
+    alternating rounds (A B, B A, ...) so drift on a shared machine cancels out."""
     rows = []
-    saved = args.max_tokens, args.declared_only
-    args.max_tokens, args.declared_only = args.tpot_tokens, False
     for level in [int(x) for x in args.tpot.split(",")]:
+        tpots: dict[bool, list[float]] = {False: [], True: []}
+        for rnd in range(args.tpot_rounds):
+            for constrained in (False, True) if rnd % 2 == 0 else (True, False):
+                body = _tpot_body(model, args.tpot_tokens, constrained)
+                recs = await asyncio.gather(*(run_one(client, body, args) for _ in range(level)))
+                tpots[constrained] += [r["tpot_ms"] for r in recs if r.get("tpot_ms")]
         point: dict[str, Any] = {"concurrency": level}
-        for constrained in (False, True):
-            recs = await run_cases(
-                client, model, cases, args, constrained=constrained, concurrency=level
-            )
-            tpots = [r["tpot_ms"] for r in recs if r.get("tpot_ms")]
-            key = "constrained" if constrained else "unconstrained"
-            point[f"{key}_tpot_ms_p50"] = statistics.median(tpots) if tpots else None
-        if point["constrained_tpot_ms_p50"] and point["unconstrained_tpot_ms_p50"]:
-            point["ratio"] = point["constrained_tpot_ms_p50"] / point["unconstrained_tpot_ms_p50"]
+        point["unconstrained_tpot_ms_p50"] = statistics.median(tpots[False])
+        point["constrained_tpot_ms_p50"] = statistics.median(tpots[True])
+        point["ratio"] = point["constrained_tpot_ms_p50"] / point["unconstrained_tpot_ms_p50"]
+        print(f"TPOT c={level}: {point}", file=sys.stderr)
         rows.append(point)
-    args.max_tokens, args.declared_only = saved
     return rows
 
 
@@ -222,7 +250,7 @@ async def _amain(args: argparse.Namespace) -> dict[str, Any]:
     async with httpx.AsyncClient(base_url=args.base_url.rstrip("/"), headers=headers) as client:
         model = await _model(client, args.model)
         records = await run_cases(client, model, cases, args)
-        tpot = await tpot_compare(client, model, cases, args) if args.tpot else []
+        tpot = await tpot_compare(client, model, args) if args.tpot else []
     meta = {
         "target": args.base_url,
         "model": model,
