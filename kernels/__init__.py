@@ -2,7 +2,8 @@
 
 `backend="auto"` picks Triton on CUDA (when importable), otherwise the fastest torch path;
 "reference" forces kernels.reference, "torch" the torch path, "triton" the Triton kernel (on CPU
-only under TRITON_INTERPRET=1, for tests).
+only under TRITON_INTERPRET=1, for tests), "native" the C++ CPU kernels (kernels/native.py; these
+functions pack per call: the vLLM linear methods pack once with kernels.native_ops instead).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import torch
 
 from kernels import reference, torch_fast
 
-BACKENDS = ("auto", "reference", "torch", "triton")
+BACKENDS = ("auto", "reference", "torch", "triton", "native")
 
 
 class UnknownBackendError(ValueError):
@@ -52,6 +53,10 @@ def blockdiag_apply(
     chosen = _resolve(backend, x)
     if chosen == "reference":
         return reference.blockdiag_apply(x, blocks)
+    if chosen == "native":
+        from kernels.native_ops import PackedBlockDiag
+
+        return PackedBlockDiag(blocks)(x)
     if chosen == "triton":
         from kernels.triton_blockdiag import blockdiag_apply_triton
 
@@ -76,6 +81,10 @@ def lowrank_linear(
     chosen = _resolve(backend, x)
     if chosen == "reference":
         return reference.lowrank_linear(x, u, v)
+    if chosen == "native":
+        from kernels.native_ops import PackedLowRank
+
+        return PackedLowRank(u, v)(x)
     if chosen == "triton":
         from kernels.triton_lowrank import lowrank_linear_triton
 
@@ -89,3 +98,80 @@ def unpack24(values: torch.Tensor, meta: torch.Tensor, *, backend: str = "auto")
     if chosen == "reference":
         return reference.unpack24(values, meta)
     return torch_fast.unpack24_fast(values, meta, torch_fast.nibble_table_on(values.device))
+
+
+def _no_triton(backend: str, x: torch.Tensor) -> str:
+    chosen = _resolve(backend, x)
+    return "torch" if chosen == "triton" else chosen
+
+
+def dense_linear(
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    *,
+    backend: str = "auto",
+) -> torch.Tensor:
+    """y = x·Wᵀ + b. x: [..., I], weight: [O, I] -> [..., O]."""
+    chosen = _no_triton(backend, x)
+    if chosen == "native":
+        from kernels.native_ops import PackedDense
+
+        return PackedDense(weight)(x, bias)
+    return reference.dense_linear(x, weight, bias)
+
+
+def sparse24_linear(
+    x: torch.Tensor,
+    values: torch.Tensor,
+    meta: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    *,
+    backend: str = "auto",
+) -> torch.Tensor:
+    """y = x·unpack24(values, meta)ᵀ + b. x: [..., I], values: [O, I/2], meta: [O, I/8]."""
+    chosen = _no_triton(backend, x)
+    if chosen == "native":
+        from kernels.native_ops import Sparse24
+
+        return Sparse24(values, meta)(x, bias)
+    if chosen == "reference":
+        return reference.sparse24_linear(x, values, meta, bias)
+    return reference.dense_linear(x, unpack24(values, meta, backend="torch"), bias)
+
+
+def armor_linear(
+    x: torch.Tensor,
+    a: torch.Tensor,
+    values: torch.Tensor,
+    meta: torch.Tensor,
+    b: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    *,
+    backend: str = "auto",
+) -> torch.Tensor:
+    """y = A(S(Bx)) + b. x: [..., I], a: [O/bs, bs, bs], b: [I/bs, bs, bs] -> [..., O]."""
+    chosen = _no_triton(backend, x)
+    if chosen == "native":
+        from kernels.native_ops import PackedArmor
+
+        return PackedArmor(a, values, meta, b)(x, bias)
+    return reference.armor_linear(x, a, values, meta, b, bias)
+
+
+def dictsparse_linear(
+    x: torch.Tensor,
+    d: torch.Tensor,
+    c_values: torch.Tensor,
+    c_index: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    *,
+    backend: str = "auto",
+) -> torch.Tensor:
+    """y = D(Cx) + b. x: [..., I], d: [O, k], c_values/c_index: [s, I] -> [..., O]."""
+    chosen = _no_triton(backend, x)
+    if chosen == "native":
+        from kernels.native_ops import PackedDictSparse
+
+        return PackedDictSparse(d, c_values, c_index)(x, bias)
+    return reference.dictsparse_linear(x, d, c_values, c_index, bias)
