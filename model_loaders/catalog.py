@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 MARKER = "structserve-model.json"
+# Bump when the converted folder changes, so caches made by older versions are converted again.
+CONVERTER_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,18 @@ def read_marker(folder: Path) -> dict[str, object] | None:
     except (OSError, json.JSONDecodeError):
         return None
     return data if isinstance(data, dict) else None
+
+
+def is_pulled(cache_dir: Path, name: str) -> bool:
+    """True when catalog model `name` is converted by this converter version and verified."""
+    entry = CATALOG.get(name)
+    marker = read_marker(model_dir(cache_dir, name))
+    return (
+        entry is not None
+        and marker is not None
+        and marker.get("gguf_sha256") == entry.gguf_sha256
+        and marker.get("converter_version") == CONVERTER_VERSION
+    )
 
 
 def cached_models(cache_dir: Path) -> list[dict[str, object]]:

