@@ -62,3 +62,14 @@ def test_nested_quantifier_detection() -> None:
     assert nested_quantifier("(a+)+")
     assert nested_quantifier(r"^([a-z]+\.)*[a-z]+$") is None
     assert nested_quantifier(r"^\d{3}-\d{4}$") is None
+
+
+def test_gateway_side_never_imports_torch() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, server.structured, server.structured.llg, server.structured.compiler;"
+        "assert not {'torch', 'vllm', 'xgrammar'} & set(sys.modules), sorted(sys.modules)"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
