@@ -11,6 +11,7 @@ Embeddings (tied to the lm_head) stay frozen, so the draft's vocabulary is the t
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import time
@@ -185,6 +186,22 @@ def _batch_tensors(
     return ids, labels, mask
 
 
+def _answer_loss(
+    model: torch.nn.Module, ids: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor
+) -> torch.Tensor:
+    """Next-token loss on the answer tokens only; the lm_head runs only where it counts
+    (with a 49k vocabulary it dominates the cost, and prompts are most of the tokens)."""
+    import torch
+
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        hidden = model.model(input_ids=ids, attention_mask=mask).last_hidden_state  # [B, T, d]
+    target = labels[:, 1:]  # [B, T-1]: token t+1 is predicted at t
+    where = target != -100
+    picked = hidden[:, :-1][where].float()  # [n, d]
+    logits = model.lm_head(picked)  # [n, V]
+    return torch.nn.functional.cross_entropy(logits, target[where])
+
+
 def train_draft(
     draft_dir: Path, data: list[list[int]], cfg: DistillConfig, *, pad_id: int
 ) -> dict[str, Any]:
@@ -228,12 +245,12 @@ def train_draft(
         ids, labels, mask = _batch_tensors([data[i] for i in picked], pad_id)
         for group in opt.param_groups:
             group["lr"] = lr_at(step)
-        loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+        loss = _answer_loss(model, ids, labels, mask)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
         bar.set_postfix(loss=f"{losses[-1]:.3f}")
     model.eval()
     model.to(torch.bfloat16).save_pretrained(draft_dir)
@@ -254,6 +271,7 @@ def self_distill(
     cfg: DistillConfig,
     *,
     teacher_url: str | None = None,
+    data_cache: Path | None = None,
 ) -> dict[str, Any]:
     """Generate the target's answers to the prompt set and fine-tune the draft on them.
 
@@ -264,6 +282,7 @@ def self_distill(
         cfg: the distillation budget.
         teacher_url: a vLLM server serving the target, to generate the answers fast (None:
             generate in this process with transformers).
+        data_cache: JSON file of the target's answers: read when present, else written.
 
     Returns:
         Report: prompt count, answer tokens, generation seconds and the training summary.
@@ -272,12 +291,17 @@ def self_distill(
 
     t0 = time.time()
     prompts = build_prompts(calib, count=cfg.prompts, seed=cfg.seed)
-    if teacher_url:
+    cache = data_cache or Path("/nonexistent")
+    if cache.is_file():
+        data = json.loads(cache.read_text())
+    elif teacher_url:
         data = generate_answers_remote(
             target_dir, prompts, url=teacher_url, max_new_tokens=cfg.max_new_tokens
         )
     else:
         data = generate_answers(target_dir, prompts, max_new_tokens=cfg.max_new_tokens)
+    if data_cache is not None and not cache.is_file():
+        cache.write_text(json.dumps(data))
     gen_s = time.time() - t0
     tok = AutoTokenizer.from_pretrained(target_dir)
     pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id

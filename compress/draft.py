@@ -59,6 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="vLLM server serving the target: generates the distillation answers (fast); "
         "default: generate here with transformers",
     )
+    p.add_argument(
+        "--distill-data",
+        type=Path,
+        default=None,
+        help="JSON cache of the target's answers (read if present, else written)",
+    )
     p.add_argument("--calib", type=Path, default=DEFAULT_CALIB, help="calibration raw text")
     p.add_argument("--nsamples", type=int, default=8, help="calibration windows")
     p.add_argument("--seqlen", type=int, default=256, help="tokens per calibration window")
@@ -191,7 +197,12 @@ def build_draft(args: argparse.Namespace) -> dict[str, Any]:
                 seed=args.seed,
             )
             report["distill"] = self_distill(
-                args.model, dense, args.calib, cfg, teacher_url=args.teacher_url
+                args.model,
+                dense,
+                args.calib,
+                cfg,
+                teacher_url=args.teacher_url,
+                data_cache=args.distill_data,
             )
         if args.method in ("sparse24", "lowrank", "combo"):
             method = "sparsegpt24" if args.method == "sparse24" else "asvd"

@@ -1,0 +1,142 @@
+"""`structserve compress draft` on a tiny random Llama with SmolLM2's tokenizer."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from compress.draft import DRAFT_REPORT, main, write_layerdrop  # noqa: E402
+from compress.layer_importance import angular_distance, select_layers  # noqa: E402
+from compress.layerwise import LayerwiseModel  # noqa: E402
+
+SMOLLM2 = Path("/root/.cache/structserve/models/smollm2-135m-instruct")
+SIDE = ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja")
+
+pytestmark = pytest.mark.skipif(
+    not SMOLLM2.is_dir(), reason="default model (its tokenizer) not pulled"
+)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 4-layer Llama (hidden 64), tied embeddings, SmolLM2 vocabulary."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=49152,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=4,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        max_position_embeddings=256,
+        tie_word_embeddings=True,
+        bos_token_id=1,
+        eos_token_id=2,
+        pad_token_id=2,
+    )
+    out = tmp_path_factory.mktemp("tiny") / "target"
+    LlamaForCausalLM(config).save_pretrained(out)
+    for name in SIDE:
+        shutil.copy2(SMOLLM2 / name, out / name)
+    return out
+
+
+@pytest.fixture(scope="module")
+def calib(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small synthetic calibration text (long lines become distillation passages)."""
+    words = [
+        "the",
+        "river",
+        "flows",
+        "past",
+        "old",
+        "stone",
+        "bridges",
+        "while",
+        "merchants",
+        "trade",
+        "salt",
+        "and",
+        "grain",
+    ]
+    lines = [" ".join(words[(i + j) % len(words)] for j in range(60)) for i in range(40)]
+    path = tmp_path_factory.mktemp("calib") / "calib.txt"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_angular_distance_bounds() -> None:
+    a = torch.randn(2, 5, 8)
+    assert angular_distance(a, a) == pytest.approx(0.0, abs=1e-3)
+    assert angular_distance(a, -a) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_selection_is_measured(tiny: Path) -> None:
+    ids = torch.randint(0, 49152, (4, 16), generator=torch.Generator().manual_seed(0))
+    sel = select_layers(LayerwiseModel(tiny), ids[:2], ids[2:], keep=2)
+    assert len(sel.kept) == 2 and sel.kept == sorted(sel.kept)
+    assert sel.rule in ("angular_top", "angular_block")
+    assert sel.kept == sel.candidates[sel.rule]["kept"]
+    assert len(sel.angular) == 4 and all(0 <= a <= 1 for a in sel.angular)
+    losses = {k: v["loss"] for k, v in sel.candidates.items() if k != "first_layers"}
+    assert sel.candidates[sel.rule]["loss"] == min(losses.values())
+
+
+def test_layerdrop_equals_target_restricted_to_kept_layers(tiny: Path, tmp_path: Path) -> None:
+    from transformers import AutoModelForCausalLM
+
+    kept = [0, 3]
+    draft_dir = write_layerdrop(tiny, tmp_path / "draft", kept)
+    assert json.loads((draft_dir / "config.json").read_text())["num_hidden_layers"] == 2
+    target = AutoModelForCausalLM.from_pretrained(tiny).eval()
+    draft = AutoModelForCausalLM.from_pretrained(draft_dir).eval()
+    target.model.layers = torch.nn.ModuleList([target.model.layers[i] for i in kept])
+    for new, layer in enumerate(target.model.layers):
+        layer.self_attn.layer_idx = new
+    target.config.num_hidden_layers = 2
+    ids = torch.randint(0, 49152, (1, 12))
+    with torch.no_grad():
+        want, got = target(ids).logits, draft(ids).logits  # [1, 12, V]
+    torch.testing.assert_close(got, want)
+    assert (draft_dir / "tokenizer.json").read_bytes() == (tiny / "tokenizer.json").read_bytes()
+
+
+def test_cli_layerdrop_with_distillation(tiny: Path, calib: Path, tmp_path: Path) -> None:
+    out = tmp_path / "draft"
+    argv = ["--model", str(tiny), "--method", "layerdrop", "--keep-layers", "2", "--out", str(out)]
+    argv += ["--calib", str(calib)]
+    argv += ["--nsamples", "2", "--seqlen", "16", "--distill", "3", "--distill-prompts", "4"]
+    argv += ["--distill-max-new", "4", "--distill-batch", "2"]
+    assert main(argv) == 0
+    report = json.loads((out / DRAFT_REPORT).read_text())
+    assert len(report["kept_layers"]) == 2
+    assert report["selection"]["rule"] in ("angular_top", "angular_block")
+    assert report["distill"]["steps"] == 3 and report["distill"]["prompts"] == 4
+    assert json.loads((out / "config.json").read_text())["num_hidden_layers"] == 2
+    assert report["draft_bytes"] < report["target_bytes"]
+
+
+def test_cli_sparse24_writes_a_structserve_checkpoint(
+    tiny: Path, calib: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "draft24"
+    argv = ["--model", str(tiny), "--method", "sparse24", "--out", str(out), "--calib", str(calib)]
+    assert main([*argv, "--nsamples", "2", "--seqlen", "16"]) == 0
+    config = json.loads((out / "config.json").read_text())
+    layers = config["quantization_config"]["layers"]
+    assert {e["format"] for e in layers.values()} == {"sparse24"}
+    assert len(layers) == 4 * 7
+    assert json.loads((out / DRAFT_REPORT).read_text())["compress"]["method"] == "sparsegpt24"
+
+
+def test_method_needs_keep_layers(tiny: Path, tmp_path: Path) -> None:
+    with pytest.raises(SystemExit):
+        main(["--model", str(tiny), "--method", "combo", "--out", str(tmp_path / "x")])
