@@ -7,6 +7,8 @@ from collections.abc import Callable
 import torch
 import torch.nn.functional as F
 
+from kernels import native, native_ops
+
 Gemm = Callable[[torch.Tensor], torch.Tensor]
 
 
@@ -42,6 +44,8 @@ def dense_gemm(weight: torch.Tensor, *, prepack: bool = True) -> Gemm:
     Returns:
         gemm(x: [N, I]) -> [N, O].
     """
+    if weight.device.type == "cpu" and native.use_native(weight):
+        return native_ops.PackedDense(weight)  # structserve's packed GEMV (kernels/native.py)
     if prepack and weight.device.type == "cpu":
         gemm = _vllm_cpu_gemm(weight)
         if gemm is not None:

@@ -160,3 +160,8 @@ def default_isa() -> int:
 def usable_weight(weight: torch.Tensor) -> bool:
     """The native kernels apply to this stored weight: a bf16 CPU tensor."""
     return weight.device.type == "cpu" and weight.dtype == torch.bfloat16
+
+
+def use_native(weight: torch.Tensor) -> bool:
+    """Run this weight on the native kernels: usable weight and `enabled()`."""
+    return usable_weight(weight) and enabled()

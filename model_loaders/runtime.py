@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import torch
 
 import kernels
+from kernels import native, native_ops
 from kernels.cpu_gemm import dense_gemm
 from kernels.cuda_sparse24 import semi_structured_gemm
 from model_loaders.armor import ArmorTensors
@@ -46,6 +47,8 @@ def _compressed24(values: torch.Tensor, meta: torch.Tensor) -> Forward:
         gemm = semi_structured_gemm(kernels.unpack24(values, meta))
         if gemm is not None:
             return gemm
+    if native.use_native(values):  # reads values/meta as stored (kernels/native.py)
+        return native_ops.Sparse24(values, meta)
     table = kernels.torch_fast.nibble_table_on(values.device)
 
     def forward(x: torch.Tensor) -> torch.Tensor:
@@ -78,6 +81,8 @@ def _spense(layer: SpenseTensors, mode: str) -> Forward:
 
 
 def _armor(layer: ArmorTensors) -> Forward:
+    if native.use_native(layer.values):  # A(S(Bx)) in one native call
+        return native_ops.PackedArmor(layer.A, layer.values, layer.meta, layer.B)
     a, b = layer.A, layer.B
     core = _compressed24(layer.values, layer.meta)
 

@@ -16,11 +16,13 @@ from vllm.model_executor.layers.quantization.base_config import (
     QuantizationConfig,
     QuantizeMethodBase,
 )
+from vllm.model_executor.layers.vocab_parallel_embedding import ParallelLMHead
 
 from model_loaders.checks import check_folder
 from model_loaders.errors import ManifestError
 from model_loaders.linear_method import StructServeLinearMethod
 from model_loaders.manifest import QUANT_METHOD, SPARSE24_MODES, Format, Manifest, parse_manifest
+from model_loaders.native_dense import NativeDenseLinearMethod, NativeLMHeadMethod, native_enabled
 
 MODE_ENV = "STRUCTSERVE_SPARSE24_MODE"
 # vLLM merged layer -> the checkpoint layers it holds (used when the model declares none).
@@ -84,11 +86,14 @@ class StructServeConfig(QuantizationConfig):
         return [f"{base}.{p}" if base else p for p in parts]
 
     def get_quant_method(self, layer: torch.nn.Module, prefix: str) -> QuantizeMethodBase | None:
-        """A StructServeLinearMethod for linear layers with a compressed shard, else dense."""
+        """A StructServeLinearMethod for linear layers with a compressed shard, else dense
+        (native CPU kernels for dense layers and the LM head when enabled, kernels/native.py)."""
+        if isinstance(layer, ParallelLMHead) and native_enabled():
+            return NativeLMHeadMethod()
         if not isinstance(layer, LinearBase):
             return None
         names = self._shards(prefix)
         entries = [self.manifest.layers.get(n) for n in names]
         if all(e is None or e.format is Format.DENSE for e in entries):
-            return UnquantizedLinearMethod()
+            return NativeDenseLinearMethod() if native_enabled() else UnquantizedLinearMethod()
         return StructServeLinearMethod(entries, names, mode=self.mode)
