@@ -72,6 +72,9 @@ class NativeLMHeadMethod(UnquantizedEmbeddingMethod):
         """Pack a copy of the weight for the logits (else vLLM's own CPU setup)."""
         if not _pack(layer):
             super().process_weights_after_loading(layer)
+            return
+        isa = native.ISA_NAMES[native.cpu_isa()]
+        log.info("structserve native CPU kernels (%s) run the LM head and dense layers", isa)
 
     def apply(
         self, layer: torch.nn.Module, x: torch.Tensor, bias: torch.Tensor | None = None

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 
 from model_loaders.catalog import CATALOG, is_pulled, model_dir, read_marker
 from model_loaders.manifest import describe_folder
+from model_loaders.native_config import native_engine_args
 from server.app import build_app
 from server.cli_args import build_parser, cli_values, split_engine_args
 from server.engines import EnginePool, ModelCard
@@ -111,7 +112,12 @@ def build_components(settings: Settings) -> tuple[EnginePool, EngineSupervisor |
         enforce_eager=settings.enforce_eager,
         kv_cache_gb=settings.kv_cache_gb,
         max_model_len=settings.max_model_len,
-        extra_args=[*settings.engine_args, *speculation.engine_args()],
+        extra_args=[
+            *settings.engine_args,
+            *speculation.engine_args(),
+            *native_engine_args(model.path, settings.native_kernels),
+        ],
+        env={"STRUCTSERVE_NATIVE_KERNELS": settings.native_kernels},
     )
     pool = EnginePool(
         [spec.url],

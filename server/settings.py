@@ -58,6 +58,12 @@ class Settings(BaseSettings):
     kv_cache_gb: float = Field(
         2.0, gt=0, description="KV cache size in GiB on CPU (VLLM_CPU_KVCACHE_SPACE)."
     )
+    native_kernels: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="structserve's native CPU linear kernels in the engine "
+        "(STRUCTSERVE_NATIVE_KERNELS): auto = when they build, on = required, off = vLLM's own "
+        "paths. Plain models then load through structserve's quantization config too.",
+    )
     max_model_len: int | None = Field(
         4096, ge=16, description="Context length the engine serves (None: the model's own)."
     )
