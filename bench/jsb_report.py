@@ -48,6 +48,7 @@ def summarize(records: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             "compliance_finished": _share(
                 [r["valid"] for r in declared if r["finish_reason"] == "stop"]
             ),
+            "server_errors": sum(1 for r in rows if r.get("server_error")),
             "context_too_long": sum(
                 1 for r in rows if "maximum context length" in (r.get("error") or "")
             ),
@@ -77,11 +78,11 @@ def markdown(summary: dict[str, dict[str, Any]], meta: dict[str, Any]) -> str:
         "",
         "Run: " + ", ".join(f"{k}={v}" for k, v in meta.items()),
         "",
-        "| subset | n | declared | empirical | compliance | compliance (stop) | ctx>max "
-        "| truncated | stop+invalid "
+        "| subset | n | declared | empirical | compliance | compliance (stop) | 5xx/timeout "
+        "| ctx>max | truncated | stop+invalid "
         "| compile ms p50 | TTFT s p50 | TPOT ms p50 | paper declared (Guidance) "
         "| paper empirical (G/X/O/L) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for subset, s in summary.items():
         paper_d = PAPER["declared"].get(subset, {}).get("Guidance")
@@ -90,7 +91,7 @@ def markdown(summary: dict[str, dict[str, Any]], meta: dict[str, Any]) -> str:
         lines.append(
             f"| {subset} | {s['n']} | {_fmt(s['declared_coverage'])} "
             f"| {_fmt(s['empirical_coverage'])} | {_fmt(s['compliance'])} "
-            f"| {_fmt(s['compliance_finished'])} "
+            f"| {_fmt(s['compliance_finished'])} | {s['server_errors']} "
             f"| {s['context_too_long']} | {s['truncated']} "
             f"| {s['stop_but_invalid']} | {_fmt(s['compile_ms_p50'], 1)} "
             f"| {_fmt(s['ttft_s_p50'])} | {_fmt(s['tpot_ms_p50'], 1)} | {_fmt(paper_d)} "

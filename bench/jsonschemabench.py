@@ -113,6 +113,7 @@ async def run_one(
             rec["status"] = r.status_code
             if r.status_code != 200:
                 rec["error"] = (await r.aread()).decode(errors="replace")[:500]
+                rec["server_error"] = r.status_code >= 500
                 return rec
             rec["declared"] = True
             async for line in r.aiter_lines():
@@ -139,9 +140,9 @@ async def run_one(
                     rec["error"] = "generation timeout"
                     break
     except httpx.TimeoutException:
-        rec["error"] = "timeout"
+        rec["error"], rec["server_error"] = "timeout", True
     except httpx.HTTPError as exc:
-        rec["error"] = f"{type(exc).__name__}: {exc}"
+        rec["error"], rec["server_error"] = f"{type(exc).__name__}: {exc}", True
     rec["text"] = "".join(pieces)
     if rec.get("error") and not pieces:
         rec["declared"] = False  # refused after the stream opened (an SSE error event)
