@@ -17,6 +17,8 @@ from tests.integration.conftest import Gateway, wait_ready
 def test_engine_killed_then_recovers(gateway: Gateway) -> None:
     client = gateway.client()
     engine = gateway.engine_process()
+    engine_children = engine.children(recursive=True)  # EngineCore, workers
+    assert engine_children, "vLLM's engine core runs in child processes"
     with httpx.stream(
         "POST",
         f"{gateway.base_url}/v1/completions",
@@ -48,5 +50,7 @@ def test_engine_killed_then_recovers(gateway: Gateway) -> None:
     out = client.completions.create(model=gateway.model, prompt="Hi", max_tokens=3)
     assert out.usage is not None and out.usage.completion_tokens == 3
     assert gateway.engine_process().pid != engine.pid
+    survivors = [p.pid for p in engine_children if p.is_running() and p.status() != "zombie"]
+    assert not survivors, f"the killed engine's processes were left running: {survivors}"
     metrics = httpx.get(f"{gateway.base_url}/metrics", timeout=10).text
     assert "structserve_engine_restarts_total" in metrics
