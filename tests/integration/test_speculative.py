@@ -3,7 +3,8 @@
 ONE extra gateway + engine runs with `--draft auto` (the draft is built by the gateway in a
 child process: a layer-dropped SmolLM2 keeping 26 of 30 layers chosen by measured importance,
 no distillation, built in seconds), and is compared with the session gateway (no speculation):
-greedy outputs must be identical, with and without a JSON schema.
+greedy outputs must be identical (up to bf16 near-ties, see TIE_NATS), with and without a JSON
+schema.
 """
 
 from __future__ import annotations
@@ -64,20 +65,53 @@ def _catalog_folder(name: str) -> str:
     return str(model_dir(Settings().cache_dir, name))
 
 
-def _chat(gw: Gateway, prompt: str, **kw: Any) -> str:
+# bf16 verification runs k + 1 tokens in one forward pass, plain decoding one: the GEMM shapes,
+# hence rounding, differ, and a near-tie between the two best tokens may flip. Outputs must be
+# identical up to the first such position, and the token taken there must be a near-tie under
+# the target without speculation (same prefix, so its logprobs there are comparable).
+TIE_NATS = 0.25
+
+
+def _chat(gw: Gateway, prompt: str, **kw: Any) -> list[tuple[str, dict[str, float]]]:
+    """The greedy answer as (token, {top token: logprob}) pairs."""
     reply = gw.client().chat.completions.create(
         model=gw.model,
         messages=[{"role": "user", "content": prompt}],
         max_tokens=kw.pop("max_tokens", 40),
         temperature=0,
+        logprobs=True,
+        top_logprobs=5,
         **kw,
     )
-    return reply.choices[0].message.content or ""
+    content = reply.choices[0].logprobs.content  # type: ignore[union-attr]
+    return [(t.token, {c.token: c.logprob for c in t.top_logprobs}) for t in content or []]
+
+
+def _text(tokens: list[tuple[str, dict[str, float]]]) -> str:
+    return "".join(tok for tok, _ in tokens)
+
+
+def assert_same_greedy(spec: list[Any], plain: list[Any], what: str) -> None:
+    """Identical, or identical up to a numerical near-tie of the target (then stop)."""
+    for i, ((s_tok, _), (p_tok, p_top)) in enumerate(zip(spec, plain, strict=False)):
+        if s_tok == p_tok:
+            continue
+        gap = p_top[p_tok] - p_top.get(s_tok, float("-inf"))
+        assert gap <= TIE_NATS, (
+            f"{what}: token {i} is {s_tok!r} with speculation, {p_tok!r} without "
+            f"(logprob gap {gap:.3f} nats, not a near-tie)\n{_text(spec)!r}\n{_text(plain)!r}"
+        )
+        return
+    assert len(spec) == len(plain), what
 
 
 def test_greedy_output_equals_without_speculation(gateway: Gateway, spec_gateway: Gateway) -> None:
+    identical = 0
     for prompt in PROMPTS:
-        assert _chat(spec_gateway, prompt) == _chat(gateway, prompt), prompt
+        spec, plain = _chat(spec_gateway, prompt), _chat(gateway, prompt)
+        assert_same_greedy(spec, plain, prompt)
+        identical += spec == plain
+    assert identical >= len(PROMPTS) - 2, f"only {identical} of {len(PROMPTS)} identical"
     assert spec_gateway.engine_metric("vllm:spec_decode_num_draft_tokens_total") > 0
     accepted = spec_gateway.engine_metric("vllm:spec_decode_num_accepted_tokens_total")
     assert accepted > 0, "the 26-layer draft should get some tokens accepted"
@@ -88,9 +122,9 @@ def test_json_schema_with_speculation_is_valid_and_identical(
 ) -> None:
     fmt = {"type": "json_schema", "json_schema": {"name": "p", "schema": SCHEMA, "strict": True}}
     prompt = "Give a JSON person with name, age and tags."
-    spec_text = _chat(spec_gateway, prompt, response_format=fmt, max_tokens=80)
-    jsonschema.validate(json.loads(spec_text), SCHEMA)
-    assert spec_text == _chat(gateway, prompt, response_format=fmt, max_tokens=80)
+    spec = _chat(spec_gateway, prompt, response_format=fmt, max_tokens=80)
+    jsonschema.validate(json.loads(_text(spec)), SCHEMA)
+    assert_same_greedy(spec, _chat(gateway, prompt, response_format=fmt, max_tokens=80), "json")
 
 
 def test_metrics_and_model_metadata(spec_gateway: Gateway) -> None:
