@@ -66,7 +66,7 @@ def compress_linear(
     *,
     ratio: float = 0.7,
     sparsity: float = 0.5,
-    refits: int = 3,
+    refits: int = 1,
 ) -> CompressedLinear:
     """Dictionary-sparse factorization of `weight` [out, in] at a parameter ratio.
 
