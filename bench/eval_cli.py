@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `structserve eval`."""
     args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
-    from bench.quality import hf_perplexity, eval_windows, vllm_perplexity
+    from bench.quality import eval_windows, hf_perplexity, vllm_perplexity
 
     windows = eval_windows(
         args.model,

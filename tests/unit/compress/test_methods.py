@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import torch
 
@@ -57,7 +59,7 @@ def test_armor_proxy_loss_never_increases(layer0_problem: dict) -> None:
             )
             hist = armor.compress_linear(w, h, options=opts).meta["loss_history"]
             assert len(hist) == 16
-            assert all(b <= a * (1 + 1e-6) for a, b in zip(hist, hist[1:], strict=False)), hist
+            assert all(b <= a * (1 + 1e-6) for a, b in itertools.pairwise(hist)), hist
             assert hist[-1] < hist[0]
 
 
