@@ -15,7 +15,7 @@ import time
 from dataclasses import replace
 from typing import Any
 
-import httpx
+import aiohttp
 
 from bench.client import Endpoint, stream_request
 from bench.records import ErrorKind, RequestRecord
@@ -23,13 +23,13 @@ from bench.server_metrics import RUNNING, scrape
 from bench.workloads import BenchRequest
 
 
-async def _running(client: httpx.AsyncClient, url: str) -> float | None:
+async def _running(client: aiohttp.ClientSession, url: str) -> float | None:
     sample = await scrape(client, url)
     return None if sample is None else sample.get(RUNNING)
 
 
 async def cancel_probe(
-    client: httpx.AsyncClient,
+    client: aiohttp.ClientSession,
     endpoint: Endpoint,
     request: BenchRequest,
     metrics_url: str,
@@ -112,7 +112,7 @@ async def cancel_probe(
 
 
 async def _wait_drain(
-    client: httpx.AsyncClient, url: str, before: float | None, deadline: float, poll: float
+    client: aiohttp.ClientSession, url: str, before: float | None, deadline: float, poll: float
 ) -> tuple[bool | None, float | None]:
     if before is None:
         return None, None

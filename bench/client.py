@@ -11,11 +11,11 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
+import aiohttp
 
 from bench.records import ErrorKind, RequestRecord
 from bench.validity import check_output
@@ -94,7 +94,7 @@ class Endpoint:
 
 
 async def stream_request(
-    client: httpx.AsyncClient,
+    session: aiohttp.ClientSession,
     endpoint: Endpoint,
     request: BenchRequest,
     record: RequestRecord,
@@ -105,7 +105,7 @@ async def stream_request(
     """Send one streaming request and fill `record` with its timeline and outcome.
 
     Args:
-        client: the shared HTTP client.
+        session: the shared HTTP session.
         endpoint: where and how to send.
         request: what to send.
         record: filled in place (the caller keeps it even if this task is cancelled).
@@ -120,12 +120,10 @@ async def stream_request(
     record.start = time.perf_counter()
     try:
         async with asyncio.timeout(endpoint.timeout):
-            await _exchange(client, endpoint, request, record, abort_after_chunks, before_abort)
+            await _exchange(session, endpoint, request, record, abort_after_chunks, before_abort)
     except TimeoutError:
         _fail(record, ErrorKind.TIMEOUT, f"no complete answer within {endpoint.timeout:g} s")
-    except httpx.TimeoutException as exc:
-        _fail(record, ErrorKind.TIMEOUT, type(exc).__name__)
-    except (httpx.TransportError, httpx.StreamError) as exc:
+    except (aiohttp.ClientError, UnicodeDecodeError) as exc:
         _fail(record, ErrorKind.STREAM, f"{type(exc).__name__}: {exc}"[:200])
     except asyncio.CancelledError:
         _fail(record, ErrorKind.CLIENT_ABORT, "cancelled by the harness")
@@ -143,8 +141,21 @@ def _fail(record: RequestRecord, kind: ErrorKind, detail: str) -> None:
     record.end = time.perf_counter()
 
 
+async def _sse_lines(response: aiohttp.ClientResponse) -> AsyncIterator[tuple[str, float]]:
+    """Lines of the body as they arrive, each with its arrival time (no line-length limit)."""
+    buffer = b""
+    async for data in response.content.iter_any():
+        now = time.perf_counter()
+        buffer += data
+        *lines, buffer = buffer.split(b"\n")
+        for line in lines:
+            yield line.decode("utf-8").rstrip("\r"), now
+    if buffer:
+        yield buffer.decode("utf-8").rstrip("\r"), time.perf_counter()
+
+
 async def _exchange(
-    client: httpx.AsyncClient,
+    session: aiohttp.ClientSession,
     endpoint: Endpoint,
     request: BenchRequest,
     record: RequestRecord,
@@ -152,18 +163,15 @@ async def _exchange(
     before_abort: Callable[[], Awaitable[None]] | None,
 ) -> None:
     body = endpoint.body(request)
-    async with client.stream(
-        "POST", endpoint.url, json=body, headers=endpoint.headers(), timeout=None
-    ) as response:
-        record.status = response.status_code
-        if response.status_code >= 400:
-            detail = (await response.aread()).decode("utf-8", "replace")[:200]
-            kind = ErrorKind.HTTP_4XX if response.status_code < 500 else ErrorKind.HTTP_5XX
-            _fail(record, kind, f"HTTP {response.status_code}: {detail}")
+    async with session.post(endpoint.url, json=body, headers=endpoint.headers()) as response:
+        record.status = response.status
+        if response.status >= 400:
+            detail = (await response.read()).decode("utf-8", "replace")[:200]
+            kind = ErrorKind.HTTP_4XX if response.status < 500 else ErrorKind.HTTP_5XX
+            _fail(record, kind, f"HTTP {response.status}: {detail}")
             return
         done = False
-        async for line in response.aiter_lines():
-            now = time.perf_counter()
+        async for line, now in _sse_lines(response):
             if not line.startswith("data:"):
                 continue
             payload = line[5:].strip()
@@ -175,6 +183,7 @@ async def _exchange(
             if abort_after_chunks is not None and len(record.chunk_times) >= abort_after_chunks:
                 if before_abort is not None:
                     await before_abort()
+                response.close()  # drop the connection: the server sees the client leave
                 _fail(record, ErrorKind.CLIENT_ABORT, f"probe closed after {abort_after_chunks}")
                 return
         if not done:

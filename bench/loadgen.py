@@ -16,7 +16,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import httpx
+import aiohttp
 from tqdm import tqdm
 
 from bench.client import Endpoint, stream_request
@@ -98,7 +98,7 @@ def arrival_offsets(n: int, shape: LoadShape, rng: random.Random) -> list[float]
 
 
 async def warm_up(
-    client: httpx.AsyncClient, endpoint: Endpoint, requests: Sequence[BenchRequest], n: int
+    client: aiohttp.ClientSession, endpoint: Endpoint, requests: Sequence[BenchRequest], n: int
 ) -> None:
     """Send n requests (cycling through `requests`) a few at a time, results discarded."""
     if n <= 0 or not requests:
@@ -114,7 +114,7 @@ async def warm_up(
 
 
 async def run_point(
-    client: httpx.AsyncClient,
+    client: aiohttp.ClientSession,
     endpoint: Endpoint,
     requests: Sequence[BenchRequest],
     shape: LoadShape,

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
+import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
 RUNNING = "vllm:num_requests_running"
@@ -46,14 +46,14 @@ def parse_metrics(text: str) -> dict[str, float]:
     return out
 
 
-async def scrape(client: httpx.AsyncClient, url: str) -> dict[str, float] | None:
+async def scrape(client: aiohttp.ClientSession, url: str) -> dict[str, float] | None:
     """GET and parse a `/metrics` URL; None when it cannot be read."""
     try:
-        response = await client.get(url, timeout=5.0)
-        if response.status_code != 200:
-            return None
-        return parse_metrics(response.text)
-    except (httpx.HTTPError, ValueError):
+        async with client.get(url, timeout=aiohttp.ClientTimeout(total=5.0)) as response:
+            if response.status != 200:
+                return None
+            return parse_metrics(await response.text())
+    except (aiohttp.ClientError, TimeoutError, ValueError):
         return None
 
 
@@ -93,7 +93,7 @@ class MetricsSampler:
     _window_start: dict[str, float] | None = None
     _task: asyncio.Task | None = None
 
-    async def start(self, client: httpx.AsyncClient) -> None:
+    async def start(self, client: aiohttp.ClientSession) -> None:
         """Open a window: snapshot the metrics and start sampling."""
         self._window_start = await scrape(client, self.url)
         if self.before is None:
@@ -101,14 +101,14 @@ class MetricsSampler:
         if self._window_start is not None and self.interval > 0:
             self._task = asyncio.create_task(self._loop(client))
 
-    async def _loop(self, client: httpx.AsyncClient) -> None:
+    async def _loop(self, client: aiohttp.ClientSession) -> None:
         while True:
             await asyncio.sleep(self.interval)
             sample = await scrape(client, self.url)
             if sample is not None:
                 self.samples.append(sample)
 
-    async def stop(self, client: httpx.AsyncClient) -> None:
+    async def stop(self, client: aiohttp.ClientSession) -> None:
         """Close the window: stop sampling, snapshot, and add up the counter deltas."""
         if self._task is not None:
             self._task.cancel()
