@@ -1,0 +1,148 @@
+"""Table and plot of the speculative-decoding benchmark (docs/benchmarks.md).
+
+Each run directory (written by scripts/speculative_bench.sh NAME ...) holds `result/result.json`
+(`structserve bench serve`), `spec_metrics.txt` (the gateway's spec-decode metrics after the
+run) and `models.json` (/v1/models, with the draft's report). Runs named `X` and `X@2`, `X@3`
+are rounds of the same configuration; `none` rounds are the baseline.
+
+    .venv/bin/python scripts/speculative_report.py RUNS_DIR --png docs/speculative_speedup.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from pathlib import Path
+from typing import Any
+
+
+def _metric(text: str, name: str, position: str | None = None) -> float | None:
+    for line in text.splitlines():
+        if not line.startswith(name + "{"):
+            continue
+        if position is not None and f'position="{position}"' not in line:
+            continue
+        return float(line.rsplit(" ", 1)[1])
+    return None
+
+
+def load_run(run: Path) -> dict[str, Any]:
+    """One run's c1/c8 throughput and TPOT, acceptance, and draft size."""
+    result = json.loads((run / "result" / "result.json").read_text())
+    points = {p["label"]: p for p in result["points"]}
+    text = (run / "spec_metrics.txt").read_text() if (run / "spec_metrics.txt").exists() else ""
+    card = json.loads((run / "models.json").read_text())["data"][0]["structserve"]
+    spec = card.get("speculative") or {}
+    draft = spec.get("draft") or {}
+    out: dict[str, Any] = {"name": run.name.split("@")[0], "method": spec.get("method", "none")}
+    for label in ("c1", "c8"):
+        p = points.get(label, {})
+        out[f"{label}_tok_s"] = p.get("output_throughput")
+        out[f"{label}_tpot"] = p.get("median_tpot_ms")
+    out["acceptance"] = _metric(text, "structserve_spec_decode_acceptance_rate")
+    out["mean_len"] = _metric(text, "structserve_spec_decode_mean_accepted_length")
+    out["per_pos"] = [
+        _metric(text, "structserve_spec_decode_position_acceptance_rate", str(i)) for i in range(3)
+    ]
+    out["draft_bytes"] = draft.get("draft_bytes")
+    out["target_bytes"] = draft.get("target_bytes")
+    out["distill"] = draft.get("distill")
+    return out
+
+
+def _mean(values: list[float | None]) -> float | None:
+    vals = [v for v in values if v is not None]
+    return statistics.fmean(vals) if vals else None
+
+
+def summarize(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Average rounds per configuration; speedups against the mean `none` run."""
+    names = list(dict.fromkeys(r["name"] for r in runs))
+    rows = []
+    for name in names:
+        group = [r for r in runs if r["name"] == name]
+        row = dict(group[0])
+        row["rounds"] = len(group)
+        for key in ("c1_tok_s", "c8_tok_s", "c1_tpot", "c8_tpot"):
+            row[key] = _mean([g[key] for g in group])
+            row[key + "_spread"] = [g[key] for g in group]
+        rows.append(row)
+    base = next(r for r in rows if r["name"] == "none")
+    for row in rows:
+        row["c1_speedup"] = row["c1_tok_s"] / base["c1_tok_s"]
+        row["c8_speedup"] = row["c8_tok_s"] / base["c8_tok_s"]
+    return rows
+
+
+def _fmt(v: Any, spec: str = ".2f") -> str:
+    return "–" if v is None else format(v, spec)
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    """Markdown table of the configurations."""
+    head = (
+        "| config | rounds | c1 out tok/s | c1 TPOT p50 ms | c1 speedup | c8 out tok/s | "
+        "c8 TPOT p50 ms | c8 speedup | acceptance | mean accepted length | per position | "
+        "draft MB (of target) |\n|---|---|---|---|---|---|---|---|---|---|---|---|"
+    )
+    lines = [head]
+    for r in rows:
+        size = "–"
+        if r["draft_bytes"]:
+            size = f"{r['draft_bytes'] / 1e6:.0f} ({r['draft_bytes'] / r['target_bytes']:.2f})"
+        pos = "/".join(_fmt(p) for p in r["per_pos"]) if r["acceptance"] is not None else "–"
+        lines.append(
+            f"| {r['name']} | {r['rounds']} | {_fmt(r['c1_tok_s'], '.1f')} | "
+            f"{_fmt(r['c1_tpot'], '.1f')} | {_fmt(r['c1_speedup'])}× | "
+            f"{_fmt(r['c8_tok_s'], '.1f')} | {_fmt(r['c8_tpot'], '.1f')} | "
+            f"{_fmt(r['c8_speedup'])}× | {_fmt(r['acceptance'])} | {_fmt(r['mean_len'])} | "
+            f"{pos} | {size} |"
+        )
+    return "\n".join(lines)
+
+
+def plot(rows: list[dict[str, Any]], png: Path) -> None:
+    """Single-stream speedup against draft size (share of the target's bytes)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    for r in rows:
+        if r["draft_bytes"]:
+            x = r["draft_bytes"] / r["target_bytes"]
+            ax.scatter([x], [r["c1_speedup"]], s=40)
+            ax.annotate(r["name"], (x, r["c1_speedup"]), textcoords="offset points", xytext=(5, 4))
+    for r in rows:
+        if r["name"] == "ngram":
+            ax.axhline(r["c1_speedup"], ls="--", c="gray", lw=1, label="ngram")
+    ax.axhline(1.0, c="black", lw=0.8, label="no speculation")
+    ax.axhline(1.5, c="red", ls=":", lw=1, label="target 1.5×")
+    ax.set_xlabel("draft size / target size (bytes)")
+    ax.set_ylabel("single-stream output tok/s vs no speculation")
+    ax.set_title("SmolLM2-135M, k = 3, vLLM CPU")
+    ax.set_xlim(0, 1.05)
+    ax.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(png, dpi=120)
+
+
+def main() -> None:
+    """CLI: print the table (and JSON rows), draw the plot."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("runs", type=Path)
+    p.add_argument("--png", type=Path, default=None)
+    args = p.parse_args()
+    runs = [load_run(d) for d in sorted(args.runs.iterdir()) if (d / "result").is_dir()]
+    rows = summarize(runs)
+    print(table(rows))
+    keys = ("name", "c1_tok_s_spread", "c8_tok_s_spread", "distill")
+    print(json.dumps([{k: r[k] for k in keys} for r in rows], indent=1))
+    if args.png:
+        plot(rows, args.png)
+
+
+if __name__ == "__main__":
+    main()
