@@ -149,7 +149,12 @@ def _factored_step(factors: list[tuple[torch.Tensor, torch.Tensor]]) -> Forward:
 
     def forward(x: torch.Tensor) -> torch.Tensor:
         t = first(x)  # [N, ΣR]
-        parts = [g(t[..., a:b].contiguous()) for g, (a, b) in zip(seconds, bounds, strict=True)]
+        # fresh row-major copies: a strided slice (even a "contiguous" 1-row one) makes
+        # oneDNN rebuild its primitive on every call (~10x slower at decode)
+        parts = [
+            g(t[..., a:b].clone(memory_format=torch.contiguous_format))
+            for g, (a, b) in zip(seconds, bounds, strict=True)
+        ]
         return torch.cat(parts, dim=-1)
 
     return forward
