@@ -7,6 +7,9 @@ each call streams its weights from memory, as in decode. Variants run interleave
 round (native, torch, bandwidth, next kernel, ...), so a shared machine's load hits them alike;
 the table gives medians, the spread (max/min - 1 over the rounds) and ratios.
 GB/s counts the bytes of the weights each variant actually reads (its own format).
+With one thread, time is the thread's CPU time (time.thread_time): on a machine shared with
+other jobs this drops the time the scheduler gives away, not the memory contention. With more
+threads it is wall time (noisier).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from kernels import native, native_ops, torch_fast
+from kernels.cpu_gemm import _vllm_cpu_gemm
 from model_loaders.sparse24 import pack24, prune_magnitude24
 
 OUT, IN = 1536, 576  # SmolLM2 gate/up projection shape
@@ -53,7 +57,16 @@ def _dense_variants(layers: int) -> list[Variant]:
     nb = _nbytes(*ws)
     head = _bf(49152, IN)
     head_packed = native_ops.PackedDense(head)
+    vllm = [_vllm_cpu_gemm(w.clone()) for w in ws]  # vLLM's own CPU dispatch (sgl / oneDNN)
+    vllm_head = _vllm_cpu_gemm(head.clone())
+    extra = []
+    if all(g is not None for g in vllm) and vllm_head is not None:
+        extra = [
+            Variant("dense 1536x576", "vllm cpu gemm", nb, lambda x: [g(x) for g in vllm]),  # type: ignore[misc]
+            Variant("dense 49152x576 (lm_head)", "vllm cpu gemm", _nbytes(head), vllm_head),
+        ]
     return [
+        *extra,
         Variant("dense 1536x576", "native", nb, lambda x: [p(x) for p in packed]),
         Variant("dense 1536x576", "torch", nb, lambda x: [F.linear(x, w) for w in ws]),
         Variant("dense 49152x576 (lm_head)", "native", _nbytes(head), head_packed),
@@ -135,13 +148,14 @@ def _bandwidth_variant(mb: int) -> list[Variant]:
 
 
 def _measure(variants: list[Variant], x: torch.Tensor, rounds: int) -> None:
+    clock = time.thread_time if torch.get_num_threads() == 1 else time.perf_counter
     for v in variants:  # warm-up (packing caches, page faults)
         v.run(x)
     for _ in range(rounds):
         for v in variants:
-            start = time.perf_counter()
+            start = clock()
             v.run(x)
-            v.times.append(time.perf_counter() - start)
+            v.times.append(clock() - start)
 
 
 def _rows(variants: list[Variant], threads: int, batch: int) -> list[dict[str, object]]:
@@ -156,7 +170,7 @@ def _rows(variants: list[Variant], threads: int, batch: int) -> list[dict[str, o
         med = statistics.median(v.times)
         torch_twin = next(
             (w for w in variants if w.kernel == v.kernel and w.impl.startswith("torch")), None
-        )
+        )  # speedup_vs_torch: against torch's own path (F.linear / unpack + F.linear / bmm)
         rows.append(
             {
                 "threads": threads,
@@ -184,6 +198,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--rounds", type=int, default=7)
     p.add_argument("--mb", type=int, default=96, help="weight MB per kernel stack (> L3)")
     p.add_argument("--json", default=None)
+    p.add_argument("--only", nargs="+", default=None, help="kernel name prefixes to run")
     args = p.parse_args(argv)
     layers = max(1, args.mb * 1024 * 1024 // (OUT * IN * 2))
     variants = (
@@ -192,6 +207,9 @@ def main(argv: list[str] | None = None) -> None:
         + _sparse_variants(layers)
         + _factored_variants(layers)
     )
+    if args.only:
+        keep = ("memory", "dense 1536", *args.only)
+        variants = [v for v in variants if v.kernel.startswith(keep)]
     rows: list[dict[str, object]] = []
     for threads in args.threads:
         torch.set_num_threads(threads)

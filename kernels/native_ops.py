@@ -38,7 +38,9 @@ class PackedDense:
     def __init__(self, weight: torch.Tensor) -> None:
         """Args: weight: [O, I] (used as bf16)."""
         self.out_features, self.in_features = (int(d) for d in weight.shape)
-        self.packed = load().pack_dense(_bf16(weight))  # [⌈O/32⌉, ⌈I/2⌉, 32, 2]
+        self._ext = load()
+        self._isa = default_isa()
+        self.packed = self._ext.pack_dense(_bf16(weight))  # [⌈O/32⌉, ⌈I/2⌉, 32, 2]
 
     @property
     def nbytes(self) -> int:
@@ -49,12 +51,13 @@ class PackedDense:
         self, x: torch.Tensor, bias: torch.Tensor | None = None, *, isa: int | None = None
     ) -> torch.Tensor:
         """x: [..., I] -> [..., O]."""
-        level = default_isa() if isa is None else isa
-        ext = load()
+        level = self._isa if isa is None else isa
+        if x.dim() == 2 and x.dtype in _KERNEL_DTYPES and x.is_contiguous():  # vLLM's case
+            return self._ext.dense(x, self.packed, self.out_features, bias, level)
         return _run(
             x,
             self.out_features,
-            lambda x2: ext.dense(x2, self.packed, self.out_features, bias, level),
+            lambda x2: self._ext.dense(x2, self.packed, self.out_features, bias, level),
         )
 
 

@@ -16,7 +16,7 @@ from vllm.model_executor.layers.vocab_parallel_embedding import UnquantizedEmbed
 
 from kernels import native
 
-log = logging.getLogger("structserve.native")
+log = logging.getLogger("vllm.structserve.native")  # under vLLM's logger: shown in its log
 _PACKED = "ss_native"
 
 

@@ -90,17 +90,25 @@ void dense_tile_nb(int nb, const uint16_t* w, int64_t kp, const uint16_t* const*
 // The 32 gather indices of one chunk of 16 groups: lane l reads window[4·(l/2) + p_l], where p_l
 // is bits 2l..2l+1 of the chunk's 8 meta bytes read as one little-endian uint64.
 inline __m512i chunk_index(uint64_t meta) {
+  alignas(64) static const uint16_t kBase[32] = {0,  0,  4,  4,  8,  8,  12, 12, 16, 16, 20,
+                                                 20, 24, 24, 28, 28, 32, 32, 36, 36, 40, 40,
+                                                 44, 44, 48, 48, 52, 52, 56, 56, 60, 60};
+  __m512i m = _mm512_set1_epi64(static_cast<long long>(meta));
+#if SS_HAS_BF16  // this tier also requires AVX512-VBMI: one multishift picks every lane's 2 bits
+  alignas(64) static const uint8_t kBit[64] = {
+      0,  0, 2,  0, 4,  0, 6,  0, 8,  0, 10, 0, 12, 0, 14, 0, 16, 0, 18, 0, 20, 0,
+      22, 0, 24, 0, 26, 0, 28, 0, 30, 0, 32, 0, 34, 0, 36, 0, 38, 0, 40, 0, 42, 0,
+      44, 0, 46, 0, 48, 0, 50, 0, 52, 0, 54, 0, 56, 0, 58, 0, 60, 0, 62, 0};
+  __m512i pos = _mm512_multishift_epi64_epi8(_mm512_load_si512(kBit), m);
+#else
   alignas(64) static const uint16_t kWord[32] = {0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
                                                  2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3};
   alignas(64) static const uint16_t kShift[32] = {0, 2, 4, 6, 8, 10, 12, 14, 0, 2, 4,
                                                   6, 8, 10, 12, 14, 0, 2, 4, 6, 8, 10,
                                                   12, 14, 0, 2, 4, 6, 8, 10, 12, 14};
-  alignas(64) static const uint16_t kBase[32] = {0,  0,  4,  4,  8,  8,  12, 12, 16, 16, 20,
-                                                 20, 24, 24, 28, 28, 32, 32, 36, 36, 40, 40,
-                                                 44, 44, 48, 48, 52, 52, 56, 56, 60, 60};
-  __m512i m = _mm512_set1_epi64(static_cast<long long>(meta));
   __m512i words = _mm512_permutexvar_epi16(_mm512_load_si512(kWord), m);
   __m512i pos = _mm512_srlv_epi16(words, _mm512_load_si512(kShift));
+#endif
   pos = _mm512_and_si512(pos, _mm512_set1_epi16(3));
   return _mm512_add_epi16(pos, _mm512_load_si512(kBase));
 }
@@ -119,6 +127,11 @@ inline void sparse24_rows_nb(const uint16_t* vals, const uint8_t* meta, int64_t 
     const int64_t left = vs - c * 32;
     __m512i v[R], idx[R];
     for (int r = 0; r < R; ++r) {
+      // The same chunk of the next R rows: one row group (R·I·1.125 bytes) ahead, enough misses
+      // in flight to stream from memory (the hardware prefetcher alone falls short here).
+      _mm_prefetch(reinterpret_cast<const char*>(vals + (r + R) * vs + c * 32), _MM_HINT_T0);
+      if ((c & 7) == 0)
+        _mm_prefetch(reinterpret_cast<const char*>(meta + (r + R) * ms + c * 8), _MM_HINT_T0);
       uint64_t m = 0;
       if (left >= 32) {
         v[r] = _mm512_loadu_si512(vals + r * vs + c * 32);

@@ -20,7 +20,9 @@ int64_t detect_isa() {
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
       __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq")) {
-    return __builtin_cpu_supports("avx512bf16") ? kAvx512Bf16 : kAvx512;
+    const bool bf16 =
+        __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512vbmi");
+    return bf16 ? kAvx512Bf16 : kAvx512;
   }
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return kAvx2;
   return kNone;
@@ -319,7 +321,7 @@ at::Tensor dictsparse(const at::Tensor& x, const at::Tensor& c_values, const at:
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.doc() = "structserve native CPU linear kernels (see kernels/native.py)";
-  m.def("cpu_isa", &ss::cpu_isa, "0 none, 1 AVX2+FMA, 2 AVX-512, 3 AVX-512 + BF16");
+  m.def("cpu_isa", &ss::cpu_isa, "0 none, 1 AVX2+FMA, 2 AVX-512 (F/BW/VL/DQ), 3 AVX-512 + BF16 + VBMI");
   m.def("read_all", &ss::read_all);
   m.def("pack_dense", &ss::pack_dense);
   m.def("pack_blocks", &ss::pack_blocks);
