@@ -31,6 +31,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also run transformers on the same windows and report the relative difference",
     )
+    ppl.add_argument(
+        "--engine",
+        choices=("vllm", "transformers"),
+        default="vllm",
+        help="vllm (the serving engine, default) or transformers (decompressed weights)",
+    )
     ppl.add_argument("--out", type=Path, default=None, help="write the result JSON here")
     return p
 
@@ -47,7 +53,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         stride=args.stride,
         max_windows=args.max_windows,
     )
-    result = vllm_perplexity(args.model, windows, dtype=args.dtype)
+    if args.engine == "vllm":
+        result = vllm_perplexity(args.model, windows, dtype=args.dtype)
+    else:
+        result = hf_perplexity(args.model, windows)
     report = {
         "model": str(args.model),
         "text": str(args.text),

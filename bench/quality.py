@@ -149,12 +149,38 @@ def vllm_perplexity(
     return _result(total, count, len(windows), seconds, "vllm")
 
 
-def hf_perplexity(model_dir: Path, windows: list[Window], *, dtype: str = "float32") -> PplResult:
-    """The same perplexity through transformers (dense HF folders only)."""
+def materialized_model(model_dir: Path, *, dtype: str = "float32") -> Any:
+    """A transformers model of a dense or structserve folder (compressed layers decompressed
+    through model_loaders' own bundles: Ŵ exactly as the loaders define it)."""
     import torch
-    from transformers import AutoModelForCausalLM
+    from safetensors.torch import load_file
+    from transformers import AutoConfig, AutoModelForCausalLM
 
-    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=getattr(torch, dtype)).eval()
+    from model_loaders.formats import bundle
+    from model_loaders.manifest import load_manifest, safetensors_files
+
+    manifest = load_manifest(Path(model_dir))
+    if manifest is None:
+        return AutoModelForCausalLM.from_pretrained(model_dir, dtype=getattr(torch, dtype)).eval()
+    state: dict[str, torch.Tensor] = {}
+    for path in safetensors_files(Path(model_dir)):
+        state.update(load_file(str(path)))
+    for entry in manifest.layers.values():
+        parts = {sfx: state.pop(f"{entry.name}.{sfx}") for sfx in entry.tensors()}
+        state[f"{entry.name}.weight"] = bundle(entry, parts).to_dense()
+    config = AutoConfig.from_pretrained(model_dir)
+    config.quantization_config = None
+    model = AutoModelForCausalLM.from_config(config).to(getattr(torch, dtype))
+    model.load_state_dict({k: v.to(getattr(torch, dtype)) for k, v in state.items()}, strict=False)
+    model.tie_weights()
+    return model.eval()
+
+
+def hf_perplexity(model_dir: Path, windows: list[Window], *, dtype: str = "float32") -> PplResult:
+    """The same perplexity through transformers (compressed layers decompressed)."""
+    import torch
+
+    model = materialized_model(model_dir, dtype=dtype)
     total, count = 0.0, 0
     t0 = time.time()
     with torch.no_grad():
