@@ -3,14 +3,15 @@
 Methods:
   layerdrop  keep N decoder layers chosen by measured importance (compress/layer_importance.py):
              a plain dense HF folder with fewer layers, which vLLM loads directly.
-  sparse24   every layer kept, each linear 2:4 (SparseGPT on calibration data): a structserve
-             checkpoint (docs/formats.md).
+  sparse24   every layer kept, each linear 2:4 (SparseGPT on calibration data).
   lowrank    every layer kept, each linear low-rank (ASVD at --ratio parameters).
   combo      layerdrop, then ASVD low-rank of the kept layers.
 Optional self-data distillation (`--distill STEPS`, compress/distill.py) fine-tunes the
 (layer-dropped) dense draft on the target's own answers before any 2:4 / low-rank step.
-The draft reuses the target's tokenizer files and embeddings, and is checked to share its
-vocabulary (compress/vocab.py). A `structserve-draft.json` report describes what was done.
+2:4 and low-rank drafts are written with their effective weights materialized (dense): vLLM
+builds drafts without a quantization config, see `materialize`; `--keep-structured` also keeps
+the structserve checkpoint. The draft reuses the target's tokenizer files and embeddings, and
+is checked to share its vocabulary (compress/vocab.py). `structserve-draft.json` reports it all.
 
 Example:
     structserve compress draft --model ~/.cache/structserve/models/smollm2-135m-instruct \\
@@ -64,6 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         default=None,
         help="JSON cache of the target's answers (read if present, else written)",
+    )
+    p.add_argument(
+        "--keep-structured",
+        action="store_true",
+        help="also keep the structserve-format checkpoint as OUT-structserve (servable as a "
+        "target; vLLM loads drafts only dense, see materialize)",
     )
     p.add_argument("--calib", type=Path, default=DEFAULT_CALIB, help="calibration raw text")
     p.add_argument("--nsamples", type=int, default=8, help="calibration windows")
@@ -135,6 +142,42 @@ def write_layerdrop(target: Path, out: Path, kept: list[int]) -> Path:
     return out
 
 
+def materialize(structured: Path, out: Path) -> Path:
+    """A plain dense HF folder computing exactly what a structserve checkpoint computes.
+
+    vLLM 0.32 builds a `draft_model` without any quantization config (its DraftModelProposer
+    replaces `quant_config` with None), so a structserve-format draft cannot load as a draft.
+    Each compressed layer is written as its effective weight (2:4 zeros, low-rank products).
+
+    Args:
+        structured: a structserve checkpoint folder.
+        out: the dense folder to create (replaced).
+
+    Returns:
+        out.
+    """
+    from safetensors.torch import save_file
+
+    from model_loaders.formats import bundle
+    from model_loaders.manifest import expected_tensors, load_manifest
+    from model_loaders.writer import load_dense_state
+
+    state = load_dense_state(structured)
+    manifest = load_manifest(structured)
+    config = json.loads((structured / "config.json").read_text())
+    dtype = state["model.embed_tokens.weight"].dtype
+    for name, entry in (manifest.layers if manifest else {}).items():
+        tensors = {suffix: state.pop(f"{name}.{suffix}") for suffix in expected_tensors(entry)}
+        state[f"{name}.weight"] = bundle(entry, tensors).to_dense().to(dtype).contiguous()
+    config.pop("quantization_config", None)
+    if out.exists():
+        shutil.rmtree(out)
+    copy_side_files(structured, out)
+    (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    save_file(state, str(out / "model.safetensors"), metadata={"format": "pt"})
+    return out
+
+
 def _select(args: argparse.Namespace) -> dict[str, Any]:
     from compress.calibration import calibration_samples
     from compress.layer_importance import select_layers
@@ -149,13 +192,12 @@ def _select(args: argparse.Namespace) -> dict[str, Any]:
 
 def _compress_structured(args: argparse.Namespace, dense: Path, method: str) -> dict[str, Any]:
     from compress.methods import MethodConfig
-    from compress.pipeline import RunConfig, run, state_dir
+    from compress.pipeline import RunConfig, run
 
-    if state_dir(args.out).exists():
-        shutil.rmtree(state_dir(args.out))
+    structured = dense.parent / "structured"
     cfg = RunConfig(
         model_dir=dense,
-        out_dir=args.out,
+        out_dir=structured,
         method=MethodConfig(method=method, ratio=args.ratio),
         calib=args.calib,
         nsamples=args.nsamples,
@@ -163,8 +205,16 @@ def _compress_structured(args: argparse.Namespace, dense: Path, method: str) -> 
         seed=args.seed,
     )
     report = run(cfg, progress=True)
+    structured_bytes = sum(f.stat().st_size for f in structured.glob("*.safetensors"))
+    if args.keep_structured:
+        target = args.out.with_name(args.out.name + "-structserve")
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.copytree(structured, target)
+    materialize(structured, args.out)
     keys = ("compress_seconds", "linear_param_ratio", "linear_byte_ratio")
-    return {"method": method, **{k: report[k] for k in keys}}
+    summary = {k: report[k] for k in keys}
+    return {"method": method, "structured_bytes": structured_bytes, **summary}
 
 
 def build_draft(args: argparse.Namespace) -> dict[str, Any]:

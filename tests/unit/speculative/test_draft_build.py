@@ -124,17 +124,23 @@ def test_cli_layerdrop_with_distillation(tiny: Path, calib: Path, tmp_path: Path
     assert report["draft_bytes"] < report["target_bytes"]
 
 
-def test_cli_sparse24_writes_a_structserve_checkpoint(
-    tiny: Path, calib: Path, tmp_path: Path
-) -> None:
+def test_cli_sparse24_draft_is_dense_and_24(tiny: Path, calib: Path, tmp_path: Path) -> None:
+    """vLLM loads drafts only dense: the 2:4 weights are materialized (zeros kept)."""
+    from safetensors.torch import load_file
+
     out = tmp_path / "draft24"
     argv = ["--model", str(tiny), "--method", "sparse24", "--out", str(out), "--calib", str(calib)]
-    assert main([*argv, "--nsamples", "2", "--seqlen", "16"]) == 0
-    config = json.loads((out / "config.json").read_text())
-    layers = config["quantization_config"]["layers"]
-    assert {e["format"] for e in layers.values()} == {"sparse24"}
-    assert len(layers) == 4 * 7
-    assert json.loads((out / DRAFT_REPORT).read_text())["compress"]["method"] == "sparsegpt24"
+    assert main([*argv, "--nsamples", "2", "--seqlen", "16", "--keep-structured"]) == 0
+    assert "quantization_config" not in json.loads((out / "config.json").read_text())
+    state = load_file(str(out / "model.safetensors"))
+    for i in range(4):
+        w = state[f"model.layers.{i}.mlp.down_proj.weight"]  # [O, I]
+        assert ((w.reshape(w.shape[0], -1, 4) != 0).sum(-1) <= 2).all()
+    structured = json.loads((tmp_path / "draft24-structserve" / "config.json").read_text())
+    formats = {e["format"] for e in structured["quantization_config"]["layers"].values()}
+    assert formats == {"sparse24"}
+    report = json.loads((out / DRAFT_REPORT).read_text())["compress"]
+    assert report["method"] == "sparsegpt24" and report["structured_bytes"] > 0
 
 
 def test_method_needs_keep_layers(tiny: Path, tmp_path: Path) -> None:
