@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -31,6 +32,7 @@ from server.middleware import (
 from server.openapi import install_openapi
 from server.routes import generate, health, metrics, models
 from server.settings import Settings
+from server.structured import StructuredService
 from server.supervisor import EngineSupervisor
 
 log = logging.getLogger("structserve.app")
@@ -89,11 +91,13 @@ def build_app(
         if supervisor is not None:
             supervisor.start()
         pool.start()
+        await asyncio.to_thread(app.state.structured.start)
         try:
             yield
         finally:
             app.state.draining = True
             await pool.stop()
+            app.state.structured.close()
             if supervisor is not None:
                 await supervisor.stop()
             await pool.client.aclose()
@@ -112,7 +116,9 @@ def build_app(
         max_outstanding=settings.max_outstanding_requests,
         body_read_timeout_s=settings.body_read_timeout_s,
     )
-    app.state.generation = GenerationService(pool, gateway_metrics, limits)
+    structured = StructuredService.from_settings(settings)
+    app.state.structured = structured
+    app.state.generation = GenerationService(pool, gateway_metrics, limits, structured)
     for router in (health.router, models.router, generate.router, metrics.router):
         app.include_router(router)
     _install_error_handlers(app)

@@ -29,7 +29,7 @@ from server.errors import (
 from server.metrics import GatewayMetrics
 from server.protocol import parse_request
 from server.streaming import StreamObserver, choice_text, relay
-from server.structured import StructuredPlan, plan_request
+from server.structured import StructuredPlan, StructuredService, plan_request
 
 log = logging.getLogger("structserve.requests")
 _T = TypeVar("_T")
@@ -96,10 +96,17 @@ async def until_disconnect(request: Request, work: Awaitable[_T], poll_s: float 
 class GenerationService:
     """Handles POST /v1/completions and /v1/chat/completions."""
 
-    def __init__(self, pool: EnginePool, metrics: GatewayMetrics, limits: Limits) -> None:
+    def __init__(
+        self,
+        pool: EnginePool,
+        metrics: GatewayMetrics,
+        limits: Limits,
+        structured: StructuredService | None = None,
+    ) -> None:
         self.pool = pool
         self.metrics = metrics
         self.limits = limits
+        self.structured = structured
 
     async def handle(self, request: Request, route: str, model: type[BaseModel]) -> Response:
         """Validate the body, forward it to the least-loaded engine, relay the answer."""
@@ -113,14 +120,25 @@ class GenerationService:
         n = int(getattr(parsed, "n", 1))
         if n > self.limits.max_n:
             raise InvalidRequest(f"n: at most {self.limits.max_n} choices per request", param="n")
+        plan = await self._plan(body)  # before admission: no await between it and dispatch
         self._admit()
-        plan = plan_request(body)
         endpoint = self.pool.pick(str(body["model"]))
         if self.limits.log_prompts:
             log.info("request %s body=%s", request.state.request_id, json.dumps(body)[:4000])
         if body.get("stream"):
             return await self._stream(request, route, endpoint, body, plan, started)
         return await self._unary(request, route, endpoint, body, plan)
+
+    async def _plan(self, body: dict[str, Any]) -> StructuredPlan | None:
+        """The structured-output plan (compile check off the event loop); counts refusals."""
+        try:
+            if self.structured is None:
+                return plan_request(body)
+            service = self.structured
+            return await asyncio.to_thread(plan_request, body, service.checker, service.limits)
+        except InvalidRequest as exc:
+            self.metrics.structured_rejections.labels(exc.code or "invalid_request").inc()
+            raise
 
     def _admit(self) -> None:
         """429 when the engines already hold as many requests as the admission bound allows."""
@@ -166,9 +184,11 @@ class GenerationService:
             raise EngineError("the engine answered with invalid JSON") from None
         if plan is not None:
             for choice in data.get("choices", []):
-                choice["structured_output"] = plan.check(
-                    choice_text(choice), choice.get("finish_reason")
-                )
+                verdict = plan.check(choice_text(choice), choice.get("finish_reason"))
+                choice["structured_output"] = verdict
+                choice["finish_reason"] = verdict.get("finish_reason", choice.get("finish_reason"))
+                if verdict.get("valid") is False:
+                    self.metrics.structured_validation_failures.inc()
         return JSONResponse(data)
 
     async def _stream(

@@ -32,18 +32,14 @@ class CompileVerdict:
 
 
 def _serve() -> None:
-    """Worker loop: one JSON request per stdin line, one JSON answer per stdout line."""
+    """Worker loop: one JSON [kind, spec] per stdin line, one JSON [error, warnings] per line."""
     from server.structured import llg
 
     tokenizer = llg.byte_tokenizer()
     print(json.dumps("ready"), flush=True)
     for line in sys.stdin:
-        op, kind, spec, text = json.loads(line)
-        if op == "compile":
-            answer: Any = llg.compile_grammar(tokenizer, kind, spec)
-        else:
-            answer = llg.matches(tokenizer, kind, spec, text)
-        print(json.dumps(answer), flush=True)
+        kind, spec = json.loads(line)
+        print(json.dumps(llg.compile_grammar(tokenizer, kind, spec)), flush=True)
 
 
 class GrammarChecker:
@@ -56,6 +52,7 @@ class GrammarChecker:
         self._cache: OrderedDict[str, CompileVerdict] = OrderedDict()
         self._lock = threading.Lock()
         self._proc: subprocess.Popen[str] | None = None
+        self._tokenizer: Any = None
 
     @property
     def timeout_s(self) -> float:
@@ -79,7 +76,7 @@ class GrammarChecker:
                 self._cache.move_to_end(key)
                 return CompileVerdict(hit.error, hit.warnings, hit.seconds, cached=True)
         start = time.perf_counter()
-        answer = self._call(("compile", kind, spec, None))
+        answer = self._call((kind, spec))
         seconds = time.perf_counter() - start
         if answer is None:
             return CompileVerdict("compile timed out", seconds=seconds, timed_out=True)
@@ -90,12 +87,17 @@ class GrammarChecker:
                 self._cache.popitem(last=False)
         return verdict
 
-    def matches(self, kind: str, spec: Any, text: str) -> bool | None:
-        """Whether `text` is in the constraint's language; None when the deadline passed."""
-        answer = self._call(("match", kind, spec, text))
-        return None if answer is None else bool(answer)
+    def matches(self, kind: str, spec: Any, text: str) -> bool:
+        """Whether `text` is in the constraint's language, matched in this process (the grammar
+        already compiled within bounds in the worker; matching is linear in the text), so a
+        verdict never waits behind another request's compile."""
+        from server.structured import llg
 
-    def _call(self, job: tuple[str, str, Any, str | None]) -> Any:
+        if self._tokenizer is None:
+            self._tokenizer = llg.byte_tokenizer()
+        return llg.matches(self._tokenizer, kind, spec, text)
+
+    def _call(self, job: tuple[str, Any]) -> Any:
         with self._lock:
             proc = self._ensure()
             assert proc.stdin is not None

@@ -72,8 +72,6 @@ class StructuredPlan:
             return [{"pointer": "", "keyword": "choice", "message": "not one of the choices"}]
         if self.kind in ("regex", "grammar") and self.checker is not None:
             ok = self.checker.matches(self.kind, self.spec, text)
-            if ok is None:
-                return [{"pointer": "", "keyword": self.kind, "message": "check timed out"}]
             return [] if ok else [{"pointer": "", "keyword": self.kind, "message": "no match"}]
         return None
 
