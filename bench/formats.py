@@ -182,25 +182,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, required=True, help="where checkpoints and logs go")
     parser.add_argument("--out", type=Path, required=True, help="JSON results")
     parser.add_argument("--only", nargs="*", help="variant names to run (default: all)")
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="repeat the variants, alternating (noisy machine)"
+    )
     args = parser.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
     from model_loaders.manifest import describe_folder
 
     rows = []
-    for variant in VARIANTS:
-        if args.only and variant.name not in args.only:
-            continue
+    chosen = [v for v in VARIANTS if not args.only or v.name in args.only]
+    for round_, variant in ((r, v) for r in range(args.rounds) for v in chosen):
         folder = build(args.model, args.work, variant)
         log = args.work / f"{variant.fmt}-{variant.mode}.log"
         result = run_variant(folder, variant, log)
         desc = describe_folder(folder)
         row = {**asdict(variant), **result, "disk_bytes": desc.get("weight_bytes")}
+        row["round"] = round_
         row["resident_weight_bytes"] = resident_weight_bytes(folder, variant.mode)
         row["linear_ratio"] = desc.get("linear_compression_ratio")
         rows.append(row)
         print(json.dumps(row), flush=True)
         old = json.loads(args.out.read_text()) if args.out.is_file() else []
-        kept = [r for r in old if r["name"] not in {x["name"] for x in rows}]
+        new_keys = {(x["name"], x["round"]) for x in rows}
+        kept = [r for r in old if (r["name"], r.get("round", 0)) not in new_keys]
         args.out.write_text(json.dumps(kept + rows, indent=2) + "\n")
     base = rows[0] if rows and rows[0]["fmt"] == "dense" else None
     print(table(rows, base))
