@@ -62,13 +62,19 @@ def _csv_ints(text: str) -> list[int]:
 
 def build_parser() -> argparse.ArgumentParser:
     """The `structserve bench serve` argument parser."""
-    data = shared_data_dir()
     p = argparse.ArgumentParser(
         prog="structserve bench serve",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    t = p.add_argument_group("target")
+    _target_args(p.add_argument_group("target"))
+    _workload_args(p.add_argument_group("workload"), shared_data_dir())
+    _load_args(p.add_argument_group("load"))
+    _output_args(p.add_argument_group("output"))
+    return p
+
+
+def _target_args(t: argparse._ArgumentGroup) -> None:
     t.add_argument("--base-url", default="http://127.0.0.1:8000", help="Server root URL.")
     t.add_argument("--name", default="target", help="Label of --base-url in reports.")
     t.add_argument(
@@ -106,7 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=1.0,
         help="Seconds between /metrics samples during a point (0: ends only).",
     )
-    w = p.add_argument_group("workload")
+
+
+def _workload_args(w: argparse._ArgumentGroup, data: Path) -> None:
     w.add_argument(
         "--workload",
         default="synthetic",
@@ -161,7 +169,9 @@ def build_parser() -> argparse.ArgumentParser:
         "structserve model cache; else ~4 characters a token).",
     )
     w.add_argument("--seed", type=int, default=0, help="Seed of the workload and arrivals.")
-    lo = p.add_argument_group("load")
+
+
+def _load_args(lo: argparse._ArgumentGroup) -> None:
     lo.add_argument(
         "--concurrency", type=_csv_ints, help="Closed-loop points: requests in flight, e.g. 1,16."
     )
@@ -204,7 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="After the points, abandon CLIENTS streams mid-way and check the "
         "server's running count drops.",
     )
-    o = p.add_argument_group("output")
+
+
+def _output_args(o: argparse._ArgumentGroup) -> None:
     o.add_argument("--slo", type=Slo.parse, help="Goodput bounds in ms, e.g. ttft=500,tpot=50.")
     o.add_argument(
         "--percentiles", type=_csv_floats, default=[50.0, 90.0, 99.0], help="Percentiles to report."
@@ -215,7 +227,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-per-request", action="store_true", help="Leave per-request lists out of result.json."
     )
     o.add_argument("--no-progress", action="store_true", help="No progress bars.")
-    return p
 
 
 def _metrics_url(explicit: str | None, root: str) -> str | None:

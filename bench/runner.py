@@ -188,29 +188,46 @@ async def _run_shape(
             records[target.name] += run.records
             durations[target.name] += run.duration
             stopped[target.name] = stopped[target.name] or run.stopped
-    out = []
-    for target in targets:
-        summary = summarize(
-            records[target.name],
-            durations[target.name],
-            slo=options.slo,
-            percentiles=options.percentiles,
+    return [
+        _point_result(
+            t,
+            shape,
+            records[t.name],
+            durations[t.name],
+            stopped[t.name],
+            samplers[t.name],
+            options,
+            num_prompts=len(requests),
+            rounds=len(rounds),
         )
-        sampler = samplers[target.name]
-        out.append(
-            {
-                "label": shape.label(),
-                "target": target.name,
-                "base_url": target.endpoint.root,
-                "model_id": target.endpoint.model,
-                "max_concurrency": shape.max_concurrency,
-                "request_rate": None if math.isinf(shape.request_rate) else shape.request_rate,
-                "burstiness": shape.burstiness,
-                "num_prompts": len(requests),
-                "rounds": len(rounds),
-                "stopped": stopped[target.name],
-                **(sampler.summary() if sampler is not None else {"server_metrics": None}),
-                **summary,
-            }
-        )
-    return out
+        for t in targets
+    ]
+
+
+def _point_result(
+    target: Target,
+    shape: LoadShape,
+    records: list[RequestRecord],
+    duration: float,
+    stopped: str | None,
+    sampler: MetricsSampler | None,
+    options: RunOptions,
+    *,
+    num_prompts: int,
+    rounds: int,
+) -> dict[str, Any]:
+    summary = summarize(records, duration, slo=options.slo, percentiles=options.percentiles)
+    return {
+        "label": shape.label(),
+        "target": target.name,
+        "base_url": target.endpoint.root,
+        "model_id": target.endpoint.model,
+        "max_concurrency": shape.max_concurrency,
+        "request_rate": None if math.isinf(shape.request_rate) else shape.request_rate,
+        "burstiness": shape.burstiness,
+        "num_prompts": num_prompts,
+        "rounds": rounds,
+        "stopped": stopped,
+        **(sampler.summary() if sampler is not None else {"server_metrics": None}),
+        **summary,
+    }
