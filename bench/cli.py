@@ -86,8 +86,8 @@ def _target_args(t: argparse._ArgumentGroup) -> None:
     t.add_argument(
         "--compare-rounds",
         type=int,
-        default=2,
-        help="Rounds per point when comparing (A B, B A, ...).",
+        help="Rounds per point when comparing (A B, B A, ...; default: one round per "
+        "--concurrency requests, so at concurrency 1 the targets alternate every request).",
     )
     t.add_argument("--model", help="Model id (default: the first from GET /v1/models).")
     t.add_argument(

@@ -48,7 +48,8 @@ class RunOptions:
         seed: seeds arrivals (the workload has its own seed use).
         slo: goodput bounds.
         percentiles: which percentiles to report.
-        rounds: rounds per point when comparing two targets (A B, B A, ...).
+        rounds: rounds per point when comparing two targets (A B, B A, ...); None: one round per
+            `max_concurrency` requests (per request at concurrency 1), at least 2.
         metrics_interval: seconds between `/metrics` samples during a point (0: ends only).
         progress: show progress bars.
     """
@@ -58,7 +59,7 @@ class RunOptions:
     seed: int = 0
     slo: Slo | None = None
     percentiles: Sequence[float] = PERCENTILES
-    rounds: int = 2
+    rounds: int | None = None
     metrics_interval: float = 1.0
     progress: bool = True
 
@@ -145,6 +146,13 @@ def sweep_rates(low: float, high: float, n: int) -> list[float]:
     return [low + step * (i + 1) for i in range(n)]
 
 
+def compare_rounds(n: int, shape: LoadShape, rounds: int | None) -> int:
+    """Rounds of a compared point: as given, else one per `max_concurrency` requests (>= 2)."""
+    if rounds is not None:
+        return rounds
+    return max(2, n // (shape.max_concurrency or n))
+
+
 def _slices(n: int, rounds: int) -> list[range]:
     rounds = max(1, min(rounds, n))
     bounds = [n * k // rounds for k in range(rounds + 1)]
@@ -159,7 +167,10 @@ async def _run_shape(
     options: RunOptions,
     index: int,
 ) -> list[dict[str, Any]]:
-    rounds = _slices(len(requests), options.rounds if len(targets) > 1 else 1)
+    rounds = _slices(
+        len(requests),
+        compare_rounds(len(requests), shape, options.rounds) if len(targets) > 1 else 1,
+    )
     records: dict[str, list[RequestRecord]] = {t.name: [] for t in targets}
     durations = dict.fromkeys(records, 0.0)
     stopped: dict[str, str | None] = dict.fromkeys(records)

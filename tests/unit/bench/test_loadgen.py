@@ -14,7 +14,15 @@ from bench.client import Endpoint, stream_request
 from bench.loadgen import Limits, LoadShape, arrival_offsets, run_point
 from bench.metrics import summarize
 from bench.records import ErrorKind, RequestRecord
-from bench.runner import RunOptions, Target, make_client, run_shapes, run_sweep, sweep_rates
+from bench.runner import (
+    RunOptions,
+    Target,
+    compare_rounds,
+    make_client,
+    run_shapes,
+    run_sweep,
+    sweep_rates,
+)
 from bench.server_metrics import MetricsSampler
 from bench.workloads import BenchRequest
 from tests.unit.bench.fake_openai import FakeServer
@@ -242,6 +250,14 @@ async def test_sweep_runs_sync_throughput_and_rates(fake: FakeServer) -> None:
     assert labels[:2] == ["c1", "burst"]
     assert len(points) == 4 and all(p["request_rate"] for p in points[2:])
     assert all(p["completed"] == 6 for p in points)
+
+
+def test_compare_rounds_default() -> None:
+    assert compare_rounds(24, LoadShape(max_concurrency=1), None) == 24
+    assert compare_rounds(64, LoadShape(max_concurrency=16), None) == 4
+    assert compare_rounds(10, LoadShape(max_concurrency=16), None) == 2
+    assert compare_rounds(10, LoadShape(request_rate=2.0), None) == 2
+    assert compare_rounds(10, LoadShape(max_concurrency=1), 3) == 3
 
 
 def test_sweep_rates() -> None:
