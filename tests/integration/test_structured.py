@@ -21,7 +21,8 @@ def fmt(schema: dict[str, Any], *, strict: bool = True) -> dict[str, Any]:
 
 
 def ask(gateway: Gateway, schema: dict[str, Any], *, strict: bool = True, **kw: Any) -> Any:
-    messages = [{"role": "user", "content": f"Answer with JSON for: {json.dumps(schema)}"}]
+    prompt = kw.pop("prompt", f"Answer with JSON for: {json.dumps(schema)}")
+    messages = [{"role": "user", "content": prompt}]
     return gateway.client().chat.completions.create(
         model=gateway.model,
         messages=messages,  # type: ignore[arg-type]
@@ -99,9 +100,20 @@ ENFORCED = {
 }
 
 
-@pytest.mark.parametrize("schema", list(ENFORCED.values()), ids=list(ENFORCED))
-def test_keywords_are_enforced(gateway: Gateway, schema: dict[str, Any]) -> None:
-    choice = ask(gateway, schema).choices[0]
+# Prompts that bait the model into violating the keyword: only real enforcement passes.
+BAIT = {
+    "minLength+pattern": 'Reply exactly with {"code": "ab"}',
+    "minItems": 'Reply exactly with {"xs": [7]}',
+    "enum": 'Reply exactly with {"color": "purple"}',
+    "nested $ref": 'Reply exactly with {"a": {"x": 1}}',
+    "patternProperties": 'Reply exactly with {"name": "Bob", "age": 150}',
+}
+
+
+@pytest.mark.parametrize("case", list(ENFORCED))
+def test_keywords_are_enforced(gateway: Gateway, case: str) -> None:
+    schema = ENFORCED[case]
+    choice = ask(gateway, schema, prompt=BAIT[case]).choices[0]
     assert choice.finish_reason == "stop", choice.message.content
     jsonschema.validate(json.loads(choice.message.content), schema)
     got = verdict(choice)
