@@ -200,3 +200,17 @@ def test_objects_closed_in_grammar_not_in_validation(service: StructuredService)
     assert (
         "additionalProperties" not in body["response_format"]["json_schema"]["schema"]["allOf"][0]
     )
+
+
+def test_compile_deadline_is_400_and_worker_recovers() -> None:
+    from server.structured import StructuredLimits
+
+    slow = StructuredService(StructuredLimits(compile_timeout_s=1e-6))
+    try:
+        big = {"enum": [f"value number {i} of a long list" for i in range(4000)]}
+        err = refused(slow, schema_body(big))
+        assert err.code == "schema_too_complex" and "longer than" in err.message
+        slow.checker._timeout_s = 30.0  # the killed worker is replaced on the next call
+        assert slow.plan(schema_body({"type": "integer"})) is not None
+    finally:
+        slow.close()
