@@ -67,11 +67,13 @@ class EnginePool:
         client: httpx.AsyncClient,
         probe_interval_s: float = 1.0,
         cards: dict[str, ModelCard] | None = None,
+        eject_after: int = 3,
     ) -> None:
         self.endpoints = [Endpoint(url=url) for url in urls]
         self.client = client
         self.probe_interval_s = probe_interval_s
         self.cards = cards or {}  # metadata the operator knows (format, source) by model name
+        self.eject_after = eject_after  # failed probes (not refusals) before a ready engine is out
         self._probe_task: asyncio.Task[None] | None = None
 
     # -- routing ---------------------------------------------------------------------------
@@ -137,13 +139,7 @@ class EnginePool:
             listing.raise_for_status()
             ep.models = {card.name: card for card in self._cards_from_listing(listing.json())}
         except (httpx.HTTPError, ValueError) as exc:
-            ep.consecutive_failures += 1
-            backoff = min(self.probe_interval_s * 2 ** min(ep.consecutive_failures, 5), 30.0)
-            ep.next_probe_at = time.monotonic() + backoff
-            if ep.ready:
-                log.warning("engine %s failed health: %s", ep.url, exc)
-            ep.ready = False
-            ep.last_error = f"{type(exc).__name__}: {exc}"[:300]
+            self._probe_failed(ep, exc)
             return
         if not ep.ready:
             log.info("engine %s ready: %s", ep.url, ", ".join(sorted(ep.models)))
@@ -151,6 +147,24 @@ class EnginePool:
         ep.consecutive_failures = 0
         ep.last_error = None
         ep.next_probe_at = time.monotonic() + self.probe_interval_s
+
+    def _probe_failed(self, ep: Endpoint, exc: Exception) -> None:
+        """Eject at once when nothing listens or the engine says it is unhealthy; one that is
+        only slow to answer gets a few tries (vLLM's front end can be busy for seconds, e.g.
+        compiling a large grammar)."""
+        ep.consecutive_failures += 1
+        ep.last_error = f"{type(exc).__name__}: {exc}"[:300]
+        hard = isinstance(exc, httpx.ConnectError | httpx.HTTPStatusError)
+        if ep.ready and (hard or ep.consecutive_failures >= self.eject_after):
+            log.warning(
+                "engine %s failed health %d times: %s", ep.url, ep.consecutive_failures, exc
+            )
+            ep.ready = False
+        if ep.ready:
+            ep.next_probe_at = time.monotonic() + self.probe_interval_s
+            return
+        backoff = min(self.probe_interval_s * 2 ** min(ep.consecutive_failures, 5), 30.0)
+        ep.next_probe_at = time.monotonic() + backoff
 
     def _cards_from_listing(self, listing: dict[str, Any]) -> list[ModelCard]:
         cards = []

@@ -113,7 +113,12 @@ def build_components(settings: Settings) -> tuple[EnginePool, EngineSupervisor |
         kv_cache_gb=settings.kv_cache_gb,
         max_model_len=settings.max_model_len,
         extra_args=[
-            *settings.engine_args,
+            *(
+                ["--structured-outputs-config", settings.structured_outputs_config]
+                if settings.structured_outputs_config
+                else []
+            ),
+            *settings.engine_args,  # after ours: vLLM keeps the last value of a repeated flag
             *speculation.engine_args(),
             *native_engine_args(model.path, settings.native_kernels),
         ],

@@ -6,6 +6,7 @@ Every field's description doubles as its `--help` text.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -158,6 +159,18 @@ class Settings(BaseSettings):
             if not url.startswith(("http://", "https://")):
                 raise ValueError(f"engine URL must start with http:// or https://: {url!r}")
         return [url.rstrip("/") for url in value]
+
+    @field_validator("structured_outputs_config")
+    @classmethod
+    def _check_json_object(cls, value: str) -> str:
+        if value:
+            try:
+                parsed = json.loads(value)
+            except ValueError as exc:
+                raise ValueError(f"must be a JSON object: {exc}") from None
+            if not isinstance(parsed, dict):
+                raise ValueError("must be a JSON object")
+        return value
 
     @model_validator(mode="after")
     def _check_backoff(self) -> Settings:

@@ -203,3 +203,19 @@ async def test_openapi_documents_bodies_and_errors(make_gateway) -> None:  # typ
     assert "messages" in schemas["ChatCompletionRequest"]["properties"]
     assert "ChatMessage" in schemas and "ErrorResponse" in schemas
     assert {"400", "404", "413", "503"} <= set(op["responses"])
+
+
+async def test_slow_health_is_tolerated_a_few_times(make_gateway) -> None:  # type: ignore[no-untyped-def]
+    import httpx as _httpx
+
+    _, _, pool = await make_gateway()
+    await pool.stop()  # no background probes racing the manual ones
+    ep = pool.endpoints[0]
+    assert ep.ready
+    for attempt in range(1, 4):
+        pool._probe_failed(ep, _httpx.ReadTimeout("busy"))
+        assert ep.ready is (attempt < 3)
+    await pool.probe(ep)
+    assert ep.ready and ep.consecutive_failures == 0
+    pool._probe_failed(ep, _httpx.ConnectError("refused"))
+    assert not ep.ready
