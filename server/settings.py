@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -51,7 +52,7 @@ class Settings(BaseSettings):
     engine_args: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Extra vLLM arguments passed through verbatim (e.g. --tensor-parallel-size=2); "
-        "also everything after `--` on the command line.",
+        "also everything after `--` on the command line; the env var is split like a shell.",
     )
     enforce_eager: bool = Field(
         True, description="Run vLLM eagerly (starts in ~40 s instead of ~110 s on CPU)."
@@ -145,7 +146,12 @@ class Settings(BaseSettings):
     ngram_prompt_lookup_max: int = Field(4, ge=1, description="ngram: longest n-gram matched.")
     ngram_prompt_lookup_min: int = Field(2, ge=1, description="ngram: shortest n-gram matched.")
 
-    @field_validator("engine_url", "engine_args", "api_keys", mode="before")
+    @field_validator("engine_args", mode="before")
+    @classmethod
+    def _split_shell_words(cls, value: Any) -> Any:
+        return shlex.split(value) if isinstance(value, str) else value
+
+    @field_validator("engine_url", "api_keys", mode="before")
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
         if isinstance(value, str):

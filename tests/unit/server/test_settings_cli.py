@@ -90,3 +90,11 @@ def test_gateway_never_imports_torch_or_vllm() -> None:
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_engine_args_env_is_shell_split(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(
+        "STRUCTSERVE_ENGINE_ARGS", """--speculative-config '{"method": "ngram", "k": 3}' --seed 1"""
+    )
+    s = load_settings({})
+    assert s.engine_args == ["--speculative-config", '{"method": "ngram", "k": 3}', "--seed", "1"]
