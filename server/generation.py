@@ -93,6 +93,11 @@ async def until_disconnect(request: Request, work: Awaitable[_T], poll_s: float 
             task.cancel()
 
 
+def _asks_structured(body: dict[str, Any]) -> bool:
+    """Whether a body carries any structured-output field the policy must look at."""
+    return body.get("response_format") is not None or body.get("structured_outputs") is not None
+
+
 class GenerationService:
     """Handles POST /v1/completions and /v1/chat/completions."""
 
@@ -132,8 +137,8 @@ class GenerationService:
     async def _plan(self, body: dict[str, Any]) -> StructuredPlan | None:
         """The structured-output plan (compile check off the event loop); counts refusals."""
         try:
-            if self.structured is None:
-                return plan_request(body)
+            if self.structured is None or not _asks_structured(body):
+                return plan_request(body)  # cheap: no thread hop on the plain path
             service = self.structured
             return await asyncio.to_thread(plan_request, body, service.checker, service.limits)
         except InvalidRequest as exc:
