@@ -118,7 +118,7 @@ inline __m512i chunk_index(uint64_t meta) {
 template <int R, int NB, bool SPLIT>
 inline void sparse24_rows_nb(const uint16_t* vals, const uint8_t* meta, int64_t in_features,
                              const uint16_t* const* xh, const uint16_t* const* xl,
-                             float (*out)[kMaxBatch]) {
+                             float (*out)[kMaxBatch], int64_t ahead) {
   const int64_t vs = in_features / 2, ms = in_features / 8;
   __m512 acc[R][NB];
   for (int r = 0; r < R; ++r)
@@ -127,11 +127,11 @@ inline void sparse24_rows_nb(const uint16_t* vals, const uint8_t* meta, int64_t 
     const int64_t left = vs - c * 32;
     __m512i v[R], idx[R];
     for (int r = 0; r < R; ++r) {
-      // The same chunk of the next R rows: one row group (R·I·1.125 bytes) ahead, enough misses
-      // in flight to stream from memory (the hardware prefetcher alone falls short here).
-      _mm_prefetch(reinterpret_cast<const char*>(vals + (r + R) * vs + c * 32), _MM_HINT_T0);
+      // The same chunk `ahead` rows further (a few row groups): enough misses in flight to
+      // stream from memory (the hardware prefetcher alone falls short on these strided rows).
+      _mm_prefetch(reinterpret_cast<const char*>(vals + (r + ahead) * vs + c * 32), _MM_HINT_T0);
       if ((c & 7) == 0)
-        _mm_prefetch(reinterpret_cast<const char*>(meta + (r + R) * ms + c * 8), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(meta + (r + ahead) * ms + c * 8), _MM_HINT_T0);
       uint64_t m = 0;
       if (left >= 32) {
         v[r] = _mm512_loadu_si512(vals + r * vs + c * 32);
@@ -156,18 +156,76 @@ inline void sparse24_rows_nb(const uint16_t* vals, const uint8_t* meta, int64_t 
     for (int n = 0; n < NB; ++n) out[r][n] = _mm512_reduce_add_ps(acc[r][n]);
 }
 
+// One chunk (32 kept values, 16 groups) of a 2:4 row against one activation row.
+template <bool SPLIT>
+inline __m512 sparse24_chunk(__m512 acc, __m512i v, uint64_t m, const uint16_t* xh,
+                             const uint16_t* xl) {
+  __m512i idx = chunk_index(m);
+  acc = dp(acc, v, _mm512_permutex2var_epi16(_mm512_loadu_si512(xh), idx,
+                                              _mm512_loadu_si512(xh + 32)));
+  if constexpr (SPLIT)
+    acc = dp(acc, v, _mm512_permutex2var_epi16(_mm512_loadu_si512(xl), idx,
+                                                _mm512_loadu_si512(xl + 32)));
+  return acc;
+}
+
+inline uint64_t meta_at(const uint8_t* p) {
+  uint64_t m;
+  std::memcpy(&m, p, 8);
+  return m;
+}
+
+// Batch 1: one row at a time (values and meta read as two sequential streams), four
+// accumulators over the chunks for independent dp chains.
+template <bool SPLIT>
+inline float sparse24_row_seq(const uint16_t* vals, const uint8_t* meta, int64_t in_features,
+                              const uint16_t* xh, const uint16_t* xl) {
+  const int64_t vs = in_features / 2, full = vs / 32;
+  __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+  __m512 a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
+  const uint16_t* xl0 = SPLIT ? xl : xh;
+  int64_t c = 0;
+  for (; c + 4 <= full; c += 4) {
+    for (int q = 0; q < 4; ++q)  // 4 KB ahead: the 4 lines of values of this step
+      _mm_prefetch(reinterpret_cast<const char*>(vals + (c + q) * 32 + 2048), _MM_HINT_T0);
+    if ((c & 7) == 0) _mm_prefetch(reinterpret_cast<const char*>(meta + c * 8 + 512), _MM_HINT_T0);
+    a0 = sparse24_chunk<SPLIT>(a0, _mm512_loadu_si512(vals + c * 32), meta_at(meta + c * 8),
+                               xh + c * 64, xl0 + c * 64);
+    a1 = sparse24_chunk<SPLIT>(a1, _mm512_loadu_si512(vals + c * 32 + 32),
+                               meta_at(meta + c * 8 + 8), xh + c * 64 + 64, xl0 + c * 64 + 64);
+    a2 = sparse24_chunk<SPLIT>(a2, _mm512_loadu_si512(vals + c * 32 + 64),
+                               meta_at(meta + c * 8 + 16), xh + c * 64 + 128, xl0 + c * 64 + 128);
+    a3 = sparse24_chunk<SPLIT>(a3, _mm512_loadu_si512(vals + c * 32 + 96),
+                               meta_at(meta + c * 8 + 24), xh + c * 64 + 192, xl0 + c * 64 + 192);
+  }
+  for (; c * 32 < vs; ++c) {
+    const int64_t left = vs - c * 32;
+    __m512i v;
+    uint64_t m = 0;
+    if (left >= 32) {
+      v = _mm512_loadu_si512(vals + c * 32);
+      m = meta_at(meta + c * 8);
+    } else {
+      v = _mm512_maskz_loadu_epi16(static_cast<__mmask32>((1u << left) - 1u), vals + c * 32);
+      std::memcpy(&m, meta + c * 8, static_cast<size_t>(left / 4));
+    }
+    a0 = sparse24_chunk<SPLIT>(a0, v, m, xh + c * 64, xl0 + c * 64);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+}
+
 constexpr int kSparseRows = 4;
 constexpr int kSparseBatch = 4;
 
 template <int R, bool SPLIT>
 void sparse24_rows_any(int nb, const uint16_t* vals, const uint8_t* meta, int64_t in_features,
                        const uint16_t* const* xh, const uint16_t* const* xl,
-                       float (*out)[kMaxBatch]) {
+                       float (*out)[kMaxBatch], int64_t ahead) {
   switch (nb) {
-    case 1: return sparse24_rows_nb<R, 1, SPLIT>(vals, meta, in_features, xh, xl, out);
-    case 2: return sparse24_rows_nb<R, 2, SPLIT>(vals, meta, in_features, xh, xl, out);
-    case 3: return sparse24_rows_nb<R, 3, SPLIT>(vals, meta, in_features, xh, xl, out);
-    default: return sparse24_rows_nb<R, 4, SPLIT>(vals, meta, in_features, xh, xl, out);
+    case 1: return sparse24_rows_nb<R, 1, SPLIT>(vals, meta, in_features, xh, xl, out, ahead);
+    case 2: return sparse24_rows_nb<R, 2, SPLIT>(vals, meta, in_features, xh, xl, out, ahead);
+    case 3: return sparse24_rows_nb<R, 3, SPLIT>(vals, meta, in_features, xh, xl, out, ahead);
+    default: return sparse24_rows_nb<R, 4, SPLIT>(vals, meta, in_features, xh, xl, out, ahead);
   }
 }
 
@@ -209,6 +267,17 @@ void sparse24_rows(const ss::Sparse24Args& a, int64_t r0, int64_t r1) {
   const uint16_t* xh[kMaxBatch];
   const uint16_t* xl[kMaxBatch];
   const bool split = a.x.lo != nullptr;
+  if (a.x.n == 1 && a.prefetch_rows < 0) {  // decode: sequential rows
+    const int64_t vs = a.in_features / 2, ms = a.in_features / 8;
+    for (int64_t r = r0; r < r1; ++r) {
+      const float v = split ? sparse24_row_seq<true>(a.values + r * vs, a.meta + r * ms,
+                                                     a.in_features, a.x.hi, a.x.lo)
+                            : sparse24_row_seq<false>(a.values + r * vs, a.meta + r * ms,
+                                                      a.in_features, a.x.hi, nullptr);
+      ss::store_value(a.y, 0, r, v);
+    }
+    return;
+  }
   for (int64_t r = r0; r < r1;) {
     const int rows = r + kSparseRows <= r1 ? kSparseRows : 1;
     const uint16_t* vals = a.values + r * (a.in_features / 2);
@@ -218,14 +287,14 @@ void sparse24_rows(const ss::Sparse24Args& a, int64_t r0, int64_t r1) {
       rows_of(a.x, n0, nb, 0, xh, xl);
       if (rows == kSparseRows) {
         if (split) {
-          sparse24_rows_any<kSparseRows, true>(nb, vals, meta, a.in_features, xh, xl, out);
+          sparse24_rows_any<kSparseRows, true>(nb, vals, meta, a.in_features, xh, xl, out, std::abs(a.prefetch_rows));
         } else {
-          sparse24_rows_any<kSparseRows, false>(nb, vals, meta, a.in_features, xh, xl, out);
+          sparse24_rows_any<kSparseRows, false>(nb, vals, meta, a.in_features, xh, xl, out, std::abs(a.prefetch_rows));
         }
       } else if (split) {
-        sparse24_rows_any<1, true>(nb, vals, meta, a.in_features, xh, xl, out);
+        sparse24_rows_any<1, true>(nb, vals, meta, a.in_features, xh, xl, out, std::abs(a.prefetch_rows));
       } else {
-        sparse24_rows_any<1, false>(nb, vals, meta, a.in_features, xh, xl, out);
+        sparse24_rows_any<1, false>(nb, vals, meta, a.in_features, xh, xl, out, std::abs(a.prefetch_rows));
       }
       for (int i = 0; i < rows; ++i)
         for (int n = 0; n < nb; ++n) ss::store_value(a.y, n0 + n, r + i, out[i][n]);

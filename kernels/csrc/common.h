@@ -46,6 +46,7 @@ struct Sparse24Args {
   const uint16_t* values;  // [O, I/2] bf16
   const uint8_t* meta;     // [O, I/8]
   int64_t in_features;     // I (multiple of 8)
+  int64_t prefetch_rows;   // software prefetch distance, in rows
   Activations x;
   Output y;
 };

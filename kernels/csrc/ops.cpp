@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
 #include <vector>
 
 #include "common.h"
@@ -96,6 +97,16 @@ at::Tensor bias_f32(const c10::optional<at::Tensor>& bias, int64_t out_features)
   return bias->to(at::kFloat).contiguous();
 }
 
+// 2:4 row-group prefetch distance in rows: $STRUCTSERVE_S24_PREFETCH_ROWS (tuning), else 16;
+// negative: batch 1 runs row by row (sequential streams), the default.
+int64_t prefetch_rows() {
+  static const int64_t rows = [] {
+    const char* env = std::getenv("STRUCTSERVE_S24_PREFETCH_ROWS");
+    return env ? std::atoll(env) : int64_t{-16};
+  }();
+  return rows;
+}
+
 using DenseFn = void (*)(const DenseArgs&, int64_t, int64_t);
 using SparseFn = void (*)(const Sparse24Args&, int64_t, int64_t);
 
@@ -161,7 +172,7 @@ void run_sparse24(int64_t isa, const at::Tensor& values, const at::Tensor& meta,
   TORCH_CHECK(in_features % 8 == 0 && meta.size(0) == rows && meta.size(1) * 8 == in_features,
               "sparse24 shapes disagree: values ", values.sizes(), ", meta ", meta.sizes());
   Sparse24Args a{reinterpret_cast<const uint16_t*>(values.data_ptr()), meta.data_ptr<uint8_t>(),
-                 in_features, x, y};
+                 in_features, prefetch_rows(), x, y};
   SparseFn fn = sparse_fn(isa);
   at::parallel_for(0, rows, grain(in_features + in_features / 8),
                    [&](int64_t b, int64_t e) { fn(a, b, e); });
