@@ -40,6 +40,10 @@ def load_run(run: Path) -> dict[str, Any]:
         p = points.get(label, {})
         out[f"{label}_tok_s"] = p.get("output_throughput")
         out[f"{label}_tpot"] = p.get("median_tpot_ms")
+    c1 = points.get("c1", {})
+    decode_s = sum(e - t for e, t in zip(c1.get("latencies", []), c1.get("ttfts", []), strict=True))
+    decoded = sum(n - 1 for n in c1.get("output_lens", []))
+    out["c1_decode_ms"] = 1000 * decode_s / decoded if decoded else None
     out["acceptance"] = _metric(text, "structserve_spec_decode_acceptance_rate")
     out["mean_len"] = _metric(text, "structserve_spec_decode_mean_accepted_length")
     out["per_pos"] = [
@@ -64,7 +68,7 @@ def summarize(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         group = [r for r in runs if r["name"] == name]
         row = dict(group[0])
         row["rounds"] = len(group)
-        for key in ("c1_tok_s", "c8_tok_s", "c1_tpot", "c8_tpot"):
+        for key in ("c1_tok_s", "c8_tok_s", "c1_tpot", "c8_tpot", "c1_decode_ms"):
             row[key] = _mean([g[key] for g in group])
             row[key + "_spread"] = [g[key] for g in group]
         rows.append(row)
@@ -84,7 +88,8 @@ def table(rows: list[dict[str, Any]]) -> str:
     head = (
         "| config | rounds | c1 out tok/s | c1 TPOT p50 ms | c1 speedup | c8 out tok/s | "
         "c8 TPOT p50 ms | c8 speedup | acceptance | mean accepted length | per position | "
-        "draft MB (of target) |\n|---|---|---|---|---|---|---|---|---|---|---|---|"
+        "draft MB (of target) | c1 decode ms/token | c1 ms per step |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     )
     lines = [head]
     for r in rows:
@@ -97,7 +102,8 @@ def table(rows: list[dict[str, Any]]) -> str:
             f"{_fmt(r['c1_tpot'], '.1f')} | {_fmt(r['c1_speedup'])}× | "
             f"{_fmt(r['c8_tok_s'], '.1f')} | {_fmt(r['c8_tpot'], '.1f')} | "
             f"{_fmt(r['c8_speedup'])}× | {_fmt(r['acceptance'])} | {_fmt(r['mean_len'])} | "
-            f"{pos} | {size} |"
+            f"{pos} | {size} | {_fmt(r['c1_decode_ms'], '.1f')} | "
+            f"{_fmt((r['c1_decode_ms'] or 0) * (r['mean_len'] or 1), '.1f')} |"
         )
     return "\n".join(lines)
 

@@ -132,7 +132,8 @@ class Settings(BaseSettings):
         "or `auto` (build a pruned draft of the served model once, cached under cache_dir).",
     )
     draft_auto_args: str = Field(
-        "--method layerdrop --keep-layers 6 --distill 150",
+        "--method layerdrop --keep-layers 6 --distill 100 --distill-prompts 96 "
+        "--distill-max-new 64",
         description="`structserve compress draft` options used by --draft auto.",
     )
     speculative_method: Literal["draft_model", "ngram"] | None = Field(
