@@ -48,4 +48,10 @@ for mod in ("torch", "transformers", "vllm", "server.app"):
     importlib.import_module(mod)
 print("install: imports ok")
 PY
+if [[ "$STRUCTSERVE_ENGINE" == cpu ]]; then
+  # Native CPU kernels (kernels/native.py): compiled once here into ~/.cache/structserve/kernels;
+  # without a compiler the engine falls back to torch.
+  "$VENV/bin/python" -c "from kernels import native; print('install: native kernels', \
+'ready' if native.available() else 'unavailable (torch fallback)')" || true
+fi
 echo "$want" > "$stamp"
