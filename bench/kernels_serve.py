@@ -33,7 +33,8 @@ PROMPTS = [
 ]
 
 
-def _start(model: str, port: int, mode: str, log: Path) -> subprocess.Popen[bytes]:
+def start_engine(model: str, port: int, mode: str, log: Path) -> subprocess.Popen[bytes]:
+    """vLLM on `model` with STRUCTSERVE_NATIVE_KERNELS=mode (its own process group)."""
     env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE="1", STRUCTSERVE_NATIVE_KERNELS=mode)
     cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model]
     cmd += ["--served-model-name", "m", "--port", str(port), "--enforce-eager"]
@@ -44,7 +45,8 @@ def _start(model: str, port: int, mode: str, log: Path) -> subprocess.Popen[byte
         )
 
 
-def _wait(url: str, proc: subprocess.Popen[bytes], timeout: float = 900) -> None:
+def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 900) -> None:
+    """Block until GET /health answers 200; raise if the engine exits or times out."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         if proc.poll() is not None:
@@ -105,9 +107,11 @@ def main() -> None:
     runs = []
     for rep in range(args.repeats):
         for mode in ("on", "off"):
-            proc = _start(args.model, args.port, mode, Path(args.logs) / f"engine-{mode}-{rep}.log")
+            proc = start_engine(
+                args.model, args.port, mode, Path(args.logs) / f"engine-{mode}-{rep}.log"
+            )
             try:
-                _wait(url, proc)
+                wait_healthy(url, proc)
                 result = {"mode": mode, "repeat": rep, **asyncio.run(_run(url, args.tokens))}
             finally:
                 os.killpg(proc.pid, signal.SIGTERM)

@@ -39,3 +39,18 @@ def test_missing_folder_and_bad_mode(tmp_path: Path) -> None:
     assert native_engine_args(tmp_path / "nowhere", "on") == []
     with pytest.raises(ValueError, match="mode"):
         native_engine_args(tmp_path, "sometimes")
+
+
+SMOLLM2 = Path("/root/.cache/structserve/models/smollm2-135m-instruct")
+
+
+@pytest.mark.skipif(not (SMOLLM2 / "config.json").is_file(), reason="needs SmolLM2")
+@pytest.mark.parametrize("mode", ["auto", "off"])
+def test_gateway_passes_the_setting_and_the_override(mode: str) -> None:
+    from server.serve import build_components
+    from server.settings import Settings
+
+    _pool, supervisor = build_components(Settings(model=str(SMOLLM2), native_kernels=mode))
+    assert supervisor is not None
+    assert supervisor.spec.env["STRUCTSERVE_NATIVE_KERNELS"] == mode
+    assert ("--hf-overrides" in supervisor.spec.command()) == (mode != "off")
