@@ -27,6 +27,7 @@ def test_sigterm_drains_then_stops_engine(gateway: Gateway) -> None:
     unary: dict[str, object] = {}
 
     def unary_call() -> None:
+        unary["started"] = True
         r = httpx.post(
             f"{gateway.base_url}/v1/completions",
             json={**body, "stream": False, "max_tokens": 40},
@@ -42,7 +43,11 @@ def test_sigterm_drains_then_stops_engine(gateway: Gateway) -> None:
         lines = response.iter_lines()
         events.append(next(lines))
         worker.start()
-        time.sleep(0.5)
+        # SIGTERM only once both requests are accepted (running in the engine)
+        deadline = time.monotonic() + 30
+        while gateway.engine_metric("vllm:num_requests_running") < 2:
+            assert time.monotonic() < deadline, "the second request never started"
+            time.sleep(0.05)
         gateway.process.send_signal(signal.SIGTERM)
         events.extend(line for line in lines if line.startswith("data:"))
     worker.join(120)
@@ -51,7 +56,7 @@ def test_sigterm_drains_then_stops_engine(gateway: Gateway) -> None:
     chunks = [json.loads(e[5:]) for e in events if e.startswith("data: {")]
     assert sum(1 for c in chunks if c["choices"] and c["choices"][0]["text"]) == 60
     assert chunks[-1]["choices"][0]["finish_reason"] == "length"
-    assert unary == {"status": 200, "tokens": 40}, "an accepted request was lost"
+    assert unary == {"started": True, "status": 200, "tokens": 40}, "an accepted request was lost"
 
     assert gateway.process.wait(60) == 0
     assert not engine.is_running() or engine.status() == psutil.STATUS_ZOMBIE
