@@ -19,7 +19,7 @@ def test_sigterm_drains_then_stops_engine(gateway: Gateway) -> None:
     body = {
         "model": gateway.model,
         "prompt": "Once upon a time",
-        "max_tokens": 60,
+        "max_tokens": 150,
         "ignore_eos": True,
         "stream": True,
     }
@@ -54,7 +54,7 @@ def test_sigterm_drains_then_stops_engine(gateway: Gateway) -> None:
 
     assert events[-1] == "data: [DONE]"
     chunks = [json.loads(e[5:]) for e in events if e.startswith("data: {")]
-    assert sum(1 for c in chunks if c["choices"] and c["choices"][0]["text"]) == 60
+    assert sum(1 for c in chunks if c["choices"] and c["choices"][0]["text"]) == 150
     assert chunks[-1]["choices"][0]["finish_reason"] == "length"
     assert unary == {"started": True, "status": 200, "tokens": 40}, "an accepted request was lost"
 
