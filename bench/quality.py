@@ -233,7 +233,9 @@ def render_table(rows: list[QualityRow], dense_ppl: float) -> str:
     return head + "\n".join(lines) + "\n"
 
 
-def plot_rows(rows: list[QualityRow], dense_ppl: float, png: Path) -> None:
+def plot_rows(
+    rows: list[QualityRow], dense_ppl: float, png: Path, *, title: str = "perplexity vs bytes"
+) -> None:
     """Scatter of perplexity ratio to dense against linear byte ratio (log y), saved as PNG."""
     import matplotlib
 
@@ -253,7 +255,7 @@ def plot_rows(rows: list[QualityRow], dense_ppl: float, png: Path) -> None:
     ax.set_yscale("log")
     ax.set_xlabel("decoder-linear bytes / dense bf16")
     ax.set_ylabel("perplexity / dense (log)")
-    ax.set_title("SmolLM2-135M, WikiText-2 test (vLLM prompt logprobs)")
+    ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()
     fig.savefig(png, dpi=120)
