@@ -9,7 +9,12 @@ mkdir -p $OUT
 .venv/bin/structserve serve --port 8701 --engine-port 8702 --kv-cache-gb 1 "$@" > $OUT/serve.log 2>&1 &
 GW=$!
 T0=$(date +%s)
-for i in $(seq 1 240); do curl -s localhost:8701/ready | grep -q '"ready":true' && break; kill -0 $GW 2>/dev/null || break; sleep 5; done
+for i in $(seq 1 240); do
+  curl -s localhost:8701/ready | grep -q '"ready":true' && break
+  kill -0 $GW 2>/dev/null || break
+  if grep -q "engine exited" $OUT/serve.log; then echo "engine failed" > $OUT/failed.txt; kill -TERM $GW; wait $GW; exit 1; fi
+  sleep 5
+done
 echo "ready after $(( $(date +%s) - T0 )) s" > $OUT/ready.txt
 curl -s localhost:8701/v1/models > $OUT/models.json
 .venv/bin/structserve bench serve --base-url http://127.0.0.1:8701 --name $NAME --workload chat \
