@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.tiny_llama import save_tiny_llama
+
 WORDS = [f"w{i}" for i in range(200)]
 
 
@@ -29,27 +31,19 @@ def _write_tokenizer(folder: Path) -> int:
 
 def build_tiny_llama(folder: Path, *, seed: int = 0) -> Path:
     """A 2-layer Llama: hidden 64, MLP 128, 4 heads of 16 / 2 KV heads, tied embeddings."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
     folder.mkdir(parents=True, exist_ok=True)
     vocab = _write_tokenizer(folder)
-    torch.manual_seed(seed)
-    config = LlamaConfig(
+    save_tiny_llama(
+        folder,
         vocab_size=vocab,
         hidden_size=64,
         intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=256,
-        tie_word_embeddings=True,
+        num_layers=2,
+        num_heads=4,
+        num_kv_heads=2,
         initializer_range=0.1,
-        bos_token_id=1,
-        eos_token_id=2,
-        pad_token_id=2,
+        seed=seed,
     )
-    LlamaForCausalLM(config).save_pretrained(folder, safe_serialization=True)
     return folder
 
 

@@ -11,6 +11,7 @@ from model_loaders.base import FormatTensors
 from model_loaders.manifest import Format
 from model_loaders.simple import simple_compress
 from model_loaders.writer import load_dense_state, write_checkpoint
+from tests.tiny_llama import save_tiny_llama
 
 SMOLLM2 = Path("/root/.cache/structserve/models/smollm2-135m-instruct")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja")
@@ -39,25 +40,19 @@ def build_tiny_llama(out: Path, *, dtype: torch.dtype = torch.float32, seed: int
 
     Needs the SmolLM2 tokenizer files in SMOLLM2 (the vocab matches).
     """
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(seed)
-    config = LlamaConfig(
+    save_tiny_llama(
+        out,
         vocab_size=VOCAB,
         hidden_size=128,
         intermediate_size=256,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        max_position_embeddings=512,
-        tie_word_embeddings=True,
+        num_layers=2,
+        num_heads=2,
+        num_kv_heads=1,
+        max_positions=512,
         initializer_range=0.2,
-        bos_token_id=1,
-        eos_token_id=2,
-        pad_token_id=2,
+        dtype=dtype,
+        seed=seed,
     )
-    model = LlamaForCausalLM(config).to(dtype)
-    model.save_pretrained(out, safe_serialization=True)
     for name in TOKENIZER_FILES:
         if (SMOLLM2 / name).is_file():
             shutil.copy2(SMOLLM2 / name, out / name)

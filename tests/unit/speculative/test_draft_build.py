@@ -14,6 +14,7 @@ pytest.importorskip("transformers")
 from compress.draft import DRAFT_REPORT, main, write_layerdrop  # noqa: E402
 from compress.layer_importance import angular_distance, select_layers  # noqa: E402
 from compress.layerwise import LayerwiseModel  # noqa: E402
+from tests.tiny_llama import save_tiny_llama  # noqa: E402
 
 SMOLLM2 = Path("/root/.cache/structserve/models/smollm2-135m-instruct")
 SIDE = ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja")
@@ -26,24 +27,16 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 4-layer Llama (hidden 64), tied embeddings, SmolLM2 vocabulary."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(0)
-    config = LlamaConfig(
+    out = tmp_path_factory.mktemp("tiny") / "target"
+    save_tiny_llama(
+        out,
         vocab_size=49152,
         hidden_size=64,
         intermediate_size=128,
-        num_hidden_layers=4,
-        num_attention_heads=2,
-        num_key_value_heads=1,
-        max_position_embeddings=256,
-        tie_word_embeddings=True,
-        bos_token_id=1,
-        eos_token_id=2,
-        pad_token_id=2,
+        num_layers=4,
+        num_heads=2,
+        num_kv_heads=1,
     )
-    out = tmp_path_factory.mktemp("tiny") / "target"
-    LlamaForCausalLM(config).save_pretrained(out)
     for name in SIDE:
         shutil.copy2(SMOLLM2 / name, out / name)
     return out
