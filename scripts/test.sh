@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 bash scripts/install.sh
 VENV="$(cd "${STRUCTSERVE_VENV:-.venv}" && pwd)"
 export PATH="$VENV/bin:$PATH"
+# The default model (pulled once, verified, idempotent): tests use its tokenizer and weights.
+echo "== model";       structserve models pull smollm2-135m-instruct
 echo "== ruff check";  ruff check .
 echo "== ruff format"; ruff format --check .
 echo "== mypy";        mypy
