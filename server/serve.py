@@ -19,6 +19,7 @@ from model_loaders.native_config import native_engine_args
 from server.app import build_app
 from server.cli_args import build_parser, cli_values, split_engine_args
 from server.engines import EnginePool, ModelCard
+from server.metrics import GatewayMetrics
 from server.settings import Settings, load_settings
 from server.speculative import SpeculationError, resolve_speculation
 from server.supervisor import EngineSpec, EngineSupervisor
@@ -81,8 +82,15 @@ def resolve_model(settings: Settings) -> ResolvedModel:
     return ResolvedModel(path=folder, name=name, card=card)
 
 
-def build_components(settings: Settings) -> tuple[EnginePool, EngineSupervisor | None]:
-    """The engine pool and, unless attaching to external engines, the local supervisor."""
+def build_components(
+    settings: Settings, metrics: GatewayMetrics | None = None
+) -> tuple[EnginePool, EngineSupervisor | None]:
+    """The engine pool and, unless attaching to external engines, the local supervisor.
+
+    Args:
+        settings: validated settings.
+        metrics: where engine restarts are counted (the app's registry).
+    """
     client = httpx.AsyncClient(
         limits=httpx.Limits(max_connections=None, max_keepalive_connections=64)
     )
@@ -131,11 +139,17 @@ def build_components(settings: Settings) -> tuple[EnginePool, EngineSupervisor |
         cards={model.name: model.card},
     )
     endpoint = pool.endpoints[0]
+
+    def on_exit(code: int) -> None:
+        pool.mark_down(endpoint, f"engine exited with code {code}")
+        if metrics is not None:
+            metrics.engine_restarts.labels(endpoint.url).inc()
+
     supervisor = EngineSupervisor(
         spec,
         backoff_s=settings.restart_backoff_s,
         backoff_max_s=settings.restart_backoff_max_s,
-        on_exit=lambda code: pool.mark_down(endpoint, f"engine exited with code {code}"),
+        on_exit=on_exit,
         is_ready=lambda: endpoint.ready,
         start_timeout_s=settings.engine_start_timeout_s,
     )
@@ -171,11 +185,12 @@ def main(argv: list[str]) -> int:
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     try:
-        pool, supervisor = build_components(settings)
+        metrics = GatewayMetrics()
+        pool, supervisor = build_components(settings, metrics)
     except ServeError as exc:
         print(f"structserve serve: {exc}", file=sys.stderr)
         return 2
-    app = build_app(settings, pool, supervisor)
+    app = build_app(settings, pool, supervisor, metrics)
     config = uvicorn.Config(
         app,
         host=settings.host,

@@ -53,4 +53,9 @@ def test_engine_killed_then_recovers(gateway: Gateway) -> None:
     survivors = [p.pid for p in engine_children if p.is_running() and p.status() != "zombie"]
     assert not survivors, f"the killed engine's processes were left running: {survivors}"
     metrics = httpx.get(f"{gateway.base_url}/metrics", timeout=10).text
-    assert "structserve_engine_restarts_total" in metrics
+    restarts = [
+        float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith("structserve_engine_restarts_total{")
+    ]
+    assert restarts and restarts[0] >= 1, "the restart was not counted"
