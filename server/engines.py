@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -110,16 +109,6 @@ class EnginePool:
         if not names:
             return False
         return all(any(ep.ready and n in ep.models for ep in self.endpoints) for n in names)
-
-    @contextlib.asynccontextmanager
-    async def lease(self, model: str) -> AsyncIterator[Endpoint]:
-        """Pick an endpoint and count the request as outstanding on it while in use."""
-        ep = self.pick(model)
-        ep.outstanding += 1
-        try:
-            yield ep
-        finally:
-            ep.outstanding -= 1
 
     def mark_down(self, ep: Endpoint, reason: str) -> None:
         """Eject an endpoint after a transport failure; the probe re-admits it."""
