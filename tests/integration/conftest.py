@@ -66,9 +66,11 @@ class Gateway:
                     return child
         raise LookupError("no engine child process")
 
-    def engine_metric(self, name: str) -> float:
-        """Sum of an engine metric's samples, read through the gateway's /metrics."""
-        text = httpx.get(f"{self.base_url}/metrics", timeout=10).text
+    def engine_metric(self, name: str, *, direct: bool = False) -> float:
+        """Sum of an engine metric's samples, read through the gateway's /metrics (or straight
+        from the engine when `direct`: a busy engine can miss the gateway's scrape timeout)."""
+        url = self.engine_url if direct else self.base_url
+        text = httpx.get(f"{url}/metrics", timeout=30).text
         total = 0.0
         for line in text.splitlines():
             if line.startswith(name + "{") or line.startswith(name + " "):

@@ -19,9 +19,10 @@ def test_sigterm_drains_then_stops_engine(gateway: Gateway) -> None:
     body = {
         "model": gateway.model,
         "prompt": "Once upon a time",
-        "max_tokens": 150,
+        "max_tokens": 200,
         "ignore_eos": True,
         "stream": True,
+        "stream_options": {"include_usage": True},
     }
     events: list[str] = []
     unary: dict[str, object] = {}
@@ -30,7 +31,7 @@ def test_sigterm_drains_then_stops_engine(gateway: Gateway) -> None:
         unary["started"] = True
         r = httpx.post(
             f"{gateway.base_url}/v1/completions",
-            json={**body, "stream": False, "max_tokens": 40},
+            json={**body, "stream": False, "stream_options": None, "max_tokens": 80},
             timeout=120,
         )
         unary["status"] = r.status_code
@@ -43,9 +44,10 @@ def test_sigterm_drains_then_stops_engine(gateway: Gateway) -> None:
         lines = response.iter_lines()
         events.append(next(lines))
         worker.start()
-        # SIGTERM only once both requests are accepted (running in the engine)
+        # SIGTERM only once both requests are accepted (running in the engine); requests are
+        # long enough (200 and 80 tokens) that they overlap even on a fast machine
         deadline = time.monotonic() + 30
-        while gateway.engine_metric("vllm:num_requests_running") < 2:
+        while gateway.engine_metric("vllm:num_requests_running", direct=True) < 2:
             assert time.monotonic() < deadline, "the second request never started"
             time.sleep(0.05)
         gateway.process.send_signal(signal.SIGTERM)
@@ -54,9 +56,10 @@ def test_sigterm_drains_then_stops_engine(gateway: Gateway) -> None:
 
     assert events[-1] == "data: [DONE]"
     chunks = [json.loads(e[5:]) for e in events if e.startswith("data: {")]
-    assert sum(1 for c in chunks if c["choices"] and c["choices"][0]["text"]) == 150
-    assert chunks[-1]["choices"][0]["finish_reason"] == "length"
-    assert unary == {"started": True, "status": 200, "tokens": 40}, "an accepted request was lost"
+    assert chunks[-1]["usage"]["completion_tokens"] == 200
+    finish = [c["choices"][0]["finish_reason"] for c in chunks if c["choices"]]
+    assert finish[-1] == "length"
+    assert unary == {"started": True, "status": 200, "tokens": 80}, "an accepted request was lost"
 
     assert gateway.process.wait(60) == 0
     assert not engine.is_running() or engine.status() == psutil.STATUS_ZOMBIE
