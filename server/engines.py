@@ -67,12 +67,14 @@ class EnginePool:
         probe_interval_s: float = 1.0,
         cards: dict[str, ModelCard] | None = None,
         eject_after: int = 3,
+        probe_timeout_s: float = 5.0,
     ) -> None:
         self.endpoints = [Endpoint(url=url) for url in urls]
         self.client = client
         self.probe_interval_s = probe_interval_s
         self.cards = cards or {}  # metadata the operator knows (format, source) by model name
         self.eject_after = eject_after  # failed probes (not refusals) before a ready engine is out
+        self.probe_timeout_s = probe_timeout_s  # a probe slower than this failed (hung engine)
         self._probe_task: asyncio.Task[None] | None = None
 
     # -- routing ---------------------------------------------------------------------------
@@ -122,9 +124,9 @@ class EnginePool:
     async def probe(self, ep: Endpoint) -> None:
         """Check one engine's /health and learn its models; update its state."""
         try:
-            health = await self.client.get(f"{ep.url}/health", timeout=5.0)
+            health = await self.client.get(f"{ep.url}/health", timeout=self.probe_timeout_s)
             health.raise_for_status()
-            listing = await self.client.get(f"{ep.url}/v1/models", timeout=5.0)
+            listing = await self.client.get(f"{ep.url}/v1/models", timeout=self.probe_timeout_s)
             listing.raise_for_status()
             ep.models = {card.name: card for card in self._cards_from_listing(listing.json())}
         except (httpx.HTTPError, ValueError) as exc:

@@ -34,6 +34,10 @@ from server.structured import StructuredPlan, StructuredService, plan_request
 log = logging.getLogger("structserve.requests")
 _T = TypeVar("_T")
 
+# Seconds a client is told to wait: 429 (admission full) clears as soon as one request ends;
+# 503 (no ready engine) lasts at least one health probe, longer while the engine restarts.
+RETRY_AFTER = {429: "1", 503: "5"}
+
 
 class ClientGone(Exception):
     """The client disconnected before the answer was ready."""
@@ -65,7 +69,10 @@ def decode_body(raw: bytes) -> Any:
 
 
 async def upstream_error(response: httpx.Response) -> StructServeError:
-    """Turn an engine's non-200 answer into a typed error, keeping its message and param."""
+    """Turn an engine's non-200 answer into a typed error, keeping its message and param.
+
+    A 429 or 503 always carries `Retry-After` (the engine's, else the gateway's default).
+    """
     raw = await response.aread()
     message, param = f"engine returned HTTP {response.status_code}", None
     try:
@@ -75,7 +82,11 @@ async def upstream_error(response: httpx.Response) -> StructServeError:
             param = err.get("param")
     except (ValueError, AttributeError):
         pass
-    return from_status(response.status_code, message, param=param)
+    exc = from_status(response.status_code, message, param=param)
+    if response.status_code in RETRY_AFTER:
+        retry = response.headers.get("retry-after") or RETRY_AFTER[response.status_code]
+        exc.headers = {**exc.headers, "Retry-After": retry}
+    return exc
 
 
 async def until_disconnect(request: Request, work: Awaitable[_T], poll_s: float = 0.2) -> _T:
@@ -151,7 +162,7 @@ class GenerationService:
         if outstanding >= self.limits.max_outstanding:
             raise RateLimited(
                 f"server busy: {outstanding} requests in flight; retry shortly",
-                headers={"Retry-After": "1"},
+                headers={"Retry-After": RETRY_AFTER[429]},
             )
 
     async def _unary(
@@ -162,22 +173,26 @@ class GenerationService:
         body: dict[str, Any],
         plan: StructuredPlan | None,
     ) -> Response:
+        timeout_s = self.limits.request_timeout_s
         endpoint.outstanding += 1
         try:
-            post = self.pool.client.post(
-                f"{endpoint.url}{route}", json=body, timeout=self.limits.request_timeout_s
-            )
-            response = await until_disconnect(request, post)
+            post = self.pool.client.post(f"{endpoint.url}{route}", json=body, timeout=timeout_s)
+            # a hard deadline: cancelling the post closes the connection, and vLLM aborts
+            async with asyncio.timeout(timeout_s):
+                response = await until_disconnect(request, post)
         except ClientGone:
             self.metrics.client_disconnects.labels(route).inc()
             raise
-        except httpx.TimeoutException:
-            raise EngineTimeout("the engine did not answer within the request timeout") from None
+        except (TimeoutError, httpx.TimeoutException):
+            self.metrics.request_timeouts.labels(route).inc()
+            raise EngineTimeout(
+                f"the engine did not answer within the request timeout ({timeout_s:g} s)"
+            ) from None
         except httpx.TransportError as exc:
             self.pool.mark_down(endpoint, f"{type(exc).__name__}: {exc}")
             raise EngineUnavailable(
                 "the engine failed while serving the request; retry shortly",
-                headers={"Retry-After": "5"},
+                headers={"Retry-After": RETRY_AFTER[503]},
             ) from None
         finally:
             endpoint.outstanding -= 1
@@ -205,20 +220,33 @@ class GenerationService:
         plan: StructuredPlan | None,
         started: float,
     ) -> Response:
-        timeout = httpx.Timeout(self.limits.request_timeout_s, connect=10.0)
+        timeout_s = self.limits.request_timeout_s
+        deadline = asyncio.get_running_loop().time() + timeout_s
         upstream_req = self.pool.client.build_request(
-            "POST", f"{endpoint.url}{route}", json=body, timeout=timeout
+            "POST",
+            f"{endpoint.url}{route}",
+            json=body,
+            timeout=httpx.Timeout(timeout_s, connect=10.0),
         )
         endpoint.outstanding += 1
         try:
-            upstream = await until_disconnect(
-                request, self.pool.client.send(upstream_req, stream=True)
-            )
+            async with asyncio.timeout_at(deadline):
+                upstream = await until_disconnect(
+                    request, self.pool.client.send(upstream_req, stream=True)
+                )
         except BaseException as exc:
             endpoint.outstanding -= 1
+            if isinstance(exc, TimeoutError | httpx.TimeoutException):
+                self.metrics.request_timeouts.labels(route).inc()
+                raise EngineTimeout(
+                    f"the engine did not start the stream within {timeout_s:g} s"
+                ) from None
             if isinstance(exc, httpx.TransportError):
                 self.pool.mark_down(endpoint, f"{type(exc).__name__}: {exc}")
-                raise EngineUnavailable("the engine is not reachable; retry shortly") from None
+                raise EngineUnavailable(
+                    "the engine is not reachable; retry shortly",
+                    headers={"Retry-After": RETRY_AFTER[503]},
+                ) from None
             raise
         if upstream.status_code != 200:
             endpoint.outstanding -= 1
@@ -235,12 +263,12 @@ class GenerationService:
 
         async def body_iter() -> AsyncIterator[bytes]:
             try:
-                deadline = time.monotonic() + self.limits.request_timeout_s
                 async for event in relay(
                     upstream,
                     observer,
                     deadline=deadline,
                     on_transport_error=lambda why: self.pool.mark_down(endpoint, why),
+                    on_timeout=self.metrics.request_timeouts.labels(route).inc,
                 ):
                     yield event
             except asyncio.CancelledError:

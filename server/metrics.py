@@ -57,6 +57,13 @@ class GatewayMetrics:
             ["route"],
             registry=r,
         )
+        self.request_timeouts = Counter(
+            "structserve_request_timeouts",
+            "Requests that ran past the request timeout (504, or an error event mid-stream); "
+            "their engine request was aborted.",
+            ["route"],
+            registry=r,
+        )
         self.structured_rejections = Counter(
             "structserve_structured_rejections",
             "Structured-output requests refused before decoding.",

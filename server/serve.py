@@ -102,6 +102,7 @@ def build_components(
             settings.engine_url,
             client=client,
             probe_interval_s=settings.health_interval_s,
+            probe_timeout_s=settings.health_timeout_s,
             cards=cards,
         )
         return pool, None
@@ -136,6 +137,7 @@ def build_components(
         [spec.url],
         client=client,
         probe_interval_s=settings.health_interval_s,
+        probe_timeout_s=settings.health_timeout_s,
         cards={model.name: model.card},
     )
     endpoint = pool.endpoints[0]

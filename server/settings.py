@@ -81,6 +81,12 @@ class Settings(BaseSettings):
     health_interval_s: float = Field(
         1.0, gt=0, description="How often the supervisor probes engine health."
     )
+    health_timeout_s: float = Field(
+        5.0,
+        gt=0,
+        description="A health probe slower than this fails; 3 failures in a row eject a hung "
+        "engine (/ready turns false, requests get 503).",
+    )
     cache_dir: Path = Field(
         default_factory=_default_cache_dir,
         description="Where pulled models and downloads are kept.",

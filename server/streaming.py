@@ -7,6 +7,7 @@ upstream connection closed, which makes vLLM abort the request.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -88,25 +89,35 @@ async def relay(
     *,
     deadline: float,
     on_transport_error: Callable[[str], None],
+    on_timeout: Callable[[], None] = lambda: None,
 ) -> AsyncIterator[bytes]:
     """Yield SSE bytes from `upstream` until [DONE], an error, or the deadline.
 
-    The caller owns `upstream` and closes it (in a `finally`) when this generator ends or is
-    cancelled.
+    `deadline` is in event-loop time (`loop.time()`); past it, even while the engine sends
+    nothing (a hung engine), the stream ends with a timeout error event. The caller owns
+    `upstream` and closes it (in a `finally`) when this generator ends or is cancelled, which
+    aborts the engine request.
     """
+    loop = asyncio.get_running_loop()
+    lines = upstream.aiter_lines()
     try:
-        async for line in upstream.aiter_lines():
+        while True:
+            try:
+                async with asyncio.timeout_at(deadline):  # around the read only, not the yield
+                    line = await anext(lines)
+            except StopAsyncIteration:
+                return
             if not line.startswith("data:"):
                 continue  # blank separators and comments
             payload = line[5:].strip()
             if payload != "[DONE]":
                 payload = observer.observe(payload)
             yield sse_event(payload)
-            if time.monotonic() > deadline:
-                yield sse_error(EngineTimeout("request exceeded the gateway's request timeout"))
-                return
-    except httpx.TimeoutException:
-        yield sse_error(EngineTimeout("the engine stopped sending tokens"))
+            if loop.time() > deadline:
+                raise TimeoutError
+    except (TimeoutError, httpx.TimeoutException):
+        on_timeout()
+        yield sse_error(EngineTimeout("request exceeded the gateway's request timeout"))
     except httpx.TransportError as exc:
         on_transport_error(f"{type(exc).__name__}: {exc}")
         yield sse_error(EngineUnavailable("the engine failed while streaming; retry the request"))

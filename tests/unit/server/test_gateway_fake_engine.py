@@ -219,3 +219,25 @@ async def test_slow_health_is_tolerated_a_few_times(make_gateway) -> None:  # ty
     assert ep.ready and ep.consecutive_failures == 0
     pool._probe_failed(ep, _httpx.ConnectError("refused"))
     assert not ep.ready
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_request_timeout_gives_504(make_gateway, stream: bool) -> None:  # type: ignore[no-untyped-def]
+    gw, _, pool = await make_gateway({"engine-a": make_engine(delay_s=0.5)}, request_timeout_s=0.2)
+    r = await gw.post("/v1/chat/completions", json={**CHAT, "stream": stream})
+    assert r.status_code == 504
+    assert r.json()["error"]["type"] == "timeout_error"
+    assert r.json()["error"]["code"] == "engine_timeout"
+    assert pool.endpoints[0].outstanding == 0
+    metrics = (await gw.get("/metrics")).text
+    assert 'structserve_request_timeouts_total{route="/v1/chat/completions"} 1.0' in metrics
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_every_503_and_429_carries_retry_after(make_gateway, stream: bool) -> None:  # type: ignore[no-untyped-def]
+    gw, _, pool = await make_gateway()
+    pool.endpoints[0].url = "http://gone"  # the engine fails mid-request
+    r = await gw.post("/v1/chat/completions", json={**CHAT, "stream": stream})
+    assert r.status_code == 503 and r.headers["retry-after"] == "5"
+    r = await gw.post("/v1/chat/completions", json={**CHAT, "stream": stream})
+    assert r.status_code == 503 and r.headers["retry-after"] == "5"  # now: no ready engine
