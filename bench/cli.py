@@ -43,6 +43,7 @@ from bench.workloads import (
 # subcommand -> (module, help); each module exposes `main(argv: list[str]) -> int`.
 DELEGATED: dict[str, tuple[str, str]] = {
     "jsonschemabench": ("bench.jsonschemabench", "Structured-output benchmark on JSONSchemaBench."),
+    "soak": ("bench.soak_cli", "Long mixed-workload run; checks errors, memory and fd growth."),
 }
 
 

@@ -3,7 +3,8 @@
 Raw asyncio, so tests control exactly how a response fails. A request's behaviour comes from its
 model name, or from a `!tag` at the start of the prompt:
 
-    ok           stream max_tokens chunks then usage and [DONE]
+    ok           stream max_tokens chunks then usage and [DONE] (or the whole answer as JSON
+                 when the request does not ask for a stream)
     429 / 503    answer that HTTP status with an OpenAI error body
     broken       stream two chunks, then drop the connection mid-body
     error-event  stream one chunk, then an error event (code 500), then [DONE]
@@ -116,6 +117,9 @@ class FakeServer:
             return
         if behaviour == "slow":
             await asyncio.sleep(30)
+        if not req.get("stream"):
+            await _respond(writer, 200, json.dumps(_whole_answer(req)))
+            return
         writer.write(
             b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
             b"transfer-encoding: chunked\r\nconnection: close\r\n\r\n"
@@ -171,6 +175,20 @@ class FakeServer:
             await _event(writer, "[DONE]")
         writer.write(b"0\r\n\r\n")
         await writer.drain()
+
+
+def _whole_answer(req: dict[str, Any]) -> dict[str, Any]:
+    """A non-streaming answer: max_tokens words (or `{}` under a response_format)."""
+    n = int(req.get("max_tokens", 8))
+    text = "{}" if req.get("response_format") else "".join(f"t{i} " for i in range(n))
+    reason = "stop" if req.get("response_format") else "length"
+    choice: dict[str, Any] = {"index": 0, "finish_reason": reason}
+    if "messages" in req:
+        choice["message"] = {"role": "assistant", "content": text}
+    else:
+        choice["text"] = text
+    usage = {"prompt_tokens": 7, "completion_tokens": 1 if req.get("response_format") else n}
+    return {"choices": [choice], "usage": usage}
 
 
 def _behaviour(req: dict[str, Any]) -> str:
