@@ -132,6 +132,18 @@ class Settings(BaseSettings):
     structured_max_schema_bytes: int = Field(
         256 * 1024, ge=1024, description="Largest accepted JSON schema, compact (400 above)."
     )
+    structured_max_blank_run: int = Field(
+        32,
+        ge=0,
+        description="Most consecutive blanks (space, \\n, \\t, other control characters) the "
+        "engine may generate inside a JSON string whose schema has no pattern/format/enum/const; "
+        "0: unbounded. Only generation is bounded; validation uses the client's schema.",
+    )
+    structured_safe_integers: bool = Field(
+        True,
+        description="Generate integers that have no schema bound only within +-(2**53 - 1), the "
+        "range every JSON parser holds exactly (RFC 8259); stops endless digit runs.",
+    )
     draft: str | None = Field(
         None,
         description="Speculative decoding draft: a model folder sharing the target's vocabulary, "

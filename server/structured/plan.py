@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from server.errors import InvalidRequest
+from server.structured.bounds import apply_bounds
 from server.structured.compiler import CompileVerdict, GrammarChecker
 from server.structured.keywords import (
     BACKEND,
@@ -232,7 +233,7 @@ def _plan_schema(
     if isinstance(forwarded, dict):
         options = dict(JSON_DEFAULTS) if strict else {**JSON_DEFAULTS, "coerce_one_of": True}
         forwarded["x-guidance"] = options
-    result = _compile(checker, "json", forwarded, param=param)
+    forwarded, result = _compile_bounded(checker, forwarded, limits, param=param)
     if result.error:
         named = keywords_in_message(schema, result.error)
         if named and not any(word in result.error for word in ("too big", "limit")):
@@ -251,6 +252,28 @@ def _plan_schema(
         unenforced=unenforced + weakened,
         compile_s=result.seconds,
     )
+
+
+def _compile_bounded(
+    checker: GrammarChecker | None, forwarded: Any, limits: StructuredLimits, *, param: str
+) -> tuple[Any, CompileVerdict]:
+    """Compile the schema with the generation bounds; without them if only they fail to compile
+    (a bound never costs coverage)."""
+    bounded = copy.deepcopy(forwarded)
+    changed = apply_bounds(
+        bounded, max_blank_run=limits.max_blank_run, safe_integers=limits.safe_integers
+    )
+    if not changed:
+        return forwarded, _compile(checker, "json", forwarded, param=param)
+    try:
+        result = _compile(checker, "json", bounded, param=param)
+    except InvalidRequest:  # too complex with the bounds: try without
+        return forwarded, _compile(checker, "json", forwarded, param=param)
+    if result.error and checker is not None:
+        plain = _compile(checker, "json", forwarded, param=param)
+        if not plain.error:
+            return forwarded, plain
+    return bounded, result
 
 
 def _compile(checker: GrammarChecker | None, kind: str, spec: Any, *, param: str) -> CompileVerdict:

@@ -40,6 +40,11 @@ class StructuredLimits:
     `additionalProperties`/`patternProperties` get `additionalProperties: false` in the grammar
     (never in schemas using `allOf`, where that could make the schema unsatisfiable). Outputs
     stay valid; small models stop inventing keys until max_tokens."""
+    max_blank_run: int = 32
+    """Most consecutive blanks (space, C0 controls) the engine may generate inside a string
+    whose schema has no pattern/format/enum/const; 0: unbounded (`server/structured/bounds.py`)."""
+    safe_integers: bool = True
+    """Generate integers without a schema bound only within ±(2**53 - 1) (RFC 8259 §6)."""
 
 
 def too_complex(message: str, *, param: str) -> InvalidRequest:

@@ -32,6 +32,8 @@ class StructuredService:
                 compile_timeout_s=getattr(
                     settings, "structured_compile_timeout_s", defaults.compile_timeout_s
                 ),
+                max_blank_run=getattr(settings, "structured_max_blank_run", defaults.max_blank_run),
+                safe_integers=getattr(settings, "structured_safe_integers", defaults.safe_integers),
             )
         )
 

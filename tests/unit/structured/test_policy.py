@@ -172,11 +172,11 @@ def test_structured_outputs_json_string(service: StructuredService) -> None:
 
 def test_compile_cache_hits(service: StructuredService) -> None:
     schema = {"type": "object", "properties": {"cache_probe": {"type": "integer"}}}
-    service.plan(schema_body(schema, strict=True))
-    closed = {**schema, "additionalProperties": False}
-    verdict = service.checker.compile(
-        "json", {**closed, "x-guidance": {"whitespace_flexible": False}}
-    )
+    body = schema_body(schema, strict=True)
+    service.plan(body)
+    forwarded = body["response_format"]["json_schema"]["schema"]
+    assert forwarded["additionalProperties"] is False
+    verdict = service.checker.compile("json", forwarded)
     assert verdict.cached
 
 
