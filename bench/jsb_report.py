@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bench import jsb_loops
+
 # Published numbers (arXiv 2501.10868, Geng et al. 2025), only those we could source: declared
 # coverage of Guidance as quoted in our issue 5, empirical coverage on GitHub-Hard as quoted by
 # a summary of the paper. None = not sourced here; read the paper's Table 3 for the rest.
@@ -56,6 +58,7 @@ def summarize(records: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             "stop_but_invalid": sum(
                 1 for r in declared if r["finish_reason"] == "stop" and not r["valid"]
             ),
+            "truncation_causes": jsb_loops.breakdown(rows).get(subset, {}),
             "compile_ms_p50": _median([r.get("compile_ms") for r in declared]),
             "ttft_s_p50": _median([r.get("ttft_s") for r in declared]),
             "tpot_ms_p50": _median([r.get("tpot_ms") for r in declared]),

@@ -69,6 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tpot", help="Also compare TPOT, constrained vs not, at these concurrencies.")
     p.add_argument("--tpot-tokens", type=int, default=64, help="Tokens per TPOT request.")
     p.add_argument("--tpot-rounds", type=int, default=4, help="Alternating rounds per level.")
+    p.add_argument(
+        "--extra-body",
+        type=json.loads,
+        default={},
+        help="JSON object merged into every benchmark request (e.g. an opt-in sampling option "
+        "such as '{\"repetition_penalty\": 1.1}'); departs from the paper's protocol.",
+    )
     p.add_argument("--out", type=Path, default=Path("results/jsonschemabench"), help="Output dir.")
     return p
 
@@ -95,6 +102,7 @@ def _body(model: str, case: Case, args: argparse.Namespace, constrained: bool) -
             "type": "json_schema",
             "json_schema": {"name": "schema", "schema": case.schema, "strict": args.strict},
         }
+    body.update(getattr(args, "extra_body", None) or {})
     return body
 
 
@@ -260,6 +268,7 @@ async def _amain(args: argparse.Namespace) -> dict[str, Any]:
         "strict": args.strict,
         "concurrency": args.concurrency,
         "seed": args.seed,
+        **({"extra_body": args.extra_body} if args.extra_body else {}),
     }
     return {
         "meta": meta,
