@@ -9,6 +9,8 @@ from typing import Any
 
 from fastapi.responses import JSONResponse
 
+MAX_MESSAGE_CHARS = 2048  # a message quoting client input never echoes a huge input back
+
 
 class StructServeError(Exception):
     """Base of every error the gateway reports to a client."""
@@ -25,6 +27,8 @@ class StructServeError(Exception):
         code: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
+        if len(message) > MAX_MESSAGE_CHARS:
+            message = message[: MAX_MESSAGE_CHARS - 15] + "... (truncated)"
         super().__init__(message)
         self.message = message
         self.param = param

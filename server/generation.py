@@ -15,6 +15,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel
 
+from server import json_body
 from server.engines import Endpoint, EnginePool
 from server.errors import (
     EngineError,
@@ -59,11 +60,9 @@ def decode_body(raw: bytes) -> Any:
     if not raw:
         raise InvalidRequest("request body is empty; expected a JSON object")
     try:
-        return json.loads(raw.decode("utf-8"))
+        return json_body.loads(raw.decode("utf-8"))
     except UnicodeDecodeError:
         raise InvalidRequest("request body is not valid UTF-8") from None
-    except RecursionError:
-        raise InvalidRequest("request body nests too deeply") from None
     except ValueError as exc:
         raise InvalidRequest(f"request body is not valid JSON: {exc}") from None
 

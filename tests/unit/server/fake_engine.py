@@ -56,7 +56,7 @@ def make_engine(name: str = "fake-model", *, delay_s: float = 0.0) -> FastAPI:
                 },
                 status_code=400,
             )
-        n_tokens = int(body.get("max_tokens") or 4)
+        n_tokens = min(int(body.get("max_tokens") or 4), 64)  # like a model that stops early
         words = [WORDS[i % len(WORDS)] for i in range(n_tokens)]
         if body.get("stream"):
             return StreamingResponse(stream(words, chat), media_type="text/event-stream")
