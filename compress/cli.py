@@ -66,10 +66,61 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="re-capture inputs after each linear group inside a layer (slower, better)",
     )
+    p.add_argument(
+        "--target",
+        choices=("compressed", "dense"),
+        default="compressed",
+        help="fit each layer to W on the compressed inputs, or to the dense model's outputs",
+    )
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
+    add_heal_options(p)
     p.add_argument("--restart", action="store_true", help="discard a previous partial run")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
+
+
+def add_heal_options(p: argparse.ArgumentParser, *, steps_flag: str = "--heal") -> None:
+    """Options of the optional recovery step (compress/heal.py)."""
+    p.add_argument(
+        steps_flag,
+        dest="heal_steps",
+        type=int,
+        default=0,
+        metavar="STEPS",
+        help="distil the compressed model from the dense one for STEPS Adam steps (0: off)",
+    )
+    p.add_argument("--heal-out", type=Path, default=None, help="healed folder (<out>-healed)")
+    p.add_argument("--heal-lr", type=float, default=5e-5, help="heal: Adam learning rate")
+    p.add_argument("--heal-batch", type=int, default=1, help="heal: windows per step")
+    p.add_argument("--heal-seqlen", type=int, default=512, help="heal: tokens per window")
+    p.add_argument(
+        "--heal-ppl-windows",
+        type=int,
+        default=8,
+        help="heal: WikiText-2 test windows (512 tokens) for the perplexity before/after",
+    )
+
+
+def run_heal(args: argparse.Namespace, dense: Path, compressed: Path, out: Path) -> dict:
+    """Heal `compressed` into `out` and measure test perplexity before and after."""
+    from bench.quality import eval_windows, hf_perplexity
+    from compress.heal import HEAL_REPORT, HealConfig, heal
+
+    cfg = HealConfig(
+        steps=args.heal_steps,
+        batch=args.heal_batch,
+        seqlen=args.heal_seqlen,
+        lr=args.heal_lr,
+        seed=args.seed,
+        threads=args.threads,
+    )
+    report = heal(dense, compressed, out, args.calib, cfg)
+    windows = eval_windows(dense, max_windows=args.heal_ppl_windows)
+    report["test_ppl_windows"] = len(windows)
+    report["test_ppl_before"] = hf_perplexity(compressed, windows).ppl
+    report["test_ppl_after"] = hf_perplexity(out, windows).ppl
+    (out / HEAL_REPORT).write_text(json.dumps(report, indent=1))
+    return report
 
 
 def _validate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
@@ -83,6 +134,8 @@ def _validate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None
         parser.error(f"--calib {args.calib}: not a file")
     if args.nsamples < 1 or args.seqlen < 8:
         parser.error("--nsamples must be >= 1 and --seqlen >= 8")
+    if args.heal_steps < 0 or args.heal_batch < 1 or args.heal_seqlen < 8:
+        parser.error("--heal must be >= 0, --heal-batch >= 1 and --heal-seqlen >= 8")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -92,6 +145,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from compress.draft import main as draft_main
 
         return draft_main(argv[1:])
+    if argv[:1] == ["heal"]:
+        return heal_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     _validate(args, parser)
@@ -130,11 +185,39 @@ def main(argv: Sequence[str] | None = None) -> int:
         seed=args.seed,
         device=device,
         true_sequential=args.true_sequential,
+        target=args.target,
     )
     report = run(cfg, progress=not args.quiet)
     keys = ("compress_seconds", "linear_param_ratio", "linear_byte_ratio")
     summary = {k: report[k] for k in keys}
     print(json.dumps({"out": str(args.out), **summary}))
+    if args.heal_steps:
+        heal_out = args.heal_out or args.out.with_name(args.out.name + "-healed")
+        _print_heal(run_heal(args, args.model, args.out, heal_out), heal_out)
+    return 0
+
+
+def _print_heal(report: dict, out: Path) -> None:
+    keys = ("test_ppl_before", "test_ppl_after", "heldout_kl_before", "heldout_kl_after")
+    print(json.dumps({"healed": str(out), **{k: report[k] for k in keys}}))
+
+
+def heal_main(argv: Sequence[str]) -> int:
+    """`structserve compress heal`: heal an existing checkpoint (same options as --heal)."""
+    p = argparse.ArgumentParser(
+        prog="structserve compress heal", description="Distil a compressed checkpoint."
+    )
+    p.add_argument("--model", required=True, type=Path, help="the dense HF folder (teacher)")
+    p.add_argument("--compressed", required=True, type=Path, help="structserve checkpoint")
+    p.add_argument("--out", required=True, type=Path, help="healed checkpoint folder")
+    p.add_argument("--calib", type=Path, default=DEFAULT_CALIB, help="calibration raw text")
+    p.add_argument("--seed", type=int, default=0, help="seed (same seed, same checkpoint)")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
+    add_heal_options(p, steps_flag="--steps")
+    args = p.parse_args(list(argv))
+    if args.heal_steps < 1:
+        p.error("--steps must be >= 1")
+    _print_heal(run_heal(args, args.model, args.compressed, args.out), args.out)
     return 0
 
 
