@@ -36,7 +36,10 @@ class RunConfig:
     model_dir: dense HF folder. out_dir: checkpoint folder to write.
     calib: raw calibration text. nsamples, seqlen: calibration windows. seed: sampling seed.
     device: "cpu" or "cuda". true_sequential: re-capture inputs after each linear group
-    (q/k/v, o, gate/up, down) instead of once per layer. batch: sequences per forward.
+    (q/k/v, o, gate/up, down) instead of once per layer. target: "compressed" fits each layer
+    to W on the compressed model's inputs, "dense" to the dense model's outputs
+    (compress/target.py).
+    batch: sequences per forward.
     """
 
     model_dir: Path
@@ -48,6 +51,7 @@ class RunConfig:
     seed: int = 0
     device: str = "cpu"
     true_sequential: bool = False
+    target: str = "compressed"
     batch: int = 8
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -106,6 +110,39 @@ def _relative_error(w: torch.Tensor, w_hat: torch.Tensor, h: torch.Tensor) -> fl
     return layer_error(w, w_hat, h) / max(base, 1e-30)
 
 
+def _moments(
+    model: LayerwiseModel,
+    layer: torch.nn.Module,
+    hidden: torch.Tensor,
+    names: tuple[str, ...],
+    cfg: RunConfig,
+    dense: tuple[torch.nn.Module, torch.Tensor] | None,
+) -> dict[str, tuple[torch.Tensor, torch.Tensor | None]]:
+    """name -> (Ĥ, M) for the dense-output target, or (H, None) for the plain one."""
+    from compress.calibration import HessianCollector
+    from compress.target import CrossCollector
+
+    modules = {n: layer.get_submodule(n) for n in names}
+    if dense is None:
+        collector = HessianCollector(modules, aliases=SHARED_INPUT)
+        try:
+            model.run_layer(layer, hidden, batch=cfg.batch)
+        finally:
+            collector.remove()
+        return {n: (h, None) for n, h in collector.hessians().items()}
+    dense_layer, dense_hidden = dense
+    cross = CrossCollector(
+        {n: dense_layer.get_submodule(n) for n in names}, modules, aliases=SHARED_INPUT
+    )
+    try:
+        for i in range(0, hidden.shape[0], cfg.batch):
+            model.run_layer(dense_layer, dense_hidden[i : i + cfg.batch], batch=cfg.batch)
+            model.run_layer(layer, hidden[i : i + cfg.batch], batch=cfg.batch)
+    finally:
+        cross.remove()
+    return {n: (h, m) for n, (h, m) in cross.moments().items()}
+
+
 def _compress_group(
     model: LayerwiseModel,
     layer: torch.nn.Module,
@@ -113,22 +150,20 @@ def _compress_group(
     names: tuple[str, ...],
     cfg: RunConfig,
     prefix: str,
+    dense: tuple[torch.nn.Module, torch.Tensor] | None = None,
 ) -> dict[str, CompressedLinear]:
     import torch
 
-    from compress.calibration import HessianCollector
+    from compress.target import dense_target
 
-    modules = {n: layer.get_submodule(n) for n in names}
-    collector = HessianCollector(modules, aliases=SHARED_INPUT)
-    try:
-        model.run_layer(layer, hidden, batch=cfg.batch)
-    finally:
-        collector.remove()
-    hess = collector.hessians()
+    moments = _moments(model, layer, hidden, names, cfg, dense)
     out = {}
-    for n, mod in modules.items():
+    for n in names:
+        mod = layer.get_submodule(n)
         w = mod.weight.data.float().cpu()
-        h = hess[n].cpu()
+        h, m = (t.cpu() if t is not None else None for t in moments[n])
+        if m is not None:
+            w = dense_target(w, h, m)
         torch.manual_seed(cfg.seed)
         c = compress_one(cfg.method, f"{prefix}{n}", w, h)
         c.meta["rel_error"] = _relative_error(w, c.dense(), h)
@@ -161,8 +196,12 @@ def _compress_data_free(
 
 
 def compress_layer(
-    model: LayerwiseModel, index: int, hidden: torch.Tensor, cfg: RunConfig
-) -> tuple[dict[str, CompressedLinear], torch.Tensor]:
+    model: LayerwiseModel,
+    index: int,
+    hidden: torch.Tensor,
+    cfg: RunConfig,
+    dense_hidden: torch.Tensor | None = None,
+) -> tuple[dict[str, CompressedLinear], torch.Tensor, torch.Tensor | None]:
     """Compress decoder layer `index` on its calibration inputs.
 
     Args:
@@ -170,17 +209,21 @@ def compress_layer(
         index: decoder layer index.
         hidden: [N, L, d] inputs of this layer (outputs of the compressed layers before it).
         cfg: the run.
+        dense_hidden: [N, L, d] the dense model's inputs of this layer (target "dense" only).
 
     Returns:
-        (HF module name -> CompressedLinear, [N, L, d] outputs of the compressed layer).
+        (HF module name -> CompressedLinear, [N, L, d] outputs of the compressed layer,
+        [N, L, d] outputs of the dense layer or None).
     """
     layer = model.load_layer(index)
     prefix = f"model.layers.{index}."
+    dense = None if dense_hidden is None else (model.load_layer(index), dense_hidden)
     groups = LINEAR_GROUPS if cfg.true_sequential else (LINEARS,)
     results: dict[str, CompressedLinear] = {}
     for names in groups:
-        results.update(_compress_group(model, layer, hidden, names, cfg, prefix))
-    return results, model.run_layer(layer, hidden, batch=cfg.batch)
+        results.update(_compress_group(model, layer, hidden, names, cfg, prefix, dense))
+    dense_out = None if dense is None else model.run_layer(dense[0], dense[1], batch=cfg.batch)
+    return results, model.run_layer(layer, hidden, batch=cfg.batch), dense_out
 
 
 def _global_ranks(model: LayerwiseModel, hidden: torch.Tensor, cfg: RunConfig) -> dict[str, int]:
@@ -232,7 +275,7 @@ def run(cfg: RunConfig, *, progress: bool = True) -> dict[str, Any]:
     prog = json.loads(prog_path.read_text()) if prog_path.exists() else None
     method = cfg.method
     data_free = is_data_free(method)
-    hidden = None
+    hidden = dense_hidden = None
     if data_free:
         prog = prog or {"next_layer": 0, "seconds": 0.0, "ranks": {}}
     elif prog is None:
@@ -240,13 +283,16 @@ def run(cfg: RunConfig, *, progress: bool = True) -> dict[str, Any]:
             cfg.model_dir, cfg.calib, nsamples=cfg.nsamples, seqlen=cfg.seqlen, seed=cfg.seed
         )
         hidden = model.embed(ids)
+        dense_hidden = hidden.clone() if cfg.target == "dense" else None
         prog = {"next_layer": 0, "seconds": 0.0, "ranks": {}}
         if method.method in LOWRANK_METHODS and method.allocation == "global":
             t0 = time.time()
             prog["ranks"] = _global_ranks(model, hidden, cfg)
             prog["seconds"] += time.time() - t0
     else:
-        hidden = load_file(str(acts_path))["hidden"].to(model.device)
+        acts = load_file(str(acts_path))
+        hidden = acts["hidden"].to(model.device)
+        dense_hidden = acts["dense"].to(model.device) if "dense" in acts else None
     if prog["ranks"]:
         method = dataclasses.replace(method, ranks=prog["ranks"])
     run_cfg = dataclasses.replace(cfg, method=method)
@@ -262,8 +308,13 @@ def run(cfg: RunConfig, *, progress: bool = True) -> dict[str, Any]:
         if data_free:
             results = _compress_data_free(model, i, run_cfg)
         else:
-            results, hidden = compress_layer(model, i, hidden, run_cfg)
-            _save_tensors(acts_path, {"hidden": hidden}, {})
+            results, hidden, dense_hidden = compress_layer(model, i, hidden, run_cfg, dense_hidden)
+            acts = (
+                {"hidden": hidden}
+                if dense_hidden is None
+                else {"hidden": hidden, "dense": dense_hidden}
+            )
+            _save_tensors(acts_path, acts, {})
         save_layer(sdir / f"layer{i:04d}.st", results)
         prog["next_layer"] = i + 1
         prog["seconds"] += time.time() - t0

@@ -69,21 +69,28 @@ def test_seed_reproduces(tiny_model: Path, calib_text: Path, tmp_path: Path) -> 
     assert digests[0] != digests[2]
 
 
+@pytest.mark.parametrize("target", ["compressed", "dense"])
 def test_resume_after_interruption(
-    tiny_model: Path, calib_text: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    target: str,
+    tiny_model: Path,
+    calib_text: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import compress.pipeline as pipeline
 
-    run(_cfg(tiny_model, calib_text, tmp_path / "full", "wanda24"), progress=False)
+    full = _cfg(tiny_model, calib_text, tmp_path / "full", "wanda24")
+    run(dataclasses.replace(full, target=target), progress=False)
     real = pipeline.compress_layer
 
-    def crash_on_layer_1(model, index, hidden, cfg):  # type: ignore[no-untyped-def]
+    def crash_on_layer_1(model, index, hidden, cfg, *rest):  # type: ignore[no-untyped-def]
         if index == 1:
             raise KeyboardInterrupt
-        return real(model, index, hidden, cfg)
+        return real(model, index, hidden, cfg, *rest)
 
     monkeypatch.setattr(pipeline, "compress_layer", crash_on_layer_1)
     cfg = _cfg(tiny_model, calib_text, tmp_path / "resumed", "wanda24")
+    cfg = dataclasses.replace(cfg, target=target)
     with pytest.raises(KeyboardInterrupt):
         run(cfg, progress=False)
     assert (state_dir(tmp_path / "resumed") / "layer0000.st").is_file()
