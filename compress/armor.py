@@ -102,26 +102,35 @@ class _Problem:
 def _adam_phase(
     prob: _Problem, s: torch.Tensor, mask: torch.Tensor, state: dict, steps: int, loss: float
 ) -> tuple[torch.Tensor, float]:
-    """Adam steps on A, B and the kept values; each step is kept only if the loss did not rise."""
+    """Adam steps on A, B and the kept values; a step that raised the loss is undone.
+
+    The forward of step t+1 checks step t (one loss evaluation per step): if the loss rose, the
+    parameters go back to the last accepted point and the learning rates are halved.
+    """
     import torch
 
     opt = state["opt"]
     params = state["params"]  # [a, b, s]
-    for _ in range(steps):
-        backup = [p.detach().clone() for p in params]
-        opt.zero_grad()
+    backup = [p.detach().clone() for p in params]
+    for t in range(steps + 1):
         cur = prob.loss(params[0], params[2] * mask, params[1])
-        cur.backward()
-        opt.step()
-        with torch.no_grad():
-            new = float(prob.loss(params[0], params[2] * mask, params[1]))
-            if new <= loss:
-                loss = new
-            else:
+        if float(cur.detach()) > loss:
+            with torch.no_grad():
                 for p, old in zip(params, backup, strict=True):
                     p.copy_(old)
-                for g in opt.param_groups:
-                    g["lr"] *= 0.5
+            for g in opt.param_groups:
+                g["lr"] *= 0.5
+            if t == steps:
+                break
+            cur = prob.loss(params[0], params[2] * mask, params[1])
+        else:
+            loss = float(cur.detach())
+            backup = [p.detach().clone() for p in params]
+        if t == steps:
+            break
+        opt.zero_grad()
+        cur.backward()
+        opt.step()
     with torch.no_grad():
         prob.a = params[0].detach().clone()
         prob.b = params[1].detach().clone()
