@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from server.access_log import AccessLogMiddleware
 from server.engines import EnginePool
 from server.errors import (
     InvalidRequest,
@@ -125,9 +126,10 @@ def build_app(
     install_openapi(app)
 
     public = {"/health", "/ready"} | (set() if settings.metrics_require_auth else {"/metrics"})
-    # Outermost last: ids -> metrics -> auth -> body limit -> app.
+    # Outermost last: ids -> access log -> metrics -> auth -> body limit -> app.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(ApiKeyMiddleware, keys=settings.api_key_values(), public_paths=public)
     app.add_middleware(MetricsMiddleware, metrics=gateway_metrics, routes=ROUTES)
+    app.add_middleware(AccessLogMiddleware)
     app.add_middleware(RequestIdMiddleware)
     return app

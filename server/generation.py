@@ -201,6 +201,7 @@ class GenerationService:
             data = response.json()
         except ValueError:
             raise EngineError("the engine answered with invalid JSON") from None
+        request.state.usage = data.get("usage") if isinstance(data, dict) else None
         if plan is not None:
             for choice in data.get("choices", []):
                 verdict = plan.check(choice_text(choice), choice.get("finish_reason"))
@@ -274,6 +275,7 @@ class GenerationService:
                 self.metrics.client_disconnects.labels(route).inc()
                 raise
             finally:
+                request.state.usage = observer.usage  # for the access log
                 endpoint.outstanding -= 1
                 await upstream.aclose()
 

@@ -52,6 +52,7 @@ class StreamObserver:
     plan: StructuredPlan | None = None
     last_token_at: float | None = None
     texts: dict[int, str] = field(default_factory=dict)
+    usage: dict[str, Any] | None = None  # the engine's usage chunk (stream_options.include_usage)
 
     def observe(self, payload: str) -> str:
         """Record one data payload; returns it, rewritten if a verdict was attached."""
@@ -59,6 +60,8 @@ class StreamObserver:
             chunk = json.loads(payload)
         except ValueError:
             return payload
+        if isinstance(chunk, dict) and isinstance(chunk.get("usage"), dict):
+            self.usage = chunk["usage"]
         choices = chunk.get("choices") if isinstance(chunk, dict) else None
         if not choices:
             return payload

@@ -1,0 +1,71 @@
+"""One access-log line per request: id, method, route, status, duration, tokens. Never a prompt,
+never a header value (so never an API key).
+
+The route is the matched route's template (`/v1/models/{model}`), not the raw path, so a
+client cannot write arbitrary text into the log through the URL; unmatched paths log as
+"other". Token counts come from `scope["state"]["usage"]`, which the generation service fills
+from the engine's `usage` (unary answers, and streams with `include_usage`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger("structserve.access")
+
+
+def _route(scope: Scope) -> str:
+    route = scope.get("route")
+    path = getattr(route, "path", None)
+    return path if isinstance(path, str) else "other"
+
+
+def _tokens(state: dict[str, Any]) -> str:
+    usage = state.get("usage")
+    if not isinstance(usage, dict):
+        return "prompt_tokens=- completion_tokens=-"
+    prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
+    return f"prompt_tokens={_count(prompt)} completion_tokens={_count(completion)}"
+
+
+def _count(value: object) -> str:
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else "-"
+
+
+class AccessLogMiddleware:
+    """Logs `request id=… method=… route=… status=… duration_ms=… prompt_tokens=…
+    completion_tokens=…` on logger `structserve.access` (INFO) when each response ends."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 0
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            state = scope.get("state") or {}
+            log.info(
+                "request id=%s method=%s route=%s status=%s duration_ms=%.1f %s",
+                state.get("request_id", "-"),
+                str(scope.get("method", "-"))[:16],
+                _route(scope),
+                status or 499,  # no response started: the client left or the app raised
+                (time.perf_counter() - started) * 1000,
+                _tokens(state),
+            )
