@@ -73,3 +73,16 @@ class TruncatedFileError(CheckpointError):
     """A safetensors file is shorter than its header says, or its header is unreadable."""
 
     kind = "truncated or corrupt file"
+
+
+class CorruptHeaderError(CheckpointError):
+    """A safetensors header (or shard index) is not what the format allows: not a bounded JSON
+    object, a malformed tensor record, or byte ranges that disagree with the shapes."""
+
+    kind = "corrupt safetensors header"
+
+
+class UnsafeCheckpointError(CheckpointError):
+    """The folder asks for something never done: loading pickle, or reading a path outside it."""
+
+    kind = "refused checkpoint"

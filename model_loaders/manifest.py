@@ -7,13 +7,15 @@ only JSON and safetensors headers, so the gateway never imports torch.
 from __future__ import annotations
 
 import json
-import struct
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from model_loaders.errors import ManifestError, TruncatedFileError
+from model_loaders.errors import ManifestError
+from model_loaders.folder import read_header, safetensors_files, tensor_index
+
+__all__ = ["read_header", "safetensors_files", "tensor_index"]  # re-exported (folder.py)
 
 QUANT_METHOD = "structserve"
 SPEC_VERSION = 1
@@ -230,8 +232,13 @@ def read_config(folder: Path) -> dict[str, Any]:
     path = Path(folder) / "config.json"
     if not path.is_file():
         return {}
-    data = json.loads(path.read_text())
-    return data if isinstance(data, dict) else {}
+    try:
+        data = json.loads(path.read_text())
+    except (ValueError, RecursionError) as exc:
+        raise ManifestError(str(path), expected="a JSON object", found=exc) from None
+    if not isinstance(data, dict):
+        raise ManifestError(str(path), expected="a JSON object", found=type(data).__name__)
+    return data
 
 
 def load_manifest(folder: Path) -> Manifest | None:
@@ -240,51 +247,6 @@ def load_manifest(folder: Path) -> Manifest | None:
     if not isinstance(quant, dict) or quant.get("quant_method") != QUANT_METHOD:
         return None
     return parse_manifest(quant)
-
-
-def safetensors_files(folder: Path) -> list[Path]:
-    """The folder's safetensors files (index order when sharded)."""
-    folder = Path(folder)
-    index = folder / "model.safetensors.index.json"
-    if index.is_file():
-        weight_map = json.loads(index.read_text()).get("weight_map", {})
-        return [folder / f for f in sorted(set(weight_map.values()))]
-    return sorted(folder.glob("*.safetensors"))
-
-
-def read_header(path: Path) -> dict[str, dict[str, Any]]:
-    """Tensor name -> {dtype, shape, data_offsets} from a safetensors header (no torch).
-
-    Raises TruncatedFileError when the header is unreadable or the data runs past the end.
-    """
-    size = path.stat().st_size
-    with path.open("rb") as fh:
-        head = fh.read(8)
-        if len(head) < 8:
-            raise TruncatedFileError(str(path), expected=">= 8 bytes", found=f"{size} bytes")
-        (n,) = struct.unpack("<Q", head)
-        if n > size - 8:
-            raise TruncatedFileError(
-                str(path), expected=f"a {n}-byte header", found=f"{size} bytes"
-            )
-        try:
-            header = json.loads(fh.read(n))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise TruncatedFileError(str(path), expected="a JSON header", found=str(exc)) from exc
-    header.pop("__metadata__", None)
-    end = max((int(t["data_offsets"][1]) for t in header.values()), default=0)
-    if 8 + n + end > size:
-        raise TruncatedFileError(str(path), expected=f"{8 + n + end} bytes", found=f"{size} bytes")
-    return header
-
-
-def tensor_index(folder: Path) -> dict[str, dict[str, Any]]:
-    """Tensor name -> header record (+ "file") over all the folder's safetensors files."""
-    out: dict[str, dict[str, Any]] = {}
-    for path in safetensors_files(folder):
-        for name, rec in read_header(path).items():
-            out[name] = {**rec, "file": path.name}
-    return out
 
 
 def tensor_bytes(rec: dict[str, Any]) -> int:

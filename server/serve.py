@@ -14,8 +14,10 @@ import uvicorn
 from pydantic import ValidationError
 
 from model_loaders.catalog import CATALOG, is_pulled, model_dir, read_marker
+from model_loaders.errors import CheckpointError
 from model_loaders.manifest import describe_folder
 from model_loaders.native_config import native_engine_args
+from model_loaders.preflight import preflight
 from server.app import build_app
 from server.cli_args import build_parser, cli_values, split_engine_args
 from server.engines import EnginePool, ModelCard
@@ -70,6 +72,10 @@ def resolve_model(settings: Settings) -> ResolvedModel:
             )
         name = settings.served_model_name or folder.name
         source = str(folder)
+    try:
+        preflight(folder)  # before any engine sees the folder
+    except (CheckpointError, OSError) as exc:
+        raise ServeError(f"model folder {folder} refused: {exc}") from exc
     info = describe_folder(folder)
     extra = {k: v for k, v in info.items() if k not in ("format", "compression_ratio")}
     card = ModelCard(

@@ -87,6 +87,8 @@ def test_resolve_local_folder(tmp_path: Path) -> None:
     folder = tmp_path / "my-model"
     folder.mkdir()
     (folder / "config.json").write_text(json.dumps({"architectures": ["LlamaForCausalLM"]}))
+    header = json.dumps({"w": {"dtype": "U8", "shape": [1], "data_offsets": [0, 1]}}).encode()
+    (folder / "model.safetensors").write_bytes(len(header).to_bytes(8, "little") + header + b"x")
     resolved = resolve_model(Settings(model=str(folder)))
     assert resolved.name == "my-model" and resolved.path == folder
     assert resolved.card.format == "dense" and resolved.card.source == str(folder)
