@@ -45,10 +45,10 @@ class ArmorOptions:
     """
 
     block_size: int = 64
-    iters: int = 60
-    adam_steps: int = 1
-    lr: float = 1e-3
-    lr_values: float = 1e-4
+    iters: int = 30
+    adam_steps: int = 4
+    lr: float = 1e-2
+    lr_values: float = 1e-3
     hessian: str = "full"
     init: str = "sparsegpt"
 

@@ -45,7 +45,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="spense dense region: output rows (the v1 format) or input columns (measured only)",
     )
     p.add_argument("--dict-sparsity", type=float, default=0.5, help="dict: nnz per column / atoms")
-    p.add_argument("--armor-iters", type=int, default=60, help="ARMOR outer iterations per layer")
+    p.add_argument("--armor-iters", type=int, default=30, help="ARMOR outer iterations per layer")
+    p.add_argument(
+        "--armor-adam-steps", type=int, default=4, help="ARMOR Adam steps per outer iteration"
+    )
+    p.add_argument(
+        "--armor-lr", type=float, default=1e-2, help="ARMOR Adam lr of A, B (values: lr / 10)"
+    )
     p.add_argument("--armor-block-size", type=int, default=64, help="ARMOR wrapper block size")
     p.add_argument(
         "--armor-hessian",
@@ -171,6 +177,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         spense_axis=args.spense_axis,
         dict_sparsity=args.dict_sparsity,
         armor_iters=args.armor_iters,
+        armor_adam_steps=args.armor_adam_steps,
+        armor_lr=args.armor_lr,
         armor_block_size=args.armor_block_size,
         armor_hessian=args.armor_hessian,
         armor_init=args.armor_init,

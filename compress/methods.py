@@ -32,7 +32,8 @@ class MethodConfig:
     dense_fraction: share of rows/columns kept dense (spense).
     spense_axis: "rows" (the checkpoint format) or "cols".
     dict_sparsity: s / k for dict.
-    armor_iters, armor_block_size, armor_hessian, armor_init: ARMOR options.
+    armor_iters, armor_adam_steps, armor_lr, armor_block_size, armor_hessian, armor_init:
+    ARMOR options (armor_lr for A and B; the kept values get armor_lr / 10).
     """
 
     method: str
@@ -41,7 +42,9 @@ class MethodConfig:
     dense_fraction: float = 0.1
     spense_axis: str = "rows"
     dict_sparsity: float = 0.5
-    armor_iters: int = 60
+    armor_iters: int = 30
+    armor_adam_steps: int = 4
+    armor_lr: float = 1e-2
     armor_block_size: int = 64
     armor_hessian: str = "full"
     armor_init: str = "sparsegpt"
@@ -85,6 +88,9 @@ def compress_one(
         opts = armor.ArmorOptions(
             block_size=cfg.armor_block_size,
             iters=cfg.armor_iters,
+            adam_steps=cfg.armor_adam_steps,
+            lr=cfg.armor_lr,
+            lr_values=cfg.armor_lr / 10,
             hessian=cfg.armor_hessian,
             init=cfg.armor_init,
         )
