@@ -177,10 +177,10 @@ def test_metrics(gateway: Gateway) -> None:
 
 def _wait_running(gateway: Gateway, want: float, timeout_s: float) -> float:
     deadline = time.monotonic() + timeout_s
-    value = gateway.engine_metric("vllm:num_requests_running")
+    value = gateway.engine_metric("vllm:num_requests_running", direct=True)
     while value != want and time.monotonic() < deadline:
         time.sleep(0.1)
-        value = gateway.engine_metric("vllm:num_requests_running")
+        value = gateway.engine_metric("vllm:num_requests_running", direct=True)
     return value
 
 
@@ -201,7 +201,7 @@ def test_stream_disconnect_aborts_engine_request(gateway: Gateway) -> None:
         assert _wait_running(gateway, 1, 5) == 1
     closed = time.monotonic()
     assert _wait_running(gateway, 0, 5) == 0
-    assert time.monotonic() - closed < 2.0
+    assert time.monotonic() - closed < 1.0  # docs/reliability.md: capacity back within 1 s
 
 
 def test_unary_disconnect_aborts_engine_request(gateway: Gateway) -> None:
@@ -215,7 +215,9 @@ def test_unary_disconnect_aborts_engine_request(gateway: Gateway) -> None:
     worker.start()
     assert _wait_running(gateway, 1, 3) == 1
     worker.join()
+    gone = time.monotonic()
     assert _wait_running(gateway, 0, 3) == 0
+    assert time.monotonic() - gone < 1.0
 
 
 def test_api_keys(attach_gateway) -> None:  # type: ignore[no-untyped-def]
