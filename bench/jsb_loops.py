@@ -6,14 +6,15 @@ place it ends in and the shape of its tail give the cause:
 - `nesting_repeat`: at least `DEEP` containers open and the tail repeats (`{"type":{"type":…`).
 - `whitespace_run`: inside a string, the tail is a run of whitespace or control escapes
   (`\\n`, `\\t`, `\\u001f`, spaces) — a degree of freedom the constraint leaves open.
-- `string_repeat`: inside a string, the tail repeats one n-gram (the model loops on content).
-- `long_string`: inside a string, neither of the above (the model just kept writing).
+- `string_repeat`: inside a long string, the tail repeats one n-gram (a content loop).
+- `long_string`: inside a long string, neither of the above (the model just kept writing).
 - `long_number`: the text ends in a run of digits longer than `LONG_NUMBER` characters.
-- `array_repeat`: inside an array whose last items repeat (same item text).
+- `item_repeat`: the last items of the open array or object repeat (same items, same keys —
+  possible under `additionalProperties` — or a repeating unit of up to `ITEM_PERIOD` chars).
 - `array_long`: inside an array, items differ.
-- `object_repeat`: inside an object whose keys or values repeat (possible with
-  `additionalProperties`).
 - `other`: anything else (e.g. a nested structure cut mid-way for lack of tokens).
+
+A cut inside a short string (a key, a short value) is judged by the structure around it.
 
 `python -m bench.jsb_loops result.json [...]` prints one line per truncated record and totals.
 """
@@ -29,11 +30,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-WS_RUN = re.compile(r"(?:\\[ntrbf]|\\u00[01][0-9a-fA-F]| |\t|\n|\r)+$")
+WS_RUN = re.compile(r"(?:\\[ntrbf]|\\u00[01][0-9a-fA-F]| |\t|\n|\r)+(?:\\(?:u[0-9a-fA-F]{0,3})?)?$")
 MIN_WS_RUN = 8  # characters of the JSON text at the tail
 LONG_NUMBER = 24
 NUMBER_TAIL = re.compile(r"[0-9.eE+-]{%d,}$" % LONG_NUMBER)  # noqa: UP031
 DEEP = 8  # open containers from which a repeating tail counts as runaway nesting
+SHORT_STRING = 32  # an open string shorter than this is judged by the structure around it
+ITEM_PERIOD = 256  # longest repeating unit of items (e.g. a whole object) looked for
 MIN_REPEATS = 3
 
 
@@ -110,24 +113,31 @@ def classify(text: str) -> str:
         run = WS_RUN.search(content)
         if run and len(run.group(0)) >= MIN_WS_RUN:
             return "whitespace_run"
-        if repeated_tail(content):
-            return "string_repeat"
-        return "long_string"
+        if len(content) >= SHORT_STRING:
+            return "string_repeat" if repeated_tail(content) else "long_string"
+        text = text[: state.string_start - 1]  # a short string: judge the structure around it
+        state = scan(text)
     if NUMBER_TAIL.search(text):
         return "long_number"
+    if _items_repeat(text, state) or repeated_tail(text, max_period=ITEM_PERIOD):
+        return "item_repeat"
+    if state.stack and state.stack[-1] == "[" and len(_items(_body(text, state))) >= MIN_REPEATS:
+        return "array_long"
+    return "other"
+
+
+def _body(text: str, state: Scan) -> str:
+    return text[state.opened_at[-1] + 1 :] if state.stack else ""
+
+
+def _items_repeat(text: str, state: Scan) -> bool:
     if not state.stack:
-        return "other"
-    body = text[state.opened_at[-1] + 1 :]
-    items = _items(body)
+        return False
+    items = _items(_body(text, state))
     if state.stack[-1] == "{":
         keys = [item.split(":", 1)[0] for item in items]
-        values = [item.split(":", 1)[-1] for item in items]
-        if _repeats(keys) or _repeats(values):
-            return "object_repeat"
-        return "other"
-    if _repeats(items):
-        return "array_repeat"
-    return "array_long" if len(items) >= MIN_REPEATS else "other"
+        return _repeats(keys) or _repeats([item.split(":", 1)[-1] for item in items])
+    return _repeats(items)
 
 
 def _repeats(items: Sequence[str]) -> bool:
