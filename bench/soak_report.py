@@ -51,6 +51,14 @@ def _counts(run: SoakRun) -> dict[str, Any]:
         "schema_valid": f"{sum(bool(r.record.schema_valid) for r in json_checked)}"
         f"/{len(json_checked)}",
         "output_tokens": sum(r.record.output_tokens for r in ok),
+        "error_examples": sorted(
+            Counter(
+                f"{r.mode.value} {r.api} {r.record.workload}: {r.record.error_detail[:160]}"
+                for r in run.records
+                if r.failed
+            ).items(),
+            key=lambda item: -item[1],
+        )[:10],
         "capped_by_harness": run.capped,
     }
 
@@ -128,6 +136,7 @@ def markdown(result: dict[str, Any]) -> str:
         f"{counts['aborted_by_client']}, errors {counts['errors']} {counts['errors_by_kind']}.",
         f"Modes {counts['by_mode']}; APIs {counts['by_api']}; workloads {counts['by_workload']}; "
         f"JSON outputs valid {counts['schema_valid']}; {counts['output_tokens']} output tokens.",
+        *(f"- {n} x {example}" for example, n in counts["error_examples"]),
         "",
         "| check | value | bound | ok |",
         "|---|---|---|---|",

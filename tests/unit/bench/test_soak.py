@@ -88,6 +88,7 @@ async def test_failed_requests_fail_the_soak(fake: FakeServer) -> None:
     assert {r.mode for r in run.records} == {Mode.UNARY, Mode.STREAM}
     result = soak_result(run, plan, [], Bounds())
     assert not result["passed"] and result["counts"]["errors_by_kind"] == {"5xx": len(run.records)}
+    assert "HTTP 503" in result["counts"]["error_examples"][0][0]
 
 
 def test_growth_compares_settled_start_with_end() -> None:
