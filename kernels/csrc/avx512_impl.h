@@ -109,8 +109,8 @@ inline __m512i chunk_index(uint64_t meta) {
   __m512i words = _mm512_permutexvar_epi16(_mm512_load_si512(kWord), m);
   __m512i pos = _mm512_srlv_epi16(words, _mm512_load_si512(kShift));
 #endif
-  pos = _mm512_and_si512(pos, _mm512_set1_epi16(3));
-  return _mm512_add_epi16(pos, _mm512_load_si512(kBase));
+  // (pos & 3) | base in one vpternlogd (A & B | C: 0xEA); base has its low 2 bits clear
+  return _mm512_ternarylogic_epi32(pos, _mm512_set1_epi16(3), _mm512_load_si512(kBase), 0xEA);
 }
 
 // R consecutive 2:4 rows (row stride `vs` values / `ms` meta bytes) for NB activation rows:
