@@ -1,10 +1,12 @@
-"""Engine killed -> /ready false and 503s -> supervisor restarts it -> serves again.
+"""Engine killed -> open streams end with an error event, in-flight and new requests get 503,
+/ready false -> supervisor restarts it -> serves again.
 
 Named to run last among the integration modules: it costs one engine restart (~40-60 s).
 """
 
 from __future__ import annotations
 
+import threading
 import time
 
 import httpx
@@ -14,11 +16,25 @@ import pytest
 from tests.integration.conftest import Gateway, wait_ready
 
 
+def _unary_in_flight(gateway: Gateway, answer: dict[str, object]) -> threading.Thread:
+    """A long non-streaming request in a thread; `answer` gets its status, headers and time."""
+    body = {"model": gateway.model, "prompt": "Once", "max_tokens": 1500, "ignore_eos": True}
+
+    def call() -> None:
+        r = httpx.post(f"{gateway.base_url}/v1/completions", json=body, timeout=60)
+        answer.update(status=r.status_code, at=time.monotonic(), headers=r.headers, body=r.json())
+
+    worker = threading.Thread(target=call)
+    worker.start()
+    return worker
+
+
 def test_engine_killed_then_recovers(gateway: Gateway) -> None:
     client = gateway.client()
     engine = gateway.engine_process()
     engine_children = engine.children(recursive=True)  # EngineCore, workers
     assert engine_children, "vLLM's engine core runs in child processes"
+    unary: dict[str, object] = {}
     with httpx.stream(
         "POST",
         f"{gateway.base_url}/v1/completions",
@@ -33,10 +49,21 @@ def test_engine_killed_then_recovers(gateway: Gateway) -> None:
     ) as response:
         lines = response.iter_lines()
         next(lines)
+        worker = _unary_in_flight(gateway, unary)
+        deadline = time.monotonic() + 30
+        while gateway.engine_metric("vllm:num_requests_running", direct=True) < 2:
+            assert time.monotonic() < deadline, "the unary request never started"
+            time.sleep(0.05)
         engine.kill()
+        killed = time.monotonic()
         rest = [line for line in lines if line.startswith("data:")]
     assert rest, "the open stream must end with an event, not hang"
     assert '"error"' in rest[-1], rest[-1]
+    worker.join(30)
+    assert unary["status"] == 503, unary  # the in-flight unary request: 503 at once, no hang
+    assert float(unary["at"]) - killed < 5.0  # type: ignore[arg-type]
+    assert unary["headers"]["retry-after"]  # type: ignore[index]
+    assert unary["body"]["error"]["type"] == "service_unavailable_error"  # type: ignore[index]
 
     deadline = time.monotonic() + 10
     while httpx.get(f"{gateway.base_url}/ready", timeout=5).status_code != 503:
@@ -45,6 +72,7 @@ def test_engine_killed_then_recovers(gateway: Gateway) -> None:
     with pytest.raises(openai.APIStatusError) as err:
         client.completions.create(model=gateway.model, prompt="Hi", max_tokens=2)
     assert err.value.status_code == 503
+    assert err.value.response.headers["retry-after"] == "5"
 
     wait_ready(gateway, 600)
     out = client.completions.create(model=gateway.model, prompt="Hi", max_tokens=3)
