@@ -6,6 +6,7 @@ Schemas are bounded (maxLength, maximum, maxItems) so SmolLM2 finishes within a 
 from __future__ import annotations
 
 import json
+import re
 import time
 from typing import Any
 
@@ -207,3 +208,44 @@ def test_choice_regex_and_json_object(gateway: Gateway) -> None:
     )
     if out.choices[0].finish_reason == "stop":
         assert isinstance(json.loads(out.choices[0].message.content or ""), dict)
+
+
+# Generation bounds (server/structured/bounds.py): each test baits the model into the loop the
+# bound closes, first on a gateway with the bounds off (the bait works), then with them on.
+COPY = "Copy this JSON exactly, character for character: "
+
+
+def _bait(gw: Gateway, schema: dict[str, Any], example: str, max_tokens: int) -> str:
+    out = ask(gw, schema, prompt=COPY + example, max_tokens=max_tokens)
+    return out.choices[0].message.content or ""
+
+
+def _longest_blank_run(text: str) -> int:
+    """Longest run of blanks in the JSON text (an escape such as \\n counts as one)."""
+    runs = re.findall(r"(?:\\[ntrbf]|\\u00[01][0-9a-fA-F]|\\u0020| )+", text)
+    return max((len(re.findall(r"\\u....|\\.| ", run)) for run in runs), default=0)
+
+
+def test_blank_runs_in_strings_are_bounded(gateway: Gateway, attach_gateway: Any) -> None:
+    schema = {"type": "object", "properties": {"s": {"type": "string"}}, "required": ["s"]}
+    example = '{"s": "a' + "\\n" * 48 + 'b"}'
+    unbounded = attach_gateway("--structured-max-blank-run", "0")
+    assert _longest_blank_run(_bait(unbounded, schema, example, 60)) > 8
+    bounded = attach_gateway("--structured-max-blank-run", "8")
+    assert _longest_blank_run(_bait(bounded, schema, example, 60)) <= 8
+
+
+def test_integer_digits_are_bounded(gateway: Gateway, attach_gateway: Any) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"n": {"type": "integer"}},
+        "required": ["n"],
+        "additionalProperties": False,
+    }
+    example = '{"n": 1' + "0" * 40 + "}"
+    unbounded = attach_gateway("--no-structured-safe-integers")
+    digits = re.search(r"\d+", _bait(unbounded, schema, example, 30))
+    assert digits and len(digits.group(0)) > 16
+    text = _bait(gateway, schema, example, 30)
+    digits = re.search(r"\d+", text)
+    assert digits and len(digits.group(0)) <= 16
