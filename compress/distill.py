@@ -56,7 +56,8 @@ class DistillConfig:
 
     steps: optimizer steps. batch: sequences per step. lr: peak AdamW learning rate (cosine
     decay, 10% warm-up). prompts: prompt count. max_new_tokens: target answer length.
-    seed: prompt sampling and data order.
+    seed: prompt sampling and data order. keep_zeros: hold the exact zeros of the decoder
+    weight matrices at zero (a 2:4 draft stays 2:4).
     """
 
     steps: int
@@ -65,6 +66,7 @@ class DistillConfig:
     prompts: int = 64
     max_new_tokens: int = 96
     seed: int = 0
+    keep_zeros: bool = False
 
 
 def build_prompts(calib: Path, *, count: int, seed: int) -> list[str]:
@@ -202,6 +204,15 @@ def _answer_loss(
     return torch.nn.functional.cross_entropy(logits, target[where])
 
 
+def _zero_masks(model: torch.nn.Module) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """(weight, non-zero mask) of every trainable decoder weight matrix that has zeros."""
+    out = []
+    for name, p in model.named_parameters():
+        if p.requires_grad and p.dim() == 2 and ".layers." in name and bool((p == 0).any()):
+            out.append((p, (p != 0).to(p.dtype)))  # mask: [O, I], 1 where the weight is kept
+    return out
+
+
 def train_draft(
     draft_dir: Path, data: list[list[int]], cfg: DistillConfig, *, pad_id: int
 ) -> dict[str, Any]:
@@ -227,6 +238,7 @@ def train_draft(
     model.get_input_embeddings().weight.requires_grad_(False)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
+    masks = _zero_masks(model) if cfg.keep_zeros else []
     warm = max(1, cfg.steps // 10)
 
     def lr_at(step: int) -> float:
@@ -250,6 +262,9 @@ def train_draft(
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
+        with torch.no_grad():
+            for weight, keep in masks:
+                weight.mul_(keep)
         losses.append(float(loss.detach()))
         bar.set_postfix(loss=f"{losses[-1]:.3f}")
     model.eval()

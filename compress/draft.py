@@ -6,8 +6,11 @@ Methods:
   sparse24   every layer kept, each linear 2:4 (SparseGPT on calibration data).
   lowrank    every layer kept, each linear low-rank (ASVD at --ratio parameters).
   combo      layerdrop, then ASVD low-rank of the kept layers.
-Optional self-data distillation (`--distill STEPS`, compress/distill.py) fine-tunes the
-(layer-dropped) dense draft on the target's own answers before any 2:4 / low-rank step.
+Optional self-data distillation (`--distill STEPS`, compress/distill.py) fine-tunes the draft on
+the target's own answers: the (layer-dropped) dense draft before the low-rank step (lowrank,
+combo: training would densify the factors), and for sparse24 the pruned draft after SparseGPT
+with its zeros held at zero (distilling the full-depth dense target on its own answers first
+would recover nothing; `--keep-structured` then keeps the undistilled 2:4 checkpoint).
 2:4 and low-rank drafts are written with their effective weights materialized (dense): vLLM
 builds drafts without a quantization config, see `materialize`; `--keep-structured` also keeps
 the structserve checkpoint. The draft reuses the target's tokenizer files and embeddings, and
@@ -217,9 +220,32 @@ def _compress_structured(args: argparse.Namespace, dense: Path, method: str) -> 
     return {"method": method, "structured_bytes": structured_bytes, **summary}
 
 
+def _distill(args: argparse.Namespace, draft: Path, *, keep_zeros: bool) -> dict[str, Any]:
+    """Self-data distillation of the dense draft folder `draft` in place (CLI budget)."""
+    from compress.distill import DistillConfig, self_distill
+
+    cfg = DistillConfig(
+        steps=args.distill,
+        batch=args.distill_batch,
+        lr=args.distill_lr,
+        prompts=args.distill_prompts,
+        max_new_tokens=args.distill_max_new,
+        seed=args.seed,
+        keep_zeros=keep_zeros,
+    )
+    report = self_distill(
+        args.model,
+        draft,
+        args.calib,
+        cfg,
+        teacher_url=args.teacher_url,
+        data_cache=args.distill_data,
+    )
+    return {**report, "after_pruning": keep_zeros}
+
+
 def build_draft(args: argparse.Namespace) -> dict[str, Any]:
     """Build the draft described by parsed CLI `args`; returns the report it also writes."""
-    from compress.distill import DistillConfig, self_distill
     from compress.vocab import check_same_vocabulary
 
     t0 = time.time()
@@ -237,26 +263,14 @@ def build_draft(args: argparse.Namespace) -> dict[str, Any]:
         report["kept_layers"] = kept
         dense = args.out if args.method == "layerdrop" else work / "dense"
         write_layerdrop(args.model, dense, kept)
-        if args.distill:
-            cfg = DistillConfig(
-                steps=args.distill,
-                batch=args.distill_batch,
-                lr=args.distill_lr,
-                prompts=args.distill_prompts,
-                max_new_tokens=args.distill_max_new,
-                seed=args.seed,
-            )
-            report["distill"] = self_distill(
-                args.model,
-                dense,
-                args.calib,
-                cfg,
-                teacher_url=args.teacher_url,
-                data_cache=args.distill_data,
-            )
+        prune_first = args.method == "sparse24"
+        if args.distill and not prune_first:
+            report["distill"] = _distill(args, dense, keep_zeros=False)
         if args.method in ("sparse24", "lowrank", "combo"):
             method = "sparsegpt24" if args.method == "sparse24" else "asvd"
             report["compress"] = _compress_structured(args, dense, method)
+        if args.distill and prune_first:
+            report["distill"] = _distill(args, args.out, keep_zeros=True)
         check_same_vocabulary(args.model, args.out)
     finally:
         shutil.rmtree(work, ignore_errors=True)

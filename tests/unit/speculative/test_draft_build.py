@@ -118,11 +118,13 @@ def test_cli_layerdrop_with_distillation(tiny: Path, calib: Path, tmp_path: Path
 
 
 def test_cli_sparse24_draft_is_dense_and_24(tiny: Path, calib: Path, tmp_path: Path) -> None:
-    """vLLM loads drafts only dense: the 2:4 weights are materialized (zeros kept)."""
+    """vLLM loads drafts only dense: the 2:4 weights are materialized (zeros kept), and
+    distillation runs after pruning without filling the zeros."""
     from safetensors.torch import load_file
 
     out = tmp_path / "draft24"
     argv = ["--model", str(tiny), "--method", "sparse24", "--out", str(out), "--calib", str(calib)]
+    argv += ["--distill", "2", "--distill-prompts", "4", "--distill-max-new", "4"]
     assert main([*argv, "--nsamples", "2", "--seqlen", "16", "--keep-structured"]) == 0
     assert "quantization_config" not in json.loads((out / "config.json").read_text())
     state = load_file(str(out / "model.safetensors"))
@@ -132,8 +134,11 @@ def test_cli_sparse24_draft_is_dense_and_24(tiny: Path, calib: Path, tmp_path: P
     structured = json.loads((tmp_path / "draft24-structserve" / "config.json").read_text())
     formats = {e["format"] for e in structured["quantization_config"]["layers"].values()}
     assert formats == {"sparse24"}
-    report = json.loads((out / DRAFT_REPORT).read_text())["compress"]
-    assert report["method"] == "sparsegpt24" and report["structured_bytes"] > 0
+    report = json.loads((out / DRAFT_REPORT).read_text())
+    assert (
+        report["compress"]["method"] == "sparsegpt24" and report["compress"]["structured_bytes"] > 0
+    )
+    assert report["distill"]["after_pruning"] and report["distill"]["steps"] == 2
 
 
 def test_method_needs_keep_layers(tiny: Path, tmp_path: Path) -> None:
