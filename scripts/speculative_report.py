@@ -3,9 +3,12 @@
 Each run directory (written by scripts/speculative_bench.sh NAME ...) holds `result/result.json`
 (`structserve bench serve`), `spec_metrics.txt` (the gateway's spec-decode metrics after the
 run) and `models.json` (/v1/models, with the draft's report). Runs named `X` and `X@2`, `X@3`
-are rounds of the same configuration; `none` rounds are the baseline.
+are rounds of the same configuration; `none` rounds are the baseline. Several run directories
+(`LABEL=DIR`, one per benchmark session) are summarized separately — each against its own
+`none` — and listed together with a session column.
 
-    .venv/bin/python scripts/speculative_report.py RUNS_DIR --png docs/speculative_speedup.png
+    .venv/bin/python scripts/speculative_report.py s1=RUNS_DIR [s2=RUNS_DIR2 ...] \
+        --png docs/speculative_speedup.png
 """
 
 from __future__ import annotations
@@ -60,14 +63,15 @@ def _mean(values: list[float | None]) -> float | None:
     return statistics.fmean(vals) if vals else None
 
 
-def summarize(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Average rounds per configuration; speedups against the mean `none` run."""
+def summarize(runs: list[dict[str, Any]], session: str = "") -> list[dict[str, Any]]:
+    """Average rounds per configuration; speedups against the session's mean `none` run."""
     names = list(dict.fromkeys(r["name"] for r in runs))
     rows = []
     for name in names:
         group = [r for r in runs if r["name"] == name]
         row = dict(group[0])
         row["rounds"] = len(group)
+        row["session"] = session
         for key in ("c1_tok_s", "c8_tok_s", "c1_tpot", "c8_tpot", "c1_decode_ms"):
             row[key] = _mean([g[key] for g in group])
             row[key + "_spread"] = [g[key] for g in group]
@@ -86,10 +90,10 @@ def _fmt(v: Any, spec: str = ".2f") -> str:
 def table(rows: list[dict[str, Any]]) -> str:
     """Markdown table of the configurations."""
     head = (
-        "| config | rounds | c1 out tok/s | c1 TPOT p50 ms | c1 speedup | c8 out tok/s | "
+        "| config | session | rounds | c1 out tok/s | c1 TPOT p50 ms | c1 speedup | c8 out tok/s | "
         "c8 TPOT p50 ms | c8 speedup | acceptance | mean accepted length | per position | "
         "draft MB (of target) | c1 decode ms/token | c1 ms per step |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     )
     lines = [head]
     for r in rows:
@@ -98,7 +102,7 @@ def table(rows: list[dict[str, Any]]) -> str:
             size = f"{r['draft_bytes'] / 1e6:.0f} ({r['draft_bytes'] / r['target_bytes']:.2f})"
         pos = "/".join(_fmt(p) for p in r["per_pos"]) if r["acceptance"] is not None else "–"
         lines.append(
-            f"| {r['name']} | {r['rounds']} | {_fmt(r['c1_tok_s'], '.1f')} | "
+            f"| {r['name']} | {r['session']} | {r['rounds']} | {_fmt(r['c1_tok_s'], '.1f')} | "
             f"{_fmt(r['c1_tpot'], '.1f')} | {_fmt(r['c1_speedup'])}× | "
             f"{_fmt(r['c8_tok_s'], '.1f')} | {_fmt(r['c8_tpot'], '.1f')} | "
             f"{_fmt(r['c8_speedup'])}× | {_fmt(r['acceptance'])} | {_fmt(r['mean_len'])} | "
@@ -116,10 +120,13 @@ def plot(rows: list[dict[str, Any]], png: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    sessions = list(dict.fromkeys(r["session"] for r in rows))
+    markers = "osD^v"
     for r in rows:
         if r["draft_bytes"]:
             x = r["draft_bytes"] / r["target_bytes"]
-            ax.scatter([x], [r["c1_speedup"]], s=40)
+            mark = markers[sessions.index(r["session"]) % len(markers)]
+            ax.scatter([x], [r["c1_speedup"]], s=40, marker=mark)
             ax.annotate(r["name"], (x, r["c1_speedup"]), textcoords="offset points", xytext=(5, 4))
     for r in rows:
         if r["name"] == "ngram":
@@ -138,13 +145,17 @@ def plot(rows: list[dict[str, Any]], png: Path) -> None:
 def main() -> None:
     """CLI: print the table (and JSON rows), draw the plot."""
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("runs", type=Path)
+    p.add_argument("runs", nargs="+", help="run directory, or LABEL=DIR per session")
     p.add_argument("--png", type=Path, default=None)
     args = p.parse_args()
-    runs = [load_run(d) for d in sorted(args.runs.iterdir()) if (d / "result").is_dir()]
-    rows = summarize(runs)
+    rows = []
+    for spec in args.runs:
+        label, _, path = spec.rpartition("=")
+        base = Path(path)
+        runs = [load_run(d) for d in sorted(base.iterdir()) if (d / "result").is_dir()]
+        rows += summarize(runs, label or base.name)
     print(table(rows))
-    keys = ("name", "c1_tok_s_spread", "c8_tok_s_spread", "distill")
+    keys = ("name", "session", "c1_tok_s_spread", "c8_tok_s_spread", "distill")
     print(json.dumps([{k: r[k] for k in keys} for r in rows], indent=1))
     if args.png:
         plot(rows, args.png)
