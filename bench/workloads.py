@@ -239,8 +239,28 @@ def unpack_archive(archive: Path, cache_dir: Path) -> Path:
     return target
 
 
+def policy_accepts(schema: dict[str, Any]) -> bool:
+    """Whether the gateway's structured-output policy takes `schema` under `strict: true`.
+
+    The JSON workload leaves out the schemas the gateway refuses by design (a 400 naming the
+    unsupported keywords): a load test of refusals measures nothing, and the same requests go
+    to every target, ours or not. The grammar compile itself is not run here.
+    """
+    from server.errors import InvalidRequest
+    from server.structured.plan import plan_request
+
+    spec = {"name": "answer", "schema": schema, "strict": True}
+    body = {"response_format": {"type": "json_schema", "json_schema": spec}}
+    try:
+        plan_request(json.loads(json.dumps(body)))
+    except InvalidRequest:
+        return False
+    return True
+
+
 def load_schemas(sources: WorkloadSources) -> list[tuple[str, dict[str, Any]]]:
-    """`(name, schema)` pairs from the chosen subsets, small enough, sorted by name."""
+    """`(name, schema)` pairs from the chosen subsets, small enough, that the gateway's policy
+    accepts (see `policy_accepts`), sorted by name."""
     if sources.json_archive is None or not sources.json_archive.is_file():
         raise FileNotFoundError(f"JSON workload: no archive at {sources.json_archive}")
     root = unpack_archive(sources.json_archive, sources.cache_dir)
@@ -254,7 +274,7 @@ def load_schemas(sources: WorkloadSources) -> list[tuple[str, dict[str, Any]]]:
                 schema = json.loads(raw)
             except json.JSONDecodeError:
                 continue
-            if isinstance(schema, dict):
+            if isinstance(schema, dict) and policy_accepts(schema):
                 found.append((f"{subset}/{file.name}", schema))
     if not found:
         raise FileNotFoundError(f"JSON workload: no usable schema in {sources.json_subsets}")

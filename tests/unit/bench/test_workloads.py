@@ -158,3 +158,10 @@ def test_check_output() -> None:
     assert check_output("not json", schema) is False
     assert check_output("{}", {"$ref": "#/nowhere"}) is None
     assert check_output('"x"', {"type": "string", "pattern": "("}) is None
+
+
+def test_json_workload_leaves_out_schemas_the_policy_refuses() -> None:
+    from bench.workloads import policy_accepts
+
+    assert policy_accepts({"type": "object", "properties": {"a": {"type": "integer"}}})
+    assert not policy_accepts({"type": "string", "not": {"const": "x"}})
