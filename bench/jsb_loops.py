@@ -160,7 +160,7 @@ def breakdown(records: Sequence[dict[str, Any]]) -> dict[str, dict[str, int]]:
     for rec in records:
         if truncated(rec):
             causes = out.setdefault(rec["subset"], {})
-            cause = classify(rec["text"])
+            cause = classify(rec.get("text") or "")
             causes[cause] = causes.get(cause, 0) + 1
     return out
 
