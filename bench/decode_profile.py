@@ -71,7 +71,7 @@ def parse_raw(path: Path) -> dict[str, Counter[str]]:
         if not stack:
             continue
         frames = stack.split(";")
-        thread = frames[0]
+        thread = frames[0].split(":")[0]  # "thread (tid)" with or without ": name"
         per_thread.setdefault(thread, Counter())[classify(frames[1:])] += int(count)
     return per_thread
 
