@@ -83,6 +83,31 @@ def summarize(runs: list[dict[str, Any]], session: str = "") -> list[dict[str, A
     return rows
 
 
+def cost_model(rows: list[dict[str, Any]], k: int = 3) -> dict[str, float] | None:
+    """Fit one session's c1 draft-and-verify step against the draft's byte share r.
+
+    step_ms = a + b·r by least squares over the draft runs; with t1 the `none` decode step,
+    v = a / t1 (verification + per-step overhead) and c(r) = b / k / t1 · r (one draft forward).
+    Each row gets `predicted` = L / (v + k·c(r)), the cost model's c1 speedup. None (and no
+    predictions) with fewer than two distinct draft sizes.
+    """
+    pts = [
+        (r["draft_bytes"] / r["target_bytes"], r["c1_decode_ms"] * (r["mean_len"] or 1), r)
+        for r in rows
+        if r["draft_bytes"] and r["c1_decode_ms"]
+    ]
+    if len({x for x, _, _ in pts}) < 2:
+        return None
+    mx, my = statistics.fmean(x for x, _, _ in pts), statistics.fmean(y for _, y, _ in pts)
+    b = sum((x - mx) * (y - my) for x, y, _ in pts) / sum((x - mx) ** 2 for x, _, _ in pts)
+    a = my - b * mx
+    t1 = next(r["c1_decode_ms"] for r in rows if r["name"] == "none")
+    fit = {"step_ms": a, "per_r_ms": b, "t1_ms": t1, "v": a / t1, "c_per_r": b / k / t1}
+    for x, _, r in pts:
+        r["predicted"] = (r["mean_len"] or 1) / (fit["v"] + k * fit["c_per_r"] * x)
+    return fit
+
+
 def _fmt(v: Any, spec: str = ".2f") -> str:
     return "–" if v is None else format(v, spec)
 
@@ -92,8 +117,8 @@ def table(rows: list[dict[str, Any]]) -> str:
     head = (
         "| config | session | rounds | c1 out tok/s | c1 TPOT p50 ms | c1 speedup | c8 out tok/s | "
         "c8 TPOT p50 ms | c8 speedup | acceptance | mean accepted length | per position | "
-        "draft MB (of target) | c1 decode ms/token | c1 ms per step |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+        "draft MB (of target) | c1 decode ms/token | c1 ms per step | c1 cost model |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     )
     lines = [head]
     for r in rows:
@@ -107,7 +132,8 @@ def table(rows: list[dict[str, Any]]) -> str:
             f"{_fmt(r['c8_tok_s'], '.1f')} | {_fmt(r['c8_tpot'], '.1f')} | "
             f"{_fmt(r['c8_speedup'])}× | {_fmt(r['acceptance'])} | {_fmt(r['mean_len'])} | "
             f"{pos} | {size} | {_fmt(r['c1_decode_ms'], '.1f')} | "
-            f"{_fmt((r['c1_decode_ms'] or 0) * (r['mean_len'] or 1), '.1f')} |"
+            f"{_fmt((r['c1_decode_ms'] or 0) * (r['mean_len'] or 1), '.1f')} | "
+            f"{_fmt(r.get('predicted'))}{'×' if r.get('predicted') else ''} |"
         )
     return "\n".join(lines)
 
@@ -153,7 +179,15 @@ def main() -> None:
         label, _, path = spec.rpartition("=")
         base = Path(path)
         runs = [load_run(d) for d in sorted(base.iterdir()) if (d / "result").is_dir()]
-        rows += summarize(runs, label or base.name)
+        session = summarize(runs, label or base.name)
+        fit = cost_model(session)
+        if fit:
+            print(
+                f"{label or base.name}: step = {fit['step_ms']:.1f} ms + 3 × "
+                f"{fit['per_r_ms'] / 3:.1f} ms × r; t1 = {fit['t1_ms']:.1f} ms; "
+                f"v = {fit['v']:.2f}, c = {fit['c_per_r']:.2f}·r"
+            )
+        rows += session
     print(table(rows))
     keys = ("name", "session", "c1_tok_s_spread", "c8_tok_s_spread", "distill")
     print(json.dumps([{k: r[k] for k in keys} for r in rows], indent=1))
