@@ -76,8 +76,7 @@ def _dense_variants(layers: int) -> list[Variant]:
 
 def _sparse_variants(layers: int) -> list[Variant]:
     packs = [pack24(prune_magnitude24(_bf(OUT, IN))) for _ in range(layers)]
-    kernels_ = [native_ops.Sparse24(v, m) for v, m in packs]  # tiled (what vLLM runs)
-    ext = native.load()
+    kernels_ = [native_ops.Sparse24(v, m) for v, m in packs]
     table = torch_fast.nibble_table_on(torch.device("cpu"))
     nb = sum(_nbytes(v, m) for v, m in packs)
 
@@ -100,12 +99,6 @@ def _sparse_variants(layers: int) -> list[Variant]:
 
     return [
         Variant("sparse24 1536x576 (compressed)", "native", nb, lambda x: [k(x) for k in kernels_]),
-        Variant(
-            "sparse24 1536x576 (compressed)",
-            "native, stored rows",  # the same kernel family on values/meta as stored (ARMOR's core)
-            nb,
-            lambda x: [ext.sparse24(x, v, m, None, -1) for v, m in packs],
-        ),
         Variant("sparse24 1536x576 (compressed)", "torch", nb, torch_path),
         Variant("armor 1536x576 bs32", "native", armor_nb, lambda x: [k(x) for k in armor_native]),
         Variant("armor 1536x576 bs32", "torch", armor_nb, armor_torch),

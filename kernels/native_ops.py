@@ -61,61 +61,23 @@ class PackedDense:
         )
 
 
-S24_TILE_ROWS, S24_CHUNK = 16, 64  # kernels/csrc/common.h: rows per tile, columns per chunk
-
-
-def pack24_tiles(values: torch.Tensor, meta: torch.Tensor) -> torch.Tensor:
-    """Re-pack stored 2:4 tensors into the kernel's tiled stream (the same bytes, reordered).
-
-    Args:
-        values: [O, I/2] kept values (bf16).
-        meta: [O, I/8] uint8 position codes (docs/formats.md).
-
-    Returns:
-        [⌈O/16⌉, ⌈I/64⌉, 16·64 + 16·8] uint8: per 16-row tile and 64-column chunk, the 16 rows'
-        32 values (bf16) then their 8 meta bytes. Padding is zero (value 0, code 0).
-    """
-    o, half = (int(d) for d in values.shape)
-    tiles, chunks = -(-o // S24_TILE_ROWS), -(-half // (S24_CHUNK // 2))
-    rows = tiles * S24_TILE_ROWS
-    v = torch.zeros(rows, chunks * S24_CHUNK // 2, dtype=torch.bfloat16)
-    v[:o, :half] = values
-    m = torch.zeros(rows, chunks * S24_CHUNK // 8, dtype=torch.uint8)
-    m[:o, : meta.shape[1]] = meta
-    # [T, 16, C, 32] -> [T, C, 16, 32] -> bytes [T, C, 16·64]
-    vb = v.view(tiles, S24_TILE_ROWS, chunks, 32).permute(0, 2, 1, 3).contiguous()
-    vb = vb.view(torch.uint8).reshape(tiles, chunks, S24_TILE_ROWS * 64)
-    mb = m.view(tiles, S24_TILE_ROWS, chunks, 8).permute(0, 2, 1, 3)  # [T, C, 16, 8]
-    mb = mb.reshape(tiles, chunks, S24_TILE_ROWS * 8)
-    return torch.cat([vb, mb], dim=2).contiguous()
-
-
 class Sparse24:
-    """y = x·unpack24(values, meta)ᵀ + b, read compressed (no dense copy is ever made).
-
-    The stored tensors are re-packed once into 16-row tiles (`pack24_tiles`: the same bytes,
-    0.5625x dense bf16, plus zero padding to 16 rows / 64 columns) and not kept.
-    """
+    """y = x·unpack24(values, meta)ᵀ + b, read compressed (no dense copy is ever made)."""
 
     def __init__(self, values: torch.Tensor, meta: torch.Tensor) -> None:
         """Args: values: [O, I/2]; meta: [O, I/8] uint8 (validated 2:4 codes)."""
+        self.values, self.meta = _bf16(values), meta.contiguous()
         self.out_features = int(values.shape[0])
-        self.blocks = pack24_tiles(_bf16(values), meta.contiguous())
-
-    @property
-    def nbytes(self) -> int:
-        """Resident bytes of the tiled weight (padding included)."""
-        return self.blocks.numel()
 
     def __call__(
         self, x: torch.Tensor, bias: torch.Tensor | None = None, *, isa: int | None = None
     ) -> torch.Tensor:
         """x: [..., I] -> [..., O]."""
         level = default_isa() if isa is None else isa
-        ext, o = load(), self.out_features
-        if x.dim() == 2 and x.dtype in _KERNEL_DTYPES and x.is_contiguous():  # vLLM's case
-            return ext.sparse24_tiled(x, self.blocks, o, bias, level)
-        return _run(x, o, lambda x2: ext.sparse24_tiled(x2, self.blocks, o, bias, level))
+        ext = load()
+        return _run(
+            x, self.out_features, lambda x2: ext.sparse24(x2, self.values, self.meta, bias, level)
+        )
 
 
 class PackedLowRank:

@@ -51,28 +51,11 @@ struct Sparse24Args {
   Output y;
 };
 
-// Tiled 2:4 layout (re-packed once at load from values/meta, same bytes): row tiles of 16
-// rows, chunks of 64 input columns. Block (t, c) = 16 x 32 kept values (bf16, row after row)
-// followed by the 16 rows' 8 meta bytes of that chunk: [tiles][chunks][16·64 + 16·8] bytes, one
-// sequential stream. Padding rows/columns are zero values with code 0.
-constexpr int64_t kS24TileRows = 16;
-constexpr int64_t kS24BlockBytes = kS24TileRows * 64 + kS24TileRows * 8;
-
-struct Sparse24TiledArgs {
-  const uint8_t* blocks;  // [tiles][chunks][kS24BlockBytes]
-  int64_t chunks;         // ceil(I / 64)
-  int64_t out_rows;       // O (rows past O in the last tile are padding, not stored)
-  int64_t prefetch;       // batch 1: software prefetch distance in bytes (0: none)
-  Activations x;
-  Output y;
-};
-
-// Per ISA: dense over tiles [t0, t1), sparse24 over rows [r0, r1), tiled 2:4 over tiles.
+// Per ISA: dense over tiles [t0, t1), sparse24 over rows [r0, r1).
 #define SS_DECLARE_ISA(ns)                                                    \
   namespace ns {                                                              \
   void dense_tiles(const DenseArgs& a, int64_t t0, int64_t t1);               \
   void sparse24_rows(const Sparse24Args& a, int64_t r0, int64_t r1);          \
-  void sparse24_tiles(const Sparse24TiledArgs& a, int64_t t0, int64_t t1);    \
   }
 
 SS_DECLARE_ISA(avx512bf16)

@@ -82,37 +82,5 @@ void sparse24_rows(const ss::Sparse24Args& a, int64_t r0, int64_t r1) {
   }
 }
 
-// Tiled 2:4 layout (common.h), scalar.
-void sparse24_tiles(const ss::Sparse24TiledArgs& a, int64_t t0, int64_t t1) {
-  for (int64_t t = t0; t < t1; ++t) {
-    const uint8_t* tile = a.blocks + t * a.chunks * ss::kS24BlockBytes;
-    const int64_t rows = std::min<int64_t>(ss::kS24TileRows, a.out_rows - t * ss::kS24TileRows);
-    for (int64_t r = 0; r < rows; ++r) {
-      for (int64_t n = 0; n < a.x.n; ++n) {
-        const uint16_t* xh = a.x.hi + n * a.x.stride;
-        const uint16_t* xl = a.x.lo ? a.x.lo + n * a.x.stride : nullptr;
-        float acc = 0.0f;
-        for (int64_t c = 0; c < a.chunks; ++c) {
-          const uint8_t* blk = tile + c * ss::kS24BlockBytes;
-          uint16_t vals[32];
-          std::memcpy(vals, blk + 64 * r, sizeof(vals));
-          const uint8_t* meta = blk + ss::kS24TileRows * 64 + 8 * r;
-          for (int g = 0; g < 16; ++g) {
-            const unsigned nib = (meta[g >> 1] >> ((g & 1) * 4)) & 0xfu;
-            const int64_t c0 = c * 64 + 4 * g + (nib & 3u), c1 = c * 64 + 4 * g + (nib >> 2);
-            float x0 = ss::bf16_to_float(xh[c0]), x1 = ss::bf16_to_float(xh[c1]);
-            if (xl) {
-              x0 += ss::bf16_to_float(xl[c0]);
-              x1 += ss::bf16_to_float(xl[c1]);
-            }
-            acc += ss::bf16_to_float(vals[2 * g]) * x0 + ss::bf16_to_float(vals[2 * g + 1]) * x1;
-          }
-        }
-        ss::store_value(a.y, n, t * ss::kS24TileRows + r, acc);
-      }
-    }
-  }
-}
-
 }  // namespace ss::avx2
 #pragma GCC pop_options

@@ -12,7 +12,6 @@
 namespace ss::avx512 {
 #define SS_HAS_BF16 0
 #include "avx512_impl.h"
-#include "avx512_s24tiled.h"
 #undef SS_HAS_BF16
 }  // namespace ss::avx512
 #pragma GCC pop_options

@@ -13,7 +13,6 @@
 namespace ss::avx512bf16 {
 #define SS_HAS_BF16 1
 #include "avx512_impl.h"
-#include "avx512_s24tiled.h"
 #undef SS_HAS_BF16
 }  // namespace ss::avx512bf16
 #pragma GCC pop_options

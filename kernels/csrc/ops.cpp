@@ -16,7 +16,6 @@ namespace {
 
 enum Isa : int64_t { kNone = 0, kAvx2 = 1, kAvx512 = 2, kAvx512Bf16 = 3 };
 constexpr int64_t kGrainBytes = 32 * 1024;  // the least weight bytes worth a thread
-constexpr int64_t kS24DefaultPrefetch = 2 * kS24BlockBytes;
 
 int64_t detect_isa() {
   __builtin_cpu_init();
@@ -108,19 +107,8 @@ int64_t prefetch_rows() {
   return rows;
 }
 
-// Tiled 2:4, batch 1: software prefetch distance in bytes: $STRUCTSERVE_S24_PREFETCH (tuning),
-// else the default below; 0 disables it.
-int64_t tiled_prefetch() {
-  static const int64_t bytes = [] {
-    const char* env = std::getenv("STRUCTSERVE_S24_PREFETCH");
-    return env ? std::atoll(env) : int64_t{kS24DefaultPrefetch};
-  }();
-  return bytes;
-}
-
 using DenseFn = void (*)(const DenseArgs&, int64_t, int64_t);
 using SparseFn = void (*)(const Sparse24Args&, int64_t, int64_t);
-using TiledFn = void (*)(const Sparse24TiledArgs&, int64_t, int64_t);
 
 DenseFn dense_fn(int64_t isa) {
   if (isa == kAvx512Bf16) return avx512bf16::dense_tiles;
@@ -130,11 +118,6 @@ DenseFn dense_fn(int64_t isa) {
 SparseFn sparse_fn(int64_t isa) {
   if (isa == kAvx512Bf16) return avx512bf16::sparse24_rows;
   return isa == kAvx512 ? avx512::sparse24_rows : avx2::sparse24_rows;
-}
-
-TiledFn tiled_fn(int64_t isa) {
-  if (isa == kAvx512Bf16) return avx512bf16::sparse24_tiles;
-  return isa == kAvx512 ? avx512::sparse24_tiles : avx2::sparse24_tiles;
 }
 
 int64_t grain(int64_t bytes_per_item) {
@@ -192,19 +175,6 @@ void run_sparse24(int64_t isa, const at::Tensor& values, const at::Tensor& meta,
                  in_features, prefetch_rows(), x, y};
   SparseFn fn = sparse_fn(isa);
   at::parallel_for(0, rows, grain(in_features + in_features / 8),
-                   [&](int64_t b, int64_t e) { fn(a, b, e); });
-}
-
-void run_sparse24_tiled(int64_t isa, const at::Tensor& blocks, int64_t out_features,
-                        const Activations& x, const Output& y) {
-  TORCH_CHECK(blocks.dim() == 3 && blocks.size(2) == kS24BlockBytes &&
-                  blocks.scalar_type() == at::kByte && blocks.is_contiguous(),
-              "not a tiled 2:4 weight (pack24_tiles): ", blocks.sizes());
-  const int64_t tiles = blocks.size(0), chunks = blocks.size(1);
-  TORCH_CHECK(tiles * kS24TileRows >= out_features, "tiled 2:4 weight has too few rows");
-  Sparse24TiledArgs a{blocks.data_ptr<uint8_t>(), chunks, out_features, tiled_prefetch(), x, y};
-  TiledFn fn = tiled_fn(isa);
-  at::parallel_for(0, tiles, grain(chunks * kS24BlockBytes),
                    [&](int64_t b, int64_t e) { fn(a, b, e); });
 }
 
@@ -281,20 +251,6 @@ at::Tensor sparse24(const at::Tensor& x, const at::Tensor& values, const at::Ten
   auto b = bias_f32(bias, values.size(0));
   auto y = out_like(x, values.size(0), false);
   run_sparse24(isa, values, meta, px.view, output_of(y, b));
-  return y;
-}
-
-// y = x·Wᵀ (+ bias) for a 2:4 W re-packed in tiles (common.h; kernels/native_ops.pack24_tiles).
-at::Tensor sparse24_tiled(const at::Tensor& x, const at::Tensor& blocks, int64_t out_features,
-                          const c10::optional<at::Tensor>& bias, int64_t isa) {
-  isa = resolve_isa(isa);
-  TORCH_CHECK(x.dim() == 2 && blocks.dim() == 3 && (x.size(1) + 63) / 64 == blocks.size(1),
-              "x has ", x.size(-1), " columns; the tiled weight has ", blocks.size(1),
-              " chunks of 64");
-  auto px = prepare_tensor(x);
-  auto b = bias_f32(bias, out_features);
-  auto y = out_like(x, out_features, false);
-  run_sparse24_tiled(isa, blocks, out_features, px.view, output_of(y, b));
   return y;
 }
 
@@ -382,7 +338,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("pack_blocks", &ss::pack_blocks);
   m.def("dense", &ss::dense);
   m.def("sparse24", &ss::sparse24);
-  m.def("sparse24_tiled", &ss::sparse24_tiled);
   m.def("blockdiag", &ss::blockdiag);
   m.def("lowrank", &ss::lowrank);
   m.def("armor", &ss::armor);

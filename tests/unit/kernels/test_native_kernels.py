@@ -122,40 +122,6 @@ def test_sparse24(isa: int, dtype: torch.dtype, threads: int) -> None:
 
 
 @params
-def test_sparse24_stored_rows(isa: int, dtype: torch.dtype, threads: int) -> None:
-    """The row kernel on values/meta as stored (ARMOR's core; the benchmark's baseline)."""
-    ext = native.load()
-    for o, i in SPARSE_SHAPES:
-        values, meta = pack24(prune_magnitude24(_bf(o, i)))
-        for n in _batches(o, i):
-            x = _x(n, i, dtype)
-            want = reference.sparse24_linear(x.float(), values.float(), meta, None)
-            got = ext.sparse24(x, values, meta, None, _level(isa))
-            _check(got, want, dtype, f"stored-row sparse24 {o}x{i} batch {n}")
-
-
-@pytest.mark.parametrize(("o", "i"), SPARSE_SHAPES)
-def test_pack24_tiles_layout(o: int, i: int) -> None:
-    """Tiles hold exactly the stored values and codes, reordered, zero padded (common.h)."""
-    from kernels.native_ops import Sparse24, pack24_tiles
-
-    values, meta = pack24(prune_magnitude24(_bf(o, i)))
-    blocks = pack24_tiles(values, meta)  # [T, C, 16·64 + 16·8]
-    t, c = -(-o // 16), -(-i // 64)
-    assert blocks.shape == (t, c, 1152) and blocks.dtype == torch.uint8
-    vals = blocks[:, :, :1024].contiguous().view(torch.bfloat16).reshape(t, c, 16, 32)
-    vals = vals.permute(0, 2, 1, 3).reshape(t * 16, c * 32)  # [rows, cols/2] padded
-    codes = blocks[:, :, 1024:].reshape(t, c, 16, 8).permute(0, 2, 1, 3).reshape(t * 16, c * 8)
-    assert torch.equal(vals[:o, : i // 2], values) and torch.equal(codes[:o, : i // 8], meta)
-    assert not vals[o:].any() and not vals[:, i // 2 :].any()
-    assert not codes[o:].any() and not codes[:, i // 8 :].any()
-    kernel = Sparse24(values, meta)
-    assert not hasattr(kernel, "values"), "the stored copy must not stay resident"
-    if o % 16 == 0 and i % 64 == 0:  # aligned: exactly the stored bytes (0.5625x dense bf16)
-        assert kernel.nbytes == values.numel() * 2 + meta.numel()
-
-
-@params
 def test_lowrank(isa: int, dtype: torch.dtype, threads: int) -> None:
     from kernels.native_ops import PackedLowRank
 
