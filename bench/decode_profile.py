@@ -13,11 +13,13 @@ category (in this order) that any of its Python frames matches:
     lm_head    logits_processor (the tied-embedding GEMM and logits gather)
     attention  vLLM's attention layer and CPU attention backend
     sampling   vLLM's sampler
-    model_other   the rest of the model forward (norms, rotary, activation, embedding, residuals)
+    model_other   the rest of the model forward (norms, rotary, activation, embedding, residuals;
+               norms that vLLM fuses into a linear layer's forward count here)
     runner     the model runner around the forward (input preparation, output lists)
     ipc        waiting on / moving messages between processes (shared-memory queue, zmq)
-    engine     scheduler, engine-core loop, IPC / serialization (everything else, busy)
-    idle       the main thread not on CPU (waiting for work or output)
+    engine     everything else with Python frames (scheduler, engine-core loop, worker loop)
+    no_python_frame   on CPU in native code with no Python frame recorded
+    idle       the thread not on CPU (blocked, or descheduled on a busy machine)
 
 Per mode it prints the shares, the per-token times they imply (decode rate measured during the
 window) and the Amdahl ceiling of end-to-end speedup from any faster linear kernel.
@@ -44,10 +46,11 @@ from bench.kernels_serve import start_engine, wait_healthy
 RULES: list[tuple[str, tuple[str, ...]]] = [
     ("sampling", ("v1/sample/",)),
     ("lm_head", ("logits_processor.py", "NativeLMHead", "lm_head")),
-    ("attention", ("v1/attention/", "attention/layer.py", "unified_attention", "attention.py")),
+    ("attention", ("v1/attention/", "layers/attention/", "cpu_attention", "unified_attention")),
+    ("model_other", ("layernorm", "rms_norm", "activation.py", "rotary_embedding")),
     (
         "linear",
-        ("layers/linear.py", "model_loaders/", "kernels/", "quantization/", "cpu_gemm"),
+        ("layers/linear.py", "model_loaders/", "kernels/", "onednn_mm", "cpu_gemm", "layers/utils"),
     ),
     ("model_other", ("model_executor/",)),
     ("runner", ("v1/worker/",)),
@@ -57,6 +60,8 @@ RULES: list[tuple[str, tuple[str, ...]]] = [
 
 def classify(frames: list[str]) -> str:
     """Category of one stack (frames root -> leaf): the first rule any frame matches."""
+    if not frames:
+        return "no_python_frame"
     for name, keys in RULES:
         if any(k in frame for frame in frames for k in keys):
             return name
@@ -132,12 +137,13 @@ def _busiest(path: Path) -> Counter[str]:
 
 
 def summarize(files: dict[str, Path], expected: int, tok_s: float) -> dict[str, object]:
-    """Shares of the busiest thread's wall time (the process that runs the model) per category.
+    """Shares of the model process's busiest thread's wall time (VLLM::Worker) per category.
 
     Other processes are reported by the busy share of their busiest thread.
     """
     per_proc = {name: _busiest(f) for name, f in files.items()}
-    name, best = max(per_proc.items(), key=lambda kv: sum(kv[1].values()))
+    workers = {n: c for n, c in per_proc.items() if "Worker" in n}  # vLLM's model process
+    name, best = max((workers or per_proc).items(), key=lambda kv: sum(kv[1].values()))
     busy = sum(best.values())
     shares = {k: v / max(expected, busy) for k, v in best.most_common()}
     shares["idle"] = max(0.0, 1 - busy / max(expected, busy))
@@ -170,8 +176,19 @@ def main() -> None:
     ap.add_argument("--rate", type=int, default=200)
     ap.add_argument("--port", type=int, default=8811)
     ap.add_argument("--out", default="/tmp/decode_profile")
+    ap.add_argument(
+        "--from-files",
+        nargs="+",
+        metavar="MODE=TOK_S",
+        help="only re-classify the raw files already in --out/MODE (decode rate given)",
+    )
     args = ap.parse_args()
-    for mode in args.kernels:
+    for item in args.from_files or []:
+        mode, rate = item.split("=")
+        files = {f.stem: f for f in sorted((Path(args.out) / mode).glob("*.txt"))}
+        summary = summarize(files, args.seconds * args.rate, float(rate))
+        print(json.dumps({"mode": mode, **summary}), flush=True)
+    for mode in [] if args.from_files else args.kernels:
         print(json.dumps({"mode": mode, **profile_mode(args, mode)}), flush=True)
 
 
