@@ -95,11 +95,11 @@ def _record(py_spy: str, pids: list[int], seconds: int, rate: int, out: Path) ->
     """py-spy every pid at once; {process name (pid): raw output file}."""
     files, procs = {}, []
     for pid in pids:
-        f = out / f"{pid}.txt"
+        f = out / f"{psutil.Process(pid).name().replace(':', '_')}-{pid}.txt"
         cmd = [py_spy, "record", "--pid", str(pid), "--duration", str(seconds), "--rate"]
         cmd += [str(rate), "--format", "raw", "--threads", "--nonblocking", "--output", str(f)]
         procs.append(subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
-        files[f"{psutil.Process(pid).name()} ({pid})"] = f
+        files[f.stem] = f
     for p in procs:
         p.wait()
     return {name: f for name, f in files.items() if f.is_file()}
