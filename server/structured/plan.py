@@ -13,6 +13,7 @@ from typing import Any
 from server.errors import InvalidRequest
 from server.structured.bounds import apply_bounds
 from server.structured.compiler import CompileVerdict, GrammarChecker
+from server.structured.finite import check_finite
 from server.structured.keywords import (
     BACKEND,
     keywords_in_message,
@@ -224,6 +225,7 @@ def _plan_schema(
     param: str,
 ) -> StructuredPlan:
     check_schema(schema, limits, param=param)
+    check_finite(schema, param=param)
     unenforced = unenforced_keywords(schema)
     if strict and unenforced:
         raise _unsupported(unenforced, param=param)
