@@ -152,3 +152,39 @@ def is_valid(pattern: str) -> bool:
     except re.error:
         return False
     return True
+
+
+def expanded_size(pattern: str, *, cap: int = 10**9) -> int:
+    """Size of the regex with every counted repeat written out (`(a{1000}){1000}` is 10^6).
+
+    An automaton-based backend builds states in proportion to this; beyond its own limits it
+    fails lazily, mid-generation. Unbounded repeats count as their minimum plus one copy.
+
+    Args:
+        pattern: a regular expression (Python syntax).
+        cap: stop counting beyond this (the result is then at least `cap`).
+
+    Raises:
+        re.error: when the pattern does not parse.
+    """
+    return min(_size(list(P.parse(pattern)), cap), cap)
+
+
+def _size(items: list[tuple[Any, Any]], cap: int) -> int:
+    total = 0
+    for op, av in items:
+        if op in _REPEATS:
+            low, high, sub = av
+            copies = low + 1 if high == C.MAXREPEAT else high
+            total += max(copies, 1) * _size(list(sub), cap)
+        elif op == C.SUBPATTERN:
+            total += _size(list(av[-1]), cap)
+        elif op == C.BRANCH:
+            total += sum(_size(list(branch), cap) for branch in av[1])
+        elif op in (C.ASSERT, C.ASSERT_NOT):
+            total += _size(list(av[1]), cap)
+        else:
+            total += 1
+        if total >= cap:
+            return cap
+    return total

@@ -15,7 +15,7 @@ from jsonschema.exceptions import SchemaError
 
 from server.errors import InvalidRequest
 from server.structured.refs import check_refs
-from server.structured.regex_safety import nested_quantifier
+from server.structured.regex_safety import expanded_size, nested_quantifier
 from server.structured.walk import depth, join, subschemas
 
 
@@ -31,6 +31,9 @@ class StructuredLimits:
     """Longest `enum` list (and longest `choice` list)."""
     max_pattern_chars: int = 2048
     """Longest regular expression (`pattern`, `patternProperties` key, `regex`)."""
+    max_regex_expansion: int = 100_000
+    """Largest regex once its counted repeats are written out (`(a{1000}){1000}` is 10^6): the
+    backend's lexer builds states in proportion and fails mid-generation beyond its limits."""
     compile_timeout_s: float = 5.0
     """Longest the backend may take to compile one grammar (400 "schema too complex" above)."""
     cache_size: int = 1024
@@ -129,5 +132,12 @@ def check_regex(pattern: str, limits: StructuredLimits, *, pointer: str, param: 
     if nested:
         raise too_complex(
             f"regex at {pointer} nests unbounded quantifiers ({nested}): catastrophic backtracking",
+            param=param,
+        )
+    size = expanded_size(pattern, cap=limits.max_regex_expansion + 1)
+    if size > limits.max_regex_expansion:
+        raise too_complex(
+            f"regex at {pointer} expands to more than {limits.max_regex_expansion} elements once "
+            "its counted repeats are written out",
             param=param,
         )
