@@ -3,14 +3,16 @@ never a header value (so never an API key).
 
 The route is the matched route's template (`/v1/models/{model}`), not the raw path, so a
 client cannot write arbitrary text into the log through the URL; unmatched paths log as
-"other". Token counts come from `scope["state"]["usage"]`, which the generation service fills
-from the engine's `usage` (unary answers, and streams with `include_usage`).
+"other". A request refused before routing (401, 413) logs its path when it is one of the
+gateway's fixed routes. Token counts come from `scope["state"]["usage"]`, which the generation
+service fills from the engine's `usage` (unary answers, and streams with `include_usage`).
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -18,10 +20,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 log = logging.getLogger("structserve.access")
 
 
-def _route(scope: Scope) -> str:
+def _route(scope: Scope, known: frozenset[str]) -> str:
     route = scope.get("route")
     path = getattr(route, "path", None)
-    return path if isinstance(path, str) else "other"
+    if isinstance(path, str):
+        return path
+    raw = scope.get("path")
+    return raw if raw in known else "other"
 
 
 def _tokens(state: dict[str, Any]) -> str:
@@ -40,8 +45,11 @@ class AccessLogMiddleware:
     """Logs `request id=… method=… route=… status=… duration_ms=… prompt_tokens=…
     completion_tokens=…` on logger `structserve.access` (INFO) when each response ends."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, routes: Iterable[str] = ()) -> None:
+        """Args: app: the next ASGI app; routes: fixed paths logged as such even when a
+        middleware answers before routing."""
         self.app = app
+        self.routes = frozenset(routes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -64,7 +72,7 @@ class AccessLogMiddleware:
                 "request id=%s method=%s route=%s status=%s duration_ms=%.1f %s",
                 state.get("request_id", "-"),
                 str(scope.get("method", "-"))[:16],
-                _route(scope),
+                _route(scope, self.routes),
                 status or 499,  # no response started: the client left or the app raised
                 (time.perf_counter() - started) * 1000,
                 _tokens(state),

@@ -130,6 +130,6 @@ def build_app(
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(ApiKeyMiddleware, keys=settings.api_key_values(), public_paths=public)
     app.add_middleware(MetricsMiddleware, metrics=gateway_metrics, routes=ROUTES)
-    app.add_middleware(AccessLogMiddleware)
+    app.add_middleware(AccessLogMiddleware, routes=ROUTES)
     app.add_middleware(RequestIdMiddleware)
     return app

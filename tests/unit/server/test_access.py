@@ -101,3 +101,14 @@ def test_prompt_text_only_when_enabled(caplog: pytest.LogCaptureFixture, log_pro
     text = "\n".join(r.getMessage() for r in caplog.records)
     assert (MARKER in text) is log_prompts
     assert len(access_lines(caplog)) >= 2
+
+
+def test_refused_before_routing_logs_the_route(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    with gateway_client(api_keys=[KEY]) as client:
+        caplog.clear()
+        assert client.post("/v1/completions", json=CHAT).status_code == 401
+        assert client.get("/v1/nothing/here").status_code == 401
+    lines = access_lines(caplog)
+    assert "route=/v1/completions status=401" in lines[0], lines
+    assert "route=other status=401" in lines[1], lines
