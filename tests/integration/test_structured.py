@@ -129,15 +129,12 @@ def nested(depth: int) -> dict[str, Any]:
 
 
 ADVERSARIAL: dict[str, dict[str, Any]] = {
-    "deep nesting": nested(200),
+    # 100 schema levels: deeper than the schema limit (64) while the request body (~205 JSON
+    # levels) stays under the body's own nesting limit (256), which would answer first
+    "deep nesting": nested(100),
     "huge enum": {"enum": [f"value-{i}" for i in range(20_000)]},
     "catastrophic regex": {"type": "string", "pattern": "^(a+)+$"},
 }
-for _ in range(200):
-    ADVERSARIAL["deep nesting"] = {
-        "type": "object",
-        "properties": {"a": ADVERSARIAL["deep nesting"]},
-    }
 
 
 @pytest.mark.parametrize("schema", list(ADVERSARIAL.values()), ids=list(ADVERSARIAL))
