@@ -145,24 +145,35 @@ def plot(rows: list[dict[str, Any]], png: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    fig, ax = plt.subplots(figsize=(7.2, 5.0))
     sessions = list(dict.fromkeys(r["session"] for r in rows))
     markers = "osD^v"
+    placed: list[tuple[float, float]] = []  # label positions so far, to keep labels apart
     for r in rows:
         if r["draft_bytes"]:
             x = r["draft_bytes"] / r["target_bytes"]
             mark = markers[sessions.index(r["session"]) % len(markers)]
+            label = f"{r['name']} ({r['session']})" if len(sessions) > 1 else r["name"]
             ax.scatter([x], [r["c1_speedup"]], s=40, marker=mark)
-            ax.annotate(r["name"], (x, r["c1_speedup"]), textcoords="offset points", xytext=(5, 4))
+            near = sum(abs(px - x) < 0.02 and abs(py - r["c1_speedup"]) < 0.04 for px, py in placed)
+            placed.append((x, r["c1_speedup"]))
+            ax.annotate(
+                label,
+                (x, r["c1_speedup"]),
+                textcoords="offset points",
+                xytext=(5 + 58 * near, 2 - 14 * near),
+                fontsize=8,
+                arrowprops={"arrowstyle": "-", "lw": 0.5, "color": "gray"} if near else None,
+            )
     for r in rows:
         if r["name"] == "ngram":
-            ax.axhline(r["c1_speedup"], ls="--", c="gray", lw=1, label="ngram")
+            ax.axhline(r["c1_speedup"], ls="--", c="gray", lw=1, label=f"ngram ({r['session']})")
     ax.axhline(1.0, c="black", lw=0.8, label="no speculation")
     ax.axhline(1.5, c="red", ls=":", lw=1, label="target 1.5×")
     ax.set_xlabel("draft size / target size (bytes)")
     ax.set_ylabel("single-stream output tok/s vs no speculation")
     ax.set_title("SmolLM2-135M, k = 3, vLLM CPU")
-    ax.set_xlim(0, 1.05)
+    ax.set_xlim(0, 1.25)
     ax.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
     fig.savefig(png, dpi=120)
