@@ -25,6 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.cli import csv_ints
+
 TOOLS = ("ours", "vllm", "guidellm")
 
 
@@ -187,10 +189,6 @@ def _runners(guidellm: str | None) -> dict[str, Callable[[Job, str], dict[str, f
     return runners
 
 
-def _csv_ints(text: str) -> list[int]:
-    return [int(x) for x in text.split(",") if x.strip()]
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run the interleaved comparison; writes points.json and summary.md into --out."""
     p = argparse.ArgumentParser(prog="python -m bench.agreement", description=__doc__,
@@ -199,8 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", default="smollm2-135m-instruct")
     p.add_argument("--tokenizer", required=True, help="Model folder with the tokenizer.")
     p.add_argument("--guidellm", help="Path of the `guidellm` executable (own venv).")
-    p.add_argument("--concurrency", type=_csv_ints, default=[1, 16])
-    p.add_argument("--num-prompts", type=_csv_ints, default=[16, 64], help="One per concurrency.")
+    p.add_argument("--concurrency", type=csv_ints, default=[1, 16])
+    p.add_argument("--num-prompts", type=csv_ints, default=[16, 64], help="One per concurrency.")
     p.add_argument("--input-len", type=int, default=128)
     p.add_argument("--output-len", type=int, default=64)
     p.add_argument("--rounds", type=int, default=2)

@@ -57,7 +57,8 @@ def _csv_floats(text: str) -> list[float]:
     return [float(x) for x in text.split(",") if x.strip()]
 
 
-def _csv_ints(text: str) -> list[int]:
+def csv_ints(text: str) -> list[int]:
+    """`1,16` -> [1, 16] (an argparse `type`)."""
     return [int(x) for x in text.split(",") if x.strip()]
 
 
@@ -174,7 +175,7 @@ def _workload_args(w: argparse._ArgumentGroup, data: Path) -> None:
 
 def _load_args(lo: argparse._ArgumentGroup) -> None:
     lo.add_argument(
-        "--concurrency", type=_csv_ints, help="Closed-loop points: requests in flight, e.g. 1,16."
+        "--concurrency", type=csv_ints, help="Closed-loop points: requests in flight, e.g. 1,16."
     )
     lo.add_argument(
         "--request-rate",
