@@ -28,6 +28,7 @@ from typing import Any
 from bench.cli import csv_ints
 
 TOOLS = ("ours", "vllm", "guidellm")
+FIGURES = ("output_throughput", "median_ttft_ms", "median_tpot_ms")  # keys as vLLM names them
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ def run_ours(job: Job, tag: str) -> dict[str, float]:
            "--result-dir", str(out)]  # fmt: skip
     _run(cmd, job.out_dir / f"ours-{tag}.log")
     point = json.loads((out / "result.json").read_text())["points"][0]
-    return {k: float(point[k]) for k in ("output_throughput", "median_ttft_ms", "median_tpot_ms")}
+    return {k: float(point[k]) for k in FIGURES}
 
 
 def run_vllm(job: Job, tag: str) -> dict[str, float]:
@@ -93,7 +94,7 @@ def run_vllm(job: Job, tag: str) -> dict[str, float]:
            "--result-filename", "result.json"]  # fmt: skip
     _run(cmd, job.out_dir / f"vllm-{tag}.log")
     data = json.loads((out / "result.json").read_text())
-    return {k: float(data[k]) for k in ("output_throughput", "median_ttft_ms", "median_tpot_ms")}
+    return {k: float(data[k]) for k in FIGURES}
 
 
 def _guidellm_scenario(job: Job, path: Path) -> dict[str, Any]:
@@ -163,10 +164,7 @@ def summarize(points: list[Point]) -> str:
             mine = [p for p in points if p.concurrency == conc and p.tool == tool]
             if not mine:
                 continue
-            med[tool] = {
-                k: statistics.median(getattr(p, k) for p in mine)
-                for k in ("output_throughput", "median_ttft_ms", "median_tpot_ms")
-            }
+            med[tool] = {k: statistics.median(getattr(p, k) for p in mine) for k in FIGURES}
             ours = med.get("ours", med[tool])
             rows.append(
                 f"| {conc} | {tool} | {med[tool]['output_throughput']:.1f} "

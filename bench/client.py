@@ -79,10 +79,7 @@ class Endpoint:
         else:
             body["prompt"] = request.prompt
         if request.schema is not None:
-            body["response_format"] = {
-                "type": "json_schema",
-                "json_schema": {"name": "answer", "schema": request.schema, "strict": True},
-            }
+            body["response_format"] = json_schema_format(request.schema)
         if self.ignore_eos:
             body["ignore_eos"] = True
         if self.cache_salt == "request":
@@ -91,6 +88,14 @@ class Endpoint:
             body["cache_salt"] = self.cache_salt
         body.update(self.extra_body)
         return body
+
+
+def json_schema_format(schema: Any) -> dict[str, Any]:
+    """The strict `response_format` the harness sends for a JSON-schema request."""
+    return {
+        "type": "json_schema",
+        "json_schema": {"name": "answer", "schema": schema, "strict": True},
+    }
 
 
 async def stream_request(

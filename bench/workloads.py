@@ -7,6 +7,7 @@ JSONSchemaBench archive is unpacked into a cache folder at run time.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import math
@@ -246,13 +247,12 @@ def policy_accepts(schema: dict[str, Any]) -> bool:
     unsupported keywords): a load test of refusals measures nothing, and the same requests go
     to every target, ours or not. The grammar compile itself is not run here.
     """
+    from bench.client import json_schema_format
     from server.errors import InvalidRequest
     from server.structured.plan import plan_request
 
-    spec = {"name": "answer", "schema": schema, "strict": True}
-    body = {"response_format": {"type": "json_schema", "json_schema": spec}}
-    try:
-        plan_request(json.loads(json.dumps(body)))
+    try:  # plan_request rewrites the body in place: give it a copy
+        plan_request({"response_format": json_schema_format(copy.deepcopy(schema))})
     except InvalidRequest:
         return False
     return True
