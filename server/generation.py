@@ -149,8 +149,7 @@ class GenerationService:
         try:
             if self.structured is None or not _asks_structured(body):
                 return plan_request(body)  # cheap: no thread hop on the plain path
-            service = self.structured
-            return await asyncio.to_thread(plan_request, body, service.checker, service.limits)
+            return await self.structured.aplan(body)
         except InvalidRequest as exc:
             self.metrics.structured_rejections.labels(exc.code or "invalid_request").inc()
             raise
