@@ -34,6 +34,25 @@ def singular_values(weight: torch.Tensor, hessian: torch.Tensor) -> torch.Tensor
     return torch.linalg.svdvals(weight.double() @ whitening(hessian)).float()
 
 
+def fisher_scores(
+    weight: torch.Tensor, hessian: torch.Tensor, fisher: torch.Tensor
+) -> torch.Tensor:
+    """Estimated loss of dropping each whitened singular direction (compress/fisher.py).
+
+    Args:
+        weight: [out, in].
+        hessian: [in, in] calibration second moment.
+        fisher: [out] mean squared loss gradient per output channel.
+
+    Returns:
+        [min(out, in)] σ_i² · Σ_o fisher_o · u_{o,i}², in singular-value order.
+    """
+    import torch
+
+    u, s, _ = torch.linalg.svd(weight.double() @ whitening(hessian), full_matrices=False)
+    return (s**2 * (fisher.double()[:, None] * u**2).sum(dim=0)).float()
+
+
 def compress_linear(
     weight: torch.Tensor, hessian: torch.Tensor, *, rank: int, damp: float = 0.01
 ) -> CompressedLinear:

@@ -31,9 +31,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--allocation",
-        choices=("uniform", "global"),
+        choices=("uniform", "global", "fisher"),
         default="uniform",
-        help="rank allocation for svd/asvd: same ratio per layer, or one global budget",
+        help="rank allocation for svd/asvd: same ratio per layer, one global budget by "
+        "normalized energy, or (asvd) one global budget by estimated loss (output Fisher)",
     )
     p.add_argument(
         "--dense-fraction", type=float, default=0.1, help="spense: share of rows/cols kept dense"
@@ -132,6 +133,8 @@ def run_heal(args: argparse.Namespace, dense: Path, compressed: Path, out: Path)
 def _validate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
     if not (0 < args.ratio <= 1):
         parser.error("--ratio must be in (0, 1]")
+    if args.allocation == "fisher" and args.method != "asvd":
+        parser.error("--allocation fisher needs --method asvd (it values whitened directions)")
     if not (0 <= args.dense_fraction < 1):
         parser.error("--dense-fraction must be in [0, 1)")
     if not (args.model / "config.json").is_file():

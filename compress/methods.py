@@ -28,7 +28,7 @@ class MethodConfig:
     """Per-method options (validated once by the CLI).
 
     ratio: target parameter ratio (svd, asvd, dict), over the compressed linears.
-    allocation: rank allocation for svd/asvd, "uniform" or "global".
+    allocation: rank allocation for svd/asvd, "uniform", "global" or "fisher" (asvd).
     dense_fraction: share of rows/columns kept dense (spense).
     spense_axis: "rows" (the checkpoint format) or "cols".
     dict_sparsity: s / k for dict.

@@ -226,14 +226,23 @@ def compress_layer(
     return results, model.run_layer(layer, hidden, batch=cfg.batch), dense_out
 
 
-def _global_ranks(model: LayerwiseModel, hidden: torch.Tensor, cfg: RunConfig) -> dict[str, int]:
-    """Dense pre-pass: spectra of every linear, then one global rank budget."""
+def _global_ranks(
+    model: LayerwiseModel, ids: torch.Tensor, hidden: torch.Tensor, cfg: RunConfig
+) -> dict[str, int]:
+    """Dense pre-pass: spectra (or Fisher-valued directions) of every linear, one budget."""
     from tqdm import tqdm
 
     from compress import asvd, svd
     from compress.calibration import HessianCollector
 
-    spectra, shapes = {}, {}
+    fisher = None
+    if cfg.method.allocation == "fisher":
+        from compress.fisher import FISHER_WINDOWS, output_fisher
+
+        fisher = output_fisher(
+            cfg.model_dir, ids[:FISHER_WINDOWS], linears=LINEARS, device=str(model.device)
+        )
+    values, shapes = {}, {}
     for i in tqdm(range(model.num_layers), desc="rank allocation (dense pre-pass)"):
         layer = model.load_layer(i)
         modules = {n: layer.get_submodule(n) for n in LINEARS}
@@ -245,10 +254,15 @@ def _global_ranks(model: LayerwiseModel, hidden: torch.Tensor, cfg: RunConfig) -
             w = mod.weight.data.float().cpu()
             key = f"model.layers.{i}.{n}"
             shapes[key] = (int(w.shape[0]), int(w.shape[1]))
-            mod_sv = svd if cfg.method.method == "svd" else asvd
-            spectra[key] = mod_sv.singular_values(w, hess[n].cpu())
+            if fisher is not None:
+                values[key] = asvd.fisher_scores(w, hess[n].cpu(), fisher[key])
+            else:
+                mod_sv = svd if cfg.method.method == "svd" else asvd
+                values[key] = mod_sv.singular_values(w, hess[n].cpu())
         hidden = out
-    return svd.allocate_ranks(spectra, shapes, cfg.method.ratio)
+    if fisher is not None:
+        return svd.allocate_budget(values, shapes, cfg.method.ratio)
+    return svd.allocate_ranks(values, shapes, cfg.method.ratio)
 
 
 def run(cfg: RunConfig, *, progress: bool = True) -> dict[str, Any]:
@@ -285,9 +299,9 @@ def run(cfg: RunConfig, *, progress: bool = True) -> dict[str, Any]:
         hidden = model.embed(ids)
         dense_hidden = hidden.clone() if cfg.target == "dense" else None
         prog = {"next_layer": 0, "seconds": 0.0, "ranks": {}}
-        if method.method in LOWRANK_METHODS and method.allocation == "global":
+        if method.method in LOWRANK_METHODS and method.allocation != "uniform":
             t0 = time.time()
-            prog["ranks"] = _global_ranks(model, hidden, cfg)
+            prog["ranks"] = _global_ranks(model, ids, hidden, cfg)
             prog["seconds"] += time.time() - t0
     else:
         acts = load_file(str(acts_path))

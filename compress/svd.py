@@ -3,7 +3,9 @@
 Allocation modes:
   uniform — every linear keeps the same fraction of its parameters;
   global  — one budget over all linears, spent greedily on the singular directions with the
-            largest share of their layer's (whitened) energy per parameter.
+            largest share of their layer's (whitened) energy per parameter;
+  fisher  — the same greedy budget, with each direction valued by its estimated loss
+            (asvd only: `compress.fisher`).
 A rank at or above in·out/(in+out) costs more than the dense matrix: such layers stay dense.
 """
 
@@ -33,7 +35,7 @@ def uniform_rank(shape: tuple[int, int], ratio: float) -> int:
 def allocate_ranks(
     spectra: dict[str, torch.Tensor], shapes: dict[str, tuple[int, int]], ratio: float
 ) -> dict[str, int]:
-    """Global rank allocation under one parameter budget.
+    """Global rank allocation under one parameter budget, by normalized energy.
 
     Args:
         spectra: name -> singular values (descending) of the (whitened) weight.
@@ -43,24 +45,39 @@ def allocate_ranks(
     Returns:
         name -> rank; a rank above `max_useful_rank` means "keep dense".
     """
-    budget = ratio * sum(o * i for o, i in shapes.values())
-    energy = {n: float((s.double() ** 2).sum()) or 1.0 for n, s in spectra.items()}
-    ranks = dict.fromkeys(spectra, 0)
-    spent = 0.0
-    # priority: normalized energy of the next direction per parameter it costs
-    heap = []
+    values = {}
     for n, s in spectra.items():
-        o, i = shapes[n]
-        heap.append((-(float(s[0]) ** 2) / energy[n] / (o + i), n))
+        s2 = s.double() ** 2
+        values[n] = s2 / (float(s2.sum()) or 1.0)
+    return allocate_budget(values, shapes, ratio)
+
+
+def allocate_budget(
+    values: dict[str, torch.Tensor], shapes: dict[str, tuple[int, int]], ratio: float
+) -> dict[str, int]:
+    """Spend one parameter budget on singular directions, greedily by value per parameter.
+
+    Args:
+        values: name -> [r] value of keeping each direction, in singular-value order (a rank
+            is a prefix: direction i is only taken after 0..i-1).
+        shapes: name -> (out, in).
+        ratio: target parameters / dense parameters over all listed linears.
+
+    Returns:
+        name -> rank; a rank above `max_useful_rank` means "keep dense".
+    """
+    budget = ratio * sum(o * i for o, i in shapes.values())
+    ranks = dict.fromkeys(values, 0)
+    spent = 0.0
+    heap = [(-float(v[0]) / sum(shapes[n]), n) for n, v in values.items() if v.numel()]
     heapq.heapify(heap)
     while heap:
         _, n = heapq.heappop(heap)
         o, i = shapes[n]
-        r = ranks[n]
         cost = o + i
         if spent + cost > budget:
             continue
-        ranks[n] = r + 1
+        ranks[n] += 1
         spent += cost
         if ranks[n] >= max_useful_rank((o, i)):
             # switch to dense: refund the low-rank cost, pay the dense one
@@ -69,9 +86,8 @@ def allocate_ranks(
                 spent += extra
                 ranks[n] = min(o, i) + 1  # marker: dense
             continue
-        s = spectra[n]
-        if ranks[n] < len(s):
-            heapq.heappush(heap, (-(float(s[ranks[n]]) ** 2) / energy[n] / cost, n))
+        if ranks[n] < values[n].numel():
+            heapq.heappush(heap, (-float(values[n][ranks[n]]) / cost, n))
     return ranks
 
 
