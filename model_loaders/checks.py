@@ -17,11 +17,10 @@ from model_loaders.errors import (
     UnexpectedTensorError,
 )
 from model_loaders.manifest import (
-    FLOAT,
-    FLOAT_DTYPES,
     Format,
     LayerEntry,
     Manifest,
+    TensorSpec,
     load_manifest,
     tensor_index,
 )
@@ -30,13 +29,12 @@ from model_loaders.manifest import (
 _RANK_DIMS = {(Format.LOWRANK, "U"): 1, (Format.LOWRANK, "V"): 0, (Format.DICTSPARSE, "D"): 1}
 
 
-def _check_one(entry: LayerEntry, suffix: str, want: Any, rec: dict[str, Any]) -> None:
+def _check_one(entry: LayerEntry, suffix: str, want: TensorSpec, rec: dict[str, Any]) -> None:
     name = f"{entry.name}.{suffix}"
-    dtype = rec["dtype"]
-    if want.dtype == FLOAT and dtype not in FLOAT_DTYPES:
-        raise TensorDtypeError(name, expected=f"one of {FLOAT_DTYPES}", found=dtype)
-    if want.dtype != FLOAT and dtype != want.dtype:
-        raise TensorDtypeError(name, expected=want.dtype, found=dtype)
+    dtype, accepted = rec["dtype"], want.accepted()
+    if dtype not in accepted:
+        expected = accepted[0] if len(accepted) == 1 else f"one of {accepted}"
+        raise TensorDtypeError(name, expected=expected, found=dtype)
     shape = tuple(rec["shape"])
     if shape == want.shape:
         return

@@ -74,12 +74,24 @@ def shard_index(shard_id: object, n_shards: int, *, tensor: str) -> int:
     raise UnexpectedTensorError(tensor, expected=f"one of {n_shards} shards", found=shard_id)
 
 
+def _int_dtypes(spec: TensorSpec) -> list[torch.dtype]:
+    """The torch dtypes an integer spec accepts, narrow to wide (INDEX: int16, int32)."""
+    return [_INT_DTYPES[name] for name in spec.accepted()]
+
+
+def _param_dtype(spec: TensorSpec, params_dtype: torch.dtype) -> torch.dtype:
+    """The flat parameter's dtype: the serving float, or the widest accepted integer dtype
+    (an I16 index is copied into an int32 parameter)."""
+    return params_dtype if spec.dtype == FLOAT else _int_dtypes(spec)[-1]
+
+
 def _check_tensor(slot: _Slot, spec: TensorSpec, loaded: torch.Tensor) -> None:
     if spec.dtype == FLOAT:
         if not loaded.is_floating_point():
             raise TensorDtypeError(slot.name, expected="a floating dtype", found=loaded.dtype)
-    elif loaded.dtype != _INT_DTYPES[spec.dtype]:
-        raise TensorDtypeError(slot.name, expected=_INT_DTYPES[spec.dtype], found=loaded.dtype)
+    elif loaded.dtype not in (accepted := _int_dtypes(spec)):
+        expected = accepted[0] if len(accepted) == 1 else f"one of {accepted}"
+        raise TensorDtypeError(slot.name, expected=expected, found=loaded.dtype)
     if tuple(loaded.shape) != slot.shape:
         suffix = slot.name.rsplit(".", 1)[-1]
         error = RankMismatchError if suffix in _RANK_TENSORS else TensorShapeError
@@ -125,7 +137,7 @@ class StructServeLinearMethod(LinearMethodBase):
                 per = slots.setdefault(suffix, {})
                 offset = sum(s.numel for s in per.values())
                 per[idx] = _Slot(offset, spec.shape, f"{entry.name}.{suffix}")
-                dtypes[suffix] = params_dtype if spec.dtype == FLOAT else _INT_DTYPES[spec.dtype]
+                dtypes[suffix] = _param_dtype(spec, params_dtype)
         for suffix, per in slots.items():
             total = sum(s.numel for s in per.values())
             param = torch.nn.Parameter(
@@ -153,6 +165,7 @@ class StructServeLinearMethod(LinearMethodBase):
             slot = per[idx]
             spec = state.entries[idx].tensors()[suffix]
             _check_tensor(slot, spec, loaded)
+            # copy_ widens an I16 index into the int32 parameter
             param.data[slot.offset : slot.offset + slot.numel].copy_(loaded.reshape(-1))
             state.loaded.add((idx, suffix))
 

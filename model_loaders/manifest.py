@@ -45,16 +45,38 @@ FORMAT_KEYS: dict[Format, tuple[str, ...]] = {
 
 FLOAT = "float"  # dtype placeholder: the checkpoint's floating dtype (F16, BF16 or F32)
 FLOAT_DTYPES = ("F16", "BF16", "F32")
+INDEX = "index"  # dtype placeholder: an index tensor, I16 or I32 (narrow to wide)
+INDEX_DTYPES = ("I16", "I32")
+MAX_I16_ATOMS = 32767  # I16 indices only for atoms <= this (docs/formats.md)
 DTYPE_BYTES = {"F16": 2, "BF16": 2, "F32": 4, "F64": 8, "U8": 1, "I8": 1, "I16": 2, "I32": 4}
 DTYPE_BYTES |= {"I64": 8, "BOOL": 1}
 
 
 @dataclass(frozen=True)
 class TensorSpec:
-    """Expected shape and dtype (a safetensors dtype name, or FLOAT) of one stored tensor."""
+    """Expected shape and dtype (a safetensors dtype name, FLOAT or INDEX) of one stored tensor."""
 
     shape: tuple[int, ...]
     dtype: str
+
+    def accepted(self) -> tuple[str, ...]:
+        """The safetensors dtype names this spec accepts (a placeholder expands to its set)."""
+        if self.dtype == FLOAT:
+            return FLOAT_DTYPES
+        if self.dtype == INDEX:
+            return INDEX_DTYPES
+        return (self.dtype,)
+
+
+def index_dtype(atoms: int) -> str:
+    """The dtype writers store a dictsparse index over `atoms` rows in: I16 when every index
+    fits (atoms <= 32767), else I32. The one place this choice is made (docs/formats.md)."""
+    return "I16" if atoms <= MAX_I16_ATOMS else "I32"
+
+
+def _index_spec(shape: tuple[int, ...], atoms: int) -> TensorSpec:
+    """Readers accept I16 or I32 when I16 can address every atom, else only I32."""
+    return TensorSpec(shape, INDEX if index_dtype(atoms) == "I16" else "I32")
 
 
 @dataclass(frozen=True)
@@ -216,7 +238,7 @@ def expected_tensors(entry: LayerEntry) -> dict[str, TensorSpec]:
     return {
         "D": TensorSpec((o, k), FLOAT),
         "C_values": TensorSpec((s, i), FLOAT),
-        "C_index": TensorSpec((s, i), "I32"),
+        "C_index": _index_spec((s, i), k),
     }
 
 

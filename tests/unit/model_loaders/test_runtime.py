@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from model_loaders.errors import (
+    InvalidIndexError,
     MaskNot24Error,
     MissingTensorError,
     RankMismatchError,
@@ -107,6 +108,39 @@ def test_linear_method_errors() -> None:
     _load(module, "meta", bad, 1)
     with pytest.raises(MaskNot24Error, match=r"k_proj\.meta"):
         method.process_weights_after_loading(module)
+
+
+@pytest.mark.parametrize("dtype", [torch.int16, torch.int32])
+def test_linear_method_index_i16_or_i32(dtype: torch.dtype) -> None:
+    method, module, layers, names = _method([Format.DICTSPARSE, Format.LOWRANK], [64, 32])
+    assert module.C_index.dtype == torch.int32  # an I16 index is widened into it
+    for name, shard in zip(names, (0, 1), strict=True):
+        for suffix, tensor in layers[name].tensors().items():  # type: ignore[union-attr]
+            _load(module, suffix, tensor.to(dtype) if suffix == "C_index" else tensor, shard)
+    method.process_weights_after_loading(module)
+    x = torch.randn(4, 64)
+    expected = torch.cat([x @ layers[n].to_dense().t() for n in names], dim=-1)  # type: ignore[union-attr]
+    torch.testing.assert_close(method.apply(module, x), expected, atol=1e-4, rtol=1e-4)
+
+
+def test_linear_method_checks_i16_index_values() -> None:
+    method, module, layers, names = _method([Format.DICTSPARSE], [64])
+    for suffix, tensor in layers[names[0]].tensors().items():  # type: ignore[union-attr]
+        if suffix == "C_index":
+            tensor = tensor.clone()  # [s, I] int16
+            tensor[0, 5] = OPTIONS[Format.DICTSPARSE]["atoms"]
+        _load(module, suffix, tensor, 0)
+    with pytest.raises(InvalidIndexError, match=r"q_proj\.C_index"):
+        method.process_weights_after_loading(module)
+
+
+@pytest.mark.parametrize("dtype", [torch.int8, torch.int64, torch.uint8, torch.float32])
+def test_linear_method_refuses_other_index_dtypes(dtype: torch.dtype) -> None:
+    _, module, layers, names = _method([Format.DICTSPARSE], [64])
+    index = layers[names[0]].tensors()["C_index"]  # type: ignore[union-attr]
+    with pytest.raises(TensorDtypeError, match=r"q_proj\.C_index") as err:
+        _load(module, "C_index", index.to(dtype), 0)
+    assert "torch.int16" in err.value.expected
 
 
 def test_quant_config_dispatch() -> None:
