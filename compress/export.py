@@ -19,11 +19,9 @@ def to_format_tensors(c: CompressedLinear) -> FormatTensors:
     Spense with axis "cols" has no on-disk format in spec v1 (rows only): it is exported as its
     dense effective weight so its quality can still be measured.
     """
-    import torch
-
     from model_loaders.armor import ArmorTensors
     from model_loaders.base import DenseTensors
-    from model_loaders.dictsparse import DictSparseTensors
+    from model_loaders.dictsparse import DictSparseTensors, narrow_index
     from model_loaders.lowrank import LowRankTensors
     from model_loaders.sparse24 import Sparse24Tensors
     from model_loaders.spense import SpenseTensors
@@ -38,9 +36,8 @@ def to_format_tensors(c: CompressedLinear) -> FormatTensors:
     if c.fmt == "armor":
         return ArmorTensors.from_dense(t["a"], t["core"] * t["mask"], t["b"])
     if c.fmt == "dictsparse":
-        return DictSparseTensors(
-            D=t["dictionary"], C_values=t["coef_values"], C_index=t["coef_index"].to(torch.int32)
-        )
+        index = narrow_index(t["coef_index"], int(t["dictionary"].shape[1]))  # [s, in]
+        return DictSparseTensors(D=t["dictionary"], C_values=t["coef_values"], C_index=index)
     if c.fmt == "spense":
         if c.meta.get("axis") == "rows":
             return SpenseTensors.from_dense(c.dense(), t["dense_index"])

@@ -9,7 +9,22 @@ import torch
 from kernels.reference import dictsparse_coefficients
 from model_loaders.base import FormatTensors
 from model_loaders.errors import InvalidIndexError
-from model_loaders.manifest import Format
+from model_loaders.manifest import Format, index_dtype
+
+_INDEX_TORCH = {"I16": torch.int16, "I32": torch.int32}
+
+
+def narrow_index(index: torch.Tensor, atoms: int) -> torch.Tensor:
+    """`index` in the dtype it is stored in: int16 when atoms <= 32767, else int32.
+
+    Args:
+        index: [s, I] valid row indices (check_index) of any integer dtype.
+        atoms: k, the dictionary size.
+
+    Returns:
+        The same indices as int16 or int32 (manifest.index_dtype decides).
+    """
+    return index.to(_INDEX_TORCH[index_dtype(atoms)])
 
 
 def check_index(index: torch.Tensor, atoms: int, *, name: str) -> None:
@@ -33,7 +48,7 @@ class DictSparseTensors(FormatTensors):
 
     D: torch.Tensor  # [O, k]
     C_values: torch.Tensor  # [s, I]
-    C_index: torch.Tensor  # [s, I] int32
+    C_index: torch.Tensor  # [s, I] integer (stored as int16 or int32: narrow_index)
     format = Format.DICTSPARSE
 
     @property
@@ -48,7 +63,9 @@ class DictSparseTensors(FormatTensors):
         return {"atoms": int(self.D.shape[1]), "nnz_per_column": int(self.C_values.shape[0])}
 
     def tensors(self) -> dict[str, torch.Tensor]:
-        return {"D": self.D, "C_values": self.C_values, "C_index": self.C_index}
+        """As stored: C_index narrowed to int16 when atoms <= 32767 (else int32)."""
+        index = narrow_index(self.C_index, int(self.D.shape[1]))
+        return {"D": self.D, "C_values": self.C_values, "C_index": index}
 
     def coefficients(self) -> torch.Tensor:
         """Dense C [k, I] in the stored dtype."""
@@ -65,6 +82,7 @@ class DictSparseTensors(FormatTensors):
     def from_dense(
         cls, d: torch.Tensor, c: torch.Tensor, *, nnz_per_column: int
     ) -> DictSparseTensors:
-        """Keep the `nnz_per_column` largest |C| entries of each column of c [k, I]."""
+        """Keep the `nnz_per_column` largest |C| entries of each column of c [k, I]; the index
+        in its stored dtype (narrow_index)."""
         idx = c.abs().float().topk(nnz_per_column, dim=0).indices.sort(dim=0).values  # [s, I]
-        return cls(D=d, C_values=c.gather(0, idx), C_index=idx.to(torch.int32))
+        return cls(D=d, C_values=c.gather(0, idx), C_index=narrow_index(idx, int(c.shape[0])))

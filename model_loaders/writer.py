@@ -25,6 +25,7 @@ from model_loaders.manifest import (
     SPARSE24_MODES,
     SPEC_VERSION,
     Manifest,
+    load_manifest,
     safetensors_files,
 )
 
@@ -65,8 +66,9 @@ def write_checkpoint(
         out_dir: the folder to create (replaced when it exists; must differ from dense_dir).
         layers: HF module name (e.g. "model.layers.3.mlp.down_proj") -> the format's tensors
             (DenseTensors, LowRankTensors, Sparse24Tensors, SpenseTensors, ArmorTensors,
-            DictSparseTensors). Floating tensors are cast to the dense weight's dtype.
-            Layers not listed are copied unchanged (dense).
+            DictSparseTensors). Floating tensors are cast to the dense weight's dtype; integer
+            ones are written as each bundle's `tensors()` gives them (a dictsparse C_index
+            as I16 when atoms <= 32767, else I32). Layers not listed are copied unchanged.
         sparse24_mode: default runtime mode of the 2:4 formats, "dense" or "compressed".
 
     Returns:
@@ -185,3 +187,29 @@ def write_dense_equivalent(checkpoint_dir: Path | str, out_dir: Path | str) -> P
     config = json.loads((checkpoint_dir / "config.json").read_text())
     config.pop("quantization_config", None)
     return _write_folder(checkpoint_dir, out_dir, config, state)
+
+
+def rewrite_checkpoint(src_dir: Path | str, out_dir: Path | str) -> Path:
+    """Write a structserve checkpoint again with this writer: same layers, same values.
+
+    What changes is only how tensors are stored: e.g. a dictsparse `C_index` written as I32
+    before I16 existed becomes I16 when atoms <= 32767 (docs/formats.md, changelog).
+
+    Args:
+        src_dir: a structserve checkpoint (validated like `read_layers`).
+        out_dir: the folder to create (replaced when it exists; must differ from src_dir).
+
+    Returns:
+        out_dir, with src_dir's sparse24_mode and every other file and tensor.
+    """
+    src_dir = Path(src_dir)
+    manifest = load_manifest(src_dir)
+    layers = read_layers(src_dir)
+    state = load_dense_state(src_dir)
+    for name, layer in layers.items():
+        for suffix in layer.tensors():
+            del state[f"{name}.{suffix}"]
+    stored = (t for layer in layers.values() for t in layer.tensors().values())
+    dtype = next((t.dtype for t in stored if t.is_floating_point()), torch.bfloat16)
+    mode = manifest.sparse24_mode if manifest else "dense"
+    return write_state(src_dir, out_dir, state, layers, dtype=dtype, sparse24_mode=mode)

@@ -30,7 +30,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from model_loaders.manifest import describe_folder
+from model_loaders.manifest import describe_folder, tensor_index
 from model_loaders.writer import write_dense_equivalent
 from tests.unit.model_loaders.tiny_model import SMOLLM2, build_mixed, build_tiny_llama
 
@@ -112,6 +112,8 @@ def test_mixed_checkpoint_matches_dense_equivalent(folders: dict[str, Path]) -> 
     desc = describe_folder(folders["mixed"])
     assert desc["format"] == "mixed"
     assert set(desc["formats"]) == {"lowrank", "sparse24", "spense", "armor", "dictsparse"}
+    index = tensor_index(folders["mixed"])  # dictsparse indices stored narrow (docs/formats.md)
+    assert {r["dtype"] for n, r in index.items() if n.endswith(".C_index")} == {"I16"}
     root = folders["root"]
     with (
         engine(folders["equiv"], root / "equiv.log", core=0) as (ref_proc, ref_url),

@@ -45,6 +45,7 @@ def test_heal_lowers_kl_keeps_format(
     assert old.keys() == new.keys()
     changed = 0
     for k, v in old.items():
+        assert new[k].dtype == v.dtype, k  # e.g. a dictsparse C_index stays I16
         if not v.is_floating_point() or ".layers." not in k or k.endswith("norm.weight"):
             assert (new[k] == v).all(), k  # 2:4 codes, indices, norms, embeddings untouched
         else:

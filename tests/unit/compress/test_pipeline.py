@@ -55,6 +55,12 @@ def test_method_checkpoint_passes_loader(
         assert ratio == 0.5
     if method in ("svd", "asvd", "dict"):
         assert 0.6 < ratio <= 0.7
+    if method == "dict":  # the index is stored I16, so the bytes stay below dense
+        from model_loaders.folder import tensor_index
+
+        index = tensor_index(tmp_path / method)
+        assert {r["dtype"] for n, r in index.items() if n.endswith(".C_index")} == {"I16"}
+        assert report["linear_byte_ratio"] < 1.0
     assert (tmp_path / method / REPORT_FILE).is_file()
     assert not state_dir(tmp_path / method).exists()
 
