@@ -70,7 +70,7 @@ def output_fisher(
     import torch
     from transformers import AutoModelForCausalLM
 
-    model = AutoModelForCausalLM.from_pretrained(model_dir, torch_dtype=torch.float32)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
     model = model.to(device).eval().requires_grad_(False)
     modules = {
         f"model.layers.{i}.{n}": layer.get_submodule(n)
