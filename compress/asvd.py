@@ -3,6 +3,11 @@
 With H = Σ x xᵀ / n = L Lᵀ (Cholesky), the output error ‖(W − Ŵ) X‖² = ‖(W − Ŵ) L‖², so the
 best rank-r Ŵ truncates the SVD of W L: W L ≈ U_r Σ_r V_rᵀ, Ŵ = (U_r √Σ_r)(√Σ_r V_rᵀ L⁻¹).
 The discarded σ² are exactly the calibration output error.
+
+Objective "loss" (`--asvd-objective loss`): weight each output channel by g_o = √(d_o + δ·mean d),
+d the output-channel Fisher of `compress.fisher`, and truncate G W L instead: the discarded σ²
+are then the estimated loss increase of the truncation (½ Σ_o d_o mean_t Δy², damped by δ), and
+Ŵ = G⁻¹ (U_r √Σ_r)(√Σ_r V_rᵀ L⁻¹).
 """
 
 from __future__ import annotations
@@ -15,6 +20,9 @@ if TYPE_CHECKING:
     import torch
 
     from compress.types import CompressedLinear
+
+# δ: share of the mean Fisher added to every channel's weight (keeps G⁻¹ bounded)
+FISHER_DAMP = 0.1
 
 
 def whitening(hessian: torch.Tensor, *, damp: float = 0.01) -> torch.Tensor:
@@ -34,8 +42,14 @@ def singular_values(weight: torch.Tensor, hessian: torch.Tensor) -> torch.Tensor
     return torch.linalg.svdvals(weight.double() @ whitening(hessian)).float()
 
 
+def loss_weights(fisher: torch.Tensor) -> torch.Tensor:
+    """Output-channel weights g = √(d + δ·mean d) [out], float64, from the Fisher d [out]."""
+    d = fisher.double()
+    return (d + FISHER_DAMP * d.mean()).sqrt()
+
+
 def fisher_scores(
-    weight: torch.Tensor, hessian: torch.Tensor, fisher: torch.Tensor
+    weight: torch.Tensor, hessian: torch.Tensor, fisher: torch.Tensor, *, weighted: bool = False
 ) -> torch.Tensor:
     """Estimated loss of dropping each whitened singular direction (compress/fisher.py).
 
@@ -43,18 +57,30 @@ def fisher_scores(
         weight: [out, in].
         hessian: [in, in] calibration second moment.
         fisher: [out] mean squared loss gradient per output channel.
+        weighted: the directions of the loss objective (G W L) instead of the output one (W L).
 
     Returns:
-        [min(out, in)] σ_i² · Σ_o fisher_o · u_{o,i}², in singular-value order.
+        [min(out, in)] in singular-value order: σ_i² of G W L when `weighted`, else
+        σ_i² · Σ_o fisher_o · u_{o,i}² for W L's directions.
     """
     import torch
 
-    u, s, _ = torch.linalg.svd(weight.double() @ whitening(hessian), full_matrices=False)
+    chol = whitening(hessian)
+    if weighted:
+        return (
+            torch.linalg.svdvals(loss_weights(fisher)[:, None] * weight.double() @ chol) ** 2
+        ).float()
+    u, s, _ = torch.linalg.svd(weight.double() @ chol, full_matrices=False)
     return (s**2 * (fisher.double()[:, None] * u**2).sum(dim=0)).float()
 
 
 def compress_linear(
-    weight: torch.Tensor, hessian: torch.Tensor, *, rank: int, damp: float = 0.01
+    weight: torch.Tensor,
+    hessian: torch.Tensor,
+    *,
+    rank: int,
+    damp: float = 0.01,
+    fisher: torch.Tensor | None = None,
 ) -> CompressedLinear:
     """Whitened truncated SVD of `weight` [out, in] at `rank`.
 
@@ -63,6 +89,8 @@ def compress_linear(
         hessian: [in, in] calibration second moment.
         rank: kept rank.
         damp: relative dampening of H before the Cholesky factorization.
+        fisher: [out] output-channel Fisher: minimize the estimated loss instead of the output
+            error (module docstring).
 
     Returns:
         A lowrank CompressedLinear (dense if the rank does not save parameters).
@@ -70,9 +98,14 @@ def compress_linear(
     import torch
 
     chol = whitening(hessian, damp=damp)  # [in, in] lower
-    u, s, vh = torch.linalg.svd(weight.double() @ chol, full_matrices=False)
+    g = None if fisher is None else loss_weights(fisher)  # [out]
+    target = weight.double() if g is None else g[:, None] * weight.double()
+    u, s, vh = torch.linalg.svd(target @ chol, full_matrices=False)
     r = min(rank, s.numel())
     root = s[:r].sqrt()
     # V' = √Σ V_rᵀ L⁻¹  <=>  V' L = √Σ V_rᵀ  (solve on the right)
     v = torch.linalg.solve_triangular(chol, (root[:, None] * vh[:r]), upper=False, left=False)
-    return lowrank_or_dense(weight, (u[:, :r] * root).float(), v.float(), rank)
+    left = u[:, :r] * root  # [out, r]
+    if g is not None:
+        left = left / g[:, None]
+    return lowrank_or_dense(weight, left.float(), v.float(), rank)

@@ -37,6 +37,13 @@ def build_parser() -> argparse.ArgumentParser:
         "normalized energy, or (asvd) one global budget by estimated loss (output Fisher)",
     )
     p.add_argument(
+        "--asvd-objective",
+        choices=("output", "loss"),
+        default="output",
+        help="asvd: minimize each layer's output error (SVD-LLM), or its estimated loss "
+        "(output error weighted by the dense model's output-channel Fisher)",
+    )
+    p.add_argument(
         "--dense-fraction", type=float, default=0.1, help="spense: share of rows/cols kept dense"
     )
     p.add_argument(
@@ -135,6 +142,8 @@ def _validate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None
         parser.error("--ratio must be in (0, 1]")
     if args.allocation == "fisher" and args.method != "asvd":
         parser.error("--allocation fisher needs --method asvd (it values whitened directions)")
+    if args.asvd_objective != "output" and args.method != "asvd":
+        parser.error("--asvd-objective needs --method asvd")
     if not (0 <= args.dense_fraction < 1):
         parser.error("--dense-fraction must be in [0, 1)")
     if not (args.model / "config.json").is_file():
@@ -176,6 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         method=args.method,
         ratio=args.ratio,
         allocation=args.allocation,
+        asvd_objective=args.asvd_objective,
         dense_fraction=args.dense_fraction,
         spense_axis=args.spense_axis,
         dict_sparsity=args.dict_sparsity,

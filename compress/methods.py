@@ -29,6 +29,7 @@ class MethodConfig:
 
     ratio: target parameter ratio (svd, asvd, dict), over the compressed linears.
     allocation: rank allocation for svd/asvd, "uniform", "global" or "fisher" (asvd).
+    asvd_objective: "output" (SVD-LLM: output error) or "loss" (Fisher-weighted output error).
     dense_fraction: share of rows/columns kept dense (spense).
     spense_axis: "rows" (the checkpoint format) or "cols".
     dict_sparsity: s / k for dict.
@@ -39,6 +40,7 @@ class MethodConfig:
     method: str
     ratio: float = 0.7
     allocation: str = "uniform"
+    asvd_objective: str = "output"
     dense_fraction: float = 0.1
     spense_axis: str = "rows"
     dict_sparsity: float = 0.5
@@ -52,7 +54,11 @@ class MethodConfig:
 
 
 def compress_one(
-    cfg: MethodConfig, name: str, weight: torch.Tensor, hessian: torch.Tensor
+    cfg: MethodConfig,
+    name: str,
+    weight: torch.Tensor,
+    hessian: torch.Tensor,
+    fisher: torch.Tensor | None = None,
 ) -> CompressedLinear:
     """Compress one linear layer with the configured method.
 
@@ -61,6 +67,7 @@ def compress_one(
         name: HF module name (used to look up an allocated rank).
         weight: [out, in] float32.
         hessian: [in, in] float32 calibration second moment.
+        fisher: [out] output-channel Fisher (asvd with objective "loss" only).
 
     Returns:
         The CompressedLinear.
@@ -101,8 +108,13 @@ def compress_one(
         )
     if m in LOWRANK_METHODS:
         rank = cfg.ranks.get(name) or svd.uniform_rank(shape, cfg.ratio)
-        mod = svd if m == "svd" else asvd
-        return mod.compress_linear(weight, hessian, rank=rank)
+        if m == "svd":
+            return svd.compress_linear(weight, hessian, rank=rank)
+        if cfg.asvd_objective == "loss":
+            if fisher is None:
+                raise ValueError(f"{name}: asvd objective 'loss' needs its output Fisher")
+            return asvd.compress_linear(weight, hessian, rank=rank, fisher=fisher)
+        return asvd.compress_linear(weight, hessian, rank=rank)
     if m == "dict":
         return dictsparse.compress_linear(
             weight, hessian, ratio=cfg.ratio, sparsity=cfg.dict_sparsity

@@ -151,6 +151,7 @@ def _compress_group(
     cfg: RunConfig,
     prefix: str,
     dense: tuple[torch.nn.Module, torch.Tensor] | None = None,
+    fisher: dict[str, torch.Tensor] | None = None,
 ) -> dict[str, CompressedLinear]:
     import torch
 
@@ -165,10 +166,11 @@ def _compress_group(
         if m is not None:
             w = dense_target(w, h, m)
         torch.manual_seed(cfg.seed)
-        c = compress_one(cfg.method, f"{prefix}{n}", w, h)
+        name = f"{prefix}{n}"
+        c = compress_one(cfg.method, name, w, h, None if fisher is None else fisher[name])
         c.meta["rel_error"] = _relative_error(w, c.dense(), h)
         mod.weight.data.copy_(c.dense().to(mod.weight.dtype))
-        out[f"{prefix}{n}"] = c
+        out[name] = c
     return out
 
 
@@ -201,6 +203,7 @@ def compress_layer(
     hidden: torch.Tensor,
     cfg: RunConfig,
     dense_hidden: torch.Tensor | None = None,
+    fisher: dict[str, torch.Tensor] | None = None,
 ) -> tuple[dict[str, CompressedLinear], torch.Tensor, torch.Tensor | None]:
     """Compress decoder layer `index` on its calibration inputs.
 
@@ -210,6 +213,7 @@ def compress_layer(
         hidden: [N, L, d] inputs of this layer (outputs of the compressed layers before it).
         cfg: the run.
         dense_hidden: [N, L, d] the dense model's inputs of this layer (target "dense" only).
+        fisher: HF module name -> [out] output-channel Fisher (asvd objective "loss" only).
 
     Returns:
         (HF module name -> CompressedLinear, [N, L, d] outputs of the compressed layer,
@@ -221,13 +225,41 @@ def compress_layer(
     groups = LINEAR_GROUPS if cfg.true_sequential else (LINEARS,)
     results: dict[str, CompressedLinear] = {}
     for names in groups:
-        results.update(_compress_group(model, layer, hidden, names, cfg, prefix, dense))
+        results.update(_compress_group(model, layer, hidden, names, cfg, prefix, dense, fisher))
     dense_out = None if dense is None else model.run_layer(dense[0], dense[1], batch=cfg.batch)
     return results, model.run_layer(layer, hidden, batch=cfg.batch), dense_out
 
 
+def needs_fisher(method: MethodConfig) -> bool:
+    """Whether a run needs the dense model's output Fisher (compress/fisher.py)."""
+    return method.method == "asvd" and (
+        method.allocation == "fisher" or method.asvd_objective == "loss"
+    )
+
+
+def _fisher(
+    cfg: RunConfig, ids: torch.Tensor | None, path: Path, device: torch.device
+) -> dict[str, torch.Tensor] | None:
+    """The run's output Fisher: computed on the first windows once, then read from `path`."""
+    if not needs_fisher(cfg.method):
+        return None
+    if path.exists():
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    from compress.fisher import FISHER_WINDOWS, output_fisher
+
+    assert ids is not None, "the Fisher is computed before the first layer"
+    fisher = output_fisher(cfg.model_dir, ids[:FISHER_WINDOWS], linears=LINEARS, device=str(device))
+    _save_tensors(path, fisher, {})
+    return fisher
+
+
 def _global_ranks(
-    model: LayerwiseModel, ids: torch.Tensor, hidden: torch.Tensor, cfg: RunConfig
+    model: LayerwiseModel,
+    hidden: torch.Tensor,
+    cfg: RunConfig,
+    fisher: dict[str, torch.Tensor] | None,
 ) -> dict[str, int]:
     """Dense pre-pass: spectra (or Fisher-valued directions) of every linear, one budget."""
     from tqdm import tqdm
@@ -235,13 +267,9 @@ def _global_ranks(
     from compress import asvd, svd
     from compress.calibration import HessianCollector
 
-    fisher = None
-    if cfg.method.allocation == "fisher":
-        from compress.fisher import FISHER_WINDOWS, output_fisher
-
-        fisher = output_fisher(
-            cfg.model_dir, ids[:FISHER_WINDOWS], linears=LINEARS, device=str(model.device)
-        )
+    by_loss = cfg.method.allocation == "fisher"
+    if by_loss and fisher is None:
+        raise ValueError("allocation 'fisher' needs the output Fisher")
     values, shapes = {}, {}
     for i in tqdm(range(model.num_layers), desc="rank allocation (dense pre-pass)"):
         layer = model.load_layer(i)
@@ -254,13 +282,14 @@ def _global_ranks(
             w = mod.weight.data.float().cpu()
             key = f"model.layers.{i}.{n}"
             shapes[key] = (int(w.shape[0]), int(w.shape[1]))
-            if fisher is not None:
-                values[key] = asvd.fisher_scores(w, hess[n].cpu(), fisher[key])
+            if by_loss and fisher is not None:
+                weighted = cfg.method.asvd_objective == "loss"
+                values[key] = asvd.fisher_scores(w, hess[n].cpu(), fisher[key], weighted=weighted)
             else:
                 mod_sv = svd if cfg.method.method == "svd" else asvd
                 values[key] = mod_sv.singular_values(w, hess[n].cpu())
         hidden = out
-    if fisher is not None:
+    if by_loss:
         return svd.allocate_budget(values, shapes, cfg.method.ratio)
     return svd.allocate_ranks(values, shapes, cfg.method.ratio)
 
@@ -282,6 +311,7 @@ def run(cfg: RunConfig, *, progress: bool = True) -> dict[str, Any]:
     sdir = state_dir(cfg.out_dir)
     sdir.mkdir(parents=True, exist_ok=True)
     fp_path, prog_path, acts_path = sdir / "config.json", sdir / "progress.json", sdir / "acts.st"
+    fisher_path = sdir / "fisher.st"
     if fp_path.exists() and json.loads(fp_path.read_text()) != cfg.fingerprint():
         raise SystemExit(f"{sdir} holds a run with another config; delete it or use --restart")
     _atomic_json(fp_path, cfg.fingerprint())
@@ -290,6 +320,7 @@ def run(cfg: RunConfig, *, progress: bool = True) -> dict[str, Any]:
     method = cfg.method
     data_free = is_data_free(method)
     hidden = dense_hidden = None
+    fisher: dict[str, torch.Tensor] | None = None
     if data_free:
         prog = prog or {"next_layer": 0, "seconds": 0.0, "ranks": {}}
     elif prog is None:
@@ -299,14 +330,16 @@ def run(cfg: RunConfig, *, progress: bool = True) -> dict[str, Any]:
         hidden = model.embed(ids)
         dense_hidden = hidden.clone() if cfg.target == "dense" else None
         prog = {"next_layer": 0, "seconds": 0.0, "ranks": {}}
+        t0 = time.time()
+        fisher = _fisher(cfg, ids, fisher_path, model.device)
         if method.method in LOWRANK_METHODS and method.allocation != "uniform":
-            t0 = time.time()
-            prog["ranks"] = _global_ranks(model, ids, hidden, cfg)
-            prog["seconds"] += time.time() - t0
+            prog["ranks"] = _global_ranks(model, hidden, cfg, fisher)
+        prog["seconds"] += time.time() - t0
     else:
         acts = load_file(str(acts_path))
         hidden = acts["hidden"].to(model.device)
         dense_hidden = acts["dense"].to(model.device) if "dense" in acts else None
+        fisher = _fisher(cfg, None, fisher_path, model.device)
     if prog["ranks"]:
         method = dataclasses.replace(method, ranks=prog["ranks"])
     run_cfg = dataclasses.replace(cfg, method=method)
@@ -322,7 +355,9 @@ def run(cfg: RunConfig, *, progress: bool = True) -> dict[str, Any]:
         if data_free:
             results = _compress_data_free(model, i, run_cfg)
         else:
-            results, hidden, dense_hidden = compress_layer(model, i, hidden, run_cfg, dense_hidden)
+            results, hidden, dense_hidden = compress_layer(
+                model, i, hidden, run_cfg, dense_hidden, fisher
+            )
             acts = (
                 {"hidden": hidden}
                 if dense_hidden is None

@@ -29,6 +29,30 @@ def test_fisher_scores_sum_to_the_truncation_error() -> None:
         assert float(scores[r:].sum()) == pytest.approx(float(exact), rel=1e-4)
 
 
+def test_loss_objective_truncation() -> None:
+    """Objective "loss": the discarded σ² of G W L are the Fisher-weighted error, and at equal
+    rank it is lower than the output objective's."""
+    torch.manual_seed(1)
+    w = torch.randn(24, 16)
+    x = torch.randn(200, 16) @ torch.randn(16, 16)
+    h = x.T @ x / x.shape[0]
+    d = torch.rand(24) ** 4 + 0.01  # uneven channel weights
+    scores = asvd.fisher_scores(w, h, d, weighted=True).double()
+    chol = asvd.whitening(h)
+    h_damped = chol @ chol.T
+    g2 = torch.diag(asvd.loss_weights(d) ** 2)
+
+    def weighted_error(w_hat: torch.Tensor) -> float:
+        delta = w.double() - w_hat.double()
+        return float(torch.trace(g2 @ delta @ h_damped @ delta.T))
+
+    for r in (2, 5, 9):
+        by_loss = asvd.compress_linear(w, h, rank=r, fisher=d).dense()
+        by_output = asvd.compress_linear(w, h, rank=r).dense()
+        assert float(scores[r:].sum()) == pytest.approx(weighted_error(by_loss), rel=1e-4)
+        assert weighted_error(by_loss) < weighted_error(by_output)
+
+
 def test_budget_goes_where_the_loss_is() -> None:
     """Same spectrum, ten times the Fisher: that layer keeps more rank; the budget holds."""
     shapes = {"a": (64, 64), "b": (64, 64)}
@@ -53,7 +77,8 @@ def test_cli_fisher_allocation(tiny_model: Path, calib_text: Path, tmp_path: Pat
     from model_loaders.checks import check_folder
 
     argv = ["--model", str(tiny_model), "--method", "asvd", "--ratio", "0.5"]
-    argv += ["--allocation", "fisher", "--calib", str(calib_text), "--nsamples", "4"]
+    argv += ["--allocation", "fisher", "--asvd-objective", "loss"]
+    argv += ["--calib", str(calib_text), "--nsamples", "4"]
     argv += ["--seqlen", "32", "--out", str(tmp_path / "o"), "--quiet", "--device", "cpu"]
     assert cli_main(argv) == 0
     manifest = check_folder(tmp_path / "o", deep=True)
@@ -75,3 +100,39 @@ def test_cli_refuses_fisher_for_plain_svd(tiny_model: Path, calib_text: Path) ->
     with pytest.raises(SystemExit) as exc:
         cli_main([*argv, "--calib", str(calib_text), "--out", "/nonexistent/x"])
     assert exc.value.code == 2
+
+
+def test_loss_objective_resumes_to_the_same_checkpoint(
+    tiny_model: Path, calib_text: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Fisher is computed once, kept in the partial state, and reused after a crash."""
+    import dataclasses
+    import hashlib
+
+    from compress import pipeline
+    from compress.methods import MethodConfig
+    from compress.pipeline import RunConfig, run, state_dir
+
+    method = MethodConfig(method="asvd", ratio=0.5, allocation="fisher", asvd_objective="loss")
+
+    def cfg(out: Path) -> RunConfig:
+        return RunConfig(tiny_model, out, method, calib_text, nsamples=4, seqlen=32)
+
+    def digest(folder: Path) -> str:
+        return hashlib.sha256((folder / "model.safetensors").read_bytes()).hexdigest()
+
+    run(cfg(tmp_path / "full"), progress=False)
+    real = pipeline.compress_layer
+
+    def crash_on_layer_1(model, index, *rest):  # type: ignore[no-untyped-def]
+        if index == 1:
+            raise KeyboardInterrupt
+        return real(model, index, *rest)
+
+    monkeypatch.setattr(pipeline, "compress_layer", crash_on_layer_1)
+    with pytest.raises(KeyboardInterrupt):
+        run(cfg(tmp_path / "resumed"), progress=False)
+    assert (state_dir(tmp_path / "resumed") / "fisher.st").is_file()
+    monkeypatch.setattr(pipeline, "compress_layer", real)
+    run(dataclasses.replace(cfg(tmp_path / "resumed")), progress=False)
+    assert digest(tmp_path / "resumed") == digest(tmp_path / "full")
