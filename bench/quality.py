@@ -233,28 +233,41 @@ def render_table(rows: list[QualityRow], dense_ppl: float) -> str:
     return head + "\n".join(lines) + "\n"
 
 
+PLOT_CLIP = 100.0  # y-axis top (× dense); rows above it are drawn on the edge
+
+
 def plot_rows(
     rows: list[QualityRow], dense_ppl: float, png: Path, *, title: str = "perplexity vs bytes"
 ) -> None:
-    """Scatter of perplexity ratio to dense against linear byte ratio (log y), saved as PNG."""
+    """Scatter of perplexity ratio to dense against linear byte ratio (log y), saved as PNG.
+
+    Points are numbered; the legend names each with its ratio. The dashed line marks 2×.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    for r in rows:
-        ax.scatter(r.byte_ratio, r.ppl / dense_ppl)
-        ax.annotate(
-            r.name,
-            (r.byte_ratio, r.ppl / dense_ppl),
-            fontsize=8,
-            xytext=(4, 2),
-            textcoords="offset points",
+    fig, ax = plt.subplots(figsize=(10, 5))
+    markers = "osD^vP*Xh"
+    for k, r in enumerate(rows, 1):
+        ratio = r.ppl / dense_ppl
+        y = min(ratio, PLOT_CLIP)  # off-scale rows sit on the top edge, value in the legend
+        ax.scatter(
+            r.byte_ratio,
+            y,
+            marker="^" if ratio > PLOT_CLIP else markers[(k - 1) // 10 % len(markers)],
+            label=f"{k}. {r.name} ({ratio:,.2f}×)",
         )
+        ax.annotate(
+            str(k), (r.byte_ratio, y), fontsize=7, xytext=(3, 2), textcoords="offset points"
+        )
+    ax.axhline(2.0, color="grey", linestyle="--", linewidth=0.8)
+    ax.set_ylim(0.9, PLOT_CLIP * 1.4)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     ax.set_yscale("log")
     ax.set_xlabel("decoder-linear bytes / dense bf16")
-    ax.set_ylabel("perplexity / dense (log)")
+    ax.set_ylabel(f"perplexity / dense (log; > {PLOT_CLIP:g} on the top edge)")
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.3)
     fig.tight_layout()

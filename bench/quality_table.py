@@ -20,8 +20,26 @@ from pathlib import Path
 from bench.quality import QualityRow, checkpoint_bytes, plot_rows, render_table
 
 
-def build_row(name: str, folder: Path, ppl_json: Path, dense_bytes: int) -> QualityRow:
-    """One table row from a checkpoint folder and its perplexity result."""
+def linear_bytes(folder: Path) -> int:
+    """Stored bytes of the decoder linears (`model.layers.*_proj.*`, whatever their format)."""
+    from model_loaders.folder import tensor_index
+    from model_loaders.manifest import tensor_bytes
+
+    return sum(
+        tensor_bytes(rec)
+        for key, rec in tensor_index(folder).items()
+        if key.startswith("model.layers.") and "_proj." in key
+    )
+
+
+def build_row(
+    name: str, folder: Path, ppl_json: Path, dense_bytes: int, dense_linear_bytes: int
+) -> QualityRow:
+    """One table row from a checkpoint folder and its perplexity result.
+
+    The linear-bytes ratio counts every decoder linear, including the ones a method kept dense
+    (a manifest lists only the compressed layers).
+    """
     ppl = json.loads(ppl_json.read_text())["ppl"]
     report_path = folder / "structserve-compress.json"
     heal_path = folder / "structserve-heal.json"
@@ -35,13 +53,11 @@ def build_row(name: str, folder: Path, ppl_json: Path, dense_bytes: int) -> Qual
         src = json.loads((Path(heal["compressed"]) / "structserve-compress.json").read_text())
         seconds = src["compress_seconds"] + heal["heal_seconds"]
         param_ratio = src["linear_param_ratio"]
-    from model_loaders.manifest import describe_folder
-
     return QualityRow(
         name=name,
         ppl=ppl,
         param_ratio=param_ratio,
-        byte_ratio=describe_folder(folder)["linear_compression_ratio"],
+        byte_ratio=linear_bytes(folder) / dense_linear_bytes,
         model_byte_ratio=checkpoint_bytes(folder) / dense_bytes,
         compress_seconds=seconds,
     )
@@ -62,7 +78,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     for spec in args.row:
         name, rest = spec.split("=", 1)
         folder, ppl_json = rest.rsplit(":", 1)
-        rows.append(build_row(name, Path(folder), Path(ppl_json), dense_bytes))
+        rows.append(
+            build_row(name, Path(folder), Path(ppl_json), dense_bytes, linear_bytes(args.dense))
+        )
     print(render_table(rows, dense_ppl), end="")
     if args.png:
         plot_rows(rows[1:], dense_ppl, args.png, title=args.title)

@@ -28,6 +28,25 @@ def test_table_rows_from_checkpoints(
     assert main(argv) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[2].startswith("| dense | 10.00 | 1.00 |")
-    assert lines[3].startswith("| sg | 20.00 | 2.00 | 0.500 |")
+    # fp32 tiny model: values 0.5 + 2-bit positions 1/32 of the dense bytes
+    assert lines[3].startswith("| sg | 20.00 | 2.00 | 0.500 | 0.531 |")
     assert lines[4].startswith("| sg healed | 15.00 | 1.50 | 0.500 |")
     assert png.stat().st_size > 0
+
+
+def test_linear_bytes_count_layers_kept_dense(
+    tiny_model: Path, calib_text: Path, tmp_path: Path
+) -> None:
+    """A low-rank run that keeps some layers dense: those count at full size."""
+    from bench.quality_table import linear_bytes
+    from model_loaders.manifest import load_manifest
+
+    out = tmp_path / "a"
+    method = MethodConfig("asvd", ratio=0.5, allocation="fisher")
+    report = run(RunConfig(tiny_model, out, method, calib_text, 4, 32), progress=False)
+    manifest = load_manifest(out)
+    assert manifest is not None
+    kept_dense = 2 * 7 - len(manifest.layers)
+    assert kept_dense > 0  # the Fisher budget keeps some layers dense on this model
+    ratio = linear_bytes(out) / linear_bytes(tiny_model)
+    assert abs(ratio - report["linear_param_ratio"]) < 1e-6  # same dtype: bytes = params
