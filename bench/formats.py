@@ -6,7 +6,9 @@
 
 Each variant compresses every decoder linear of the model with a simple deterministic method
 (model_loaders.simple: truncated SVD, magnitude 2:4, ...): speed and memory only, not quality.
-Engines start one at a time (eager, 1 GiB KV cache) and are killed before the next.
+Engines start one at a time (eager, 1 GiB KV cache) and are killed before the next. Every
+variant runs as `structserve serve` runs it: the native CPU kernels (`auto`), a plain model
+through an empty structserve manifest; "dense (vLLM's own kernels)" turns them off.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from typing import Any
 
 import httpx
 
+from model_loaders.native_config import native_engine_args
+
 PORT = 8340
 PROMPT = "Write a long story about a robot who learns to paint."
 
@@ -37,10 +41,12 @@ class Variant:
     fmt: str  # "dense" = the original model
     options: dict[str, Any]
     mode: str = "dense"
+    native: str = "auto"  # STRUCTSERVE_NATIVE_KERNELS
 
 
 VARIANTS = [
     Variant("dense", "dense", {}),
+    Variant("dense (vLLM's own kernels)", "dense", {}, native="off"),
     Variant("lowrank-50%", "lowrank", {"param_fraction": 0.5}),
     Variant("sparse24 (dense mode)", "sparse24", {}),
     Variant("sparse24 (compressed mode)", "sparse24", {}, mode="compressed"),
@@ -134,12 +140,20 @@ async def _throughput(url: str, concurrency: int, requests: int, tokens: int) ->
         return sum(done) / (time.perf_counter() - start)
 
 
-def run_variant(folder: Path, variant: Variant, log: Path) -> dict[str, Any]:
-    """Start the engine on `folder`, measure, stop it."""
+def engine_command(folder: Path, variant: Variant) -> tuple[list[str], dict[str, str]]:
+    """The vLLM command line and environment of one variant's engine."""
     cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(folder)]
     cmd += ["--served-model-name", "m", "--port", str(PORT), "--enforce-eager"]
     cmd += ["--max-model-len", "1024", "--max-num-seqs", "16"]
+    cmd += native_engine_args(folder, variant.native)  # as `structserve serve` does
     env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "STRUCTSERVE_SPARSE24_MODE": variant.mode}
+    env["STRUCTSERVE_NATIVE_KERNELS"] = variant.native
+    return cmd, env
+
+
+def run_variant(folder: Path, variant: Variant, log: Path) -> dict[str, Any]:
+    """Start the engine on `folder`, measure, stop it."""
+    cmd, env = engine_command(folder, variant)
     start = time.perf_counter()
     with log.open("wb") as out:
         proc = subprocess.Popen(
@@ -193,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     chosen = [v for v in VARIANTS if not args.only or v.name in args.only]
     for round_, variant in ((r, v) for r in range(args.rounds) for v in chosen):
         folder = build(args.model, args.work, variant)
-        log = args.work / f"{variant.fmt}-{variant.mode}.log"
+        log = args.work / f"{variant.fmt}-{variant.mode}-{variant.native}.log"
         result = run_variant(folder, variant, log)
         desc = describe_folder(folder)
         row = {**asdict(variant), **result, "disk_bytes": desc.get("weight_bytes")}
