@@ -146,8 +146,12 @@ def engine_command(folder: Path, variant: Variant) -> tuple[list[str], dict[str,
     cmd += ["--served-model-name", "m", "--port", str(PORT), "--enforce-eager"]
     cmd += ["--max-model-len", "1024", "--max-num-seqs", "16"]
     cmd += native_engine_args(folder, variant.native)  # as `structserve serve` does
-    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "STRUCTSERVE_SPARSE24_MODE": variant.mode}
-    env["STRUCTSERVE_NATIVE_KERNELS"] = variant.native
+    env = {
+        **os.environ,
+        "VLLM_CPU_KVCACHE_SPACE": "1",
+        "STRUCTSERVE_SPARSE24_MODE": variant.mode,
+        "STRUCTSERVE_NATIVE_KERNELS": variant.native,
+    }
     return cmd, env
 
 

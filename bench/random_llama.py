@@ -11,12 +11,12 @@ are random (seeded), so the text is meaningless: speed and memory only.
 from __future__ import annotations
 
 import argparse
-import shutil
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-_TOKENIZER_FILES = ("tokenizer", "special_tokens", "vocab", "merges", "generation")
+if TYPE_CHECKING:
+    import torch
 
 
 def save_random_llama(
@@ -30,7 +30,7 @@ def save_random_llama(
     num_kv_heads: int,
     max_positions: int = 256,
     initializer_range: float = 0.02,
-    dtype: Any = None,
+    dtype: torch.dtype | None = None,
     seed: int = 0,
     bos_token_id: int = 1,
     eos_token_id: int = 2,
@@ -41,7 +41,7 @@ def save_random_llama(
         out: folder to write (created).
         vocab_size, hidden_size, intermediate_size, num_layers, num_heads, num_kv_heads,
         max_positions, initializer_range, bos_token_id, eos_token_id: the LlamaConfig fields.
-        dtype: weights dtype on disk (a torch dtype; default float32).
+        dtype: weights dtype on disk (default float32).
         seed: torch seed of the initialisation.
 
     Returns:
@@ -76,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from transformers import AutoConfig
 
+    from compress.draft import copy_side_files
+
     p = argparse.ArgumentParser(prog="python -m bench.random_llama", description=__doc__)
     p.add_argument("--like", type=Path, required=True, help="HF folder giving tokenizer/vocab")
     p.add_argument("--out", type=Path, required=True)
@@ -91,9 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         num_layers=a.layers, num_heads=a.heads, num_kv_heads=a.kv_heads, max_positions=2048,
         dtype=torch.bfloat16, bos_token_id=like.bos_token_id, eos_token_id=like.eos_token_id,
     )  # fmt: skip
-    for f in a.like.iterdir():
-        if f.is_file() and f.name.startswith(_TOKENIZER_FILES):
-            shutil.copy(f, a.out / f.name)
+    copy_side_files(a.like, a.out)  # tokenizer, chat template, generation config
     print(f"wrote {a.out}")
     return 0
 
