@@ -203,10 +203,7 @@ class GenerationService:
         request.state.usage = data.get("usage") if isinstance(data, dict) else None
         if plan is not None:
             for choice in data.get("choices", []):
-                verdict = plan.check(choice_text(choice), choice.get("finish_reason"))
-                choice["structured_output"] = verdict
-                choice["finish_reason"] = verdict.get("finish_reason", choice.get("finish_reason"))
-                if verdict.get("valid") is False:
+                if plan.annotate(choice, choice_text(choice)).get("valid") is False:
                     self.metrics.structured_validation_failures.inc()
         return JSONResponse(data)
 

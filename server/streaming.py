@@ -79,9 +79,7 @@ class StreamObserver:
             index = int(choice.get("index", 0))
             self.texts[index] = self.texts.get(index, "") + choice_text(choice)
             if choice.get("finish_reason") is not None:
-                verdict = self.plan.check(self.texts[index], choice["finish_reason"])
-                choice["structured_output"] = verdict
-                choice["finish_reason"] = verdict.get("finish_reason", choice["finish_reason"])
+                self.plan.annotate(choice, self.texts[index])
                 changed = True
         return json.dumps(chunk) if changed else payload
 

@@ -6,14 +6,14 @@ The routes use one `StructuredService` (built in `build_app`, kept on `app.state
   `InvalidRequest` (400) for schemas it refuses; None when no structured output is asked for;
 - non-streaming, per finished choice: `v = plan.check(text, choice["finish_reason"])`, then
   `choice["structured_output"] = v` and `choice["finish_reason"] = v["finish_reason"]`;
-- streaming: `acc = plan.stream()`; `acc.add(index, delta_text)` per chunk; on the chunk that
-  carries a finish_reason, `v = acc.finish(index, finish_reason)` and attach as above.
+- streaming: the same on the chunk that carries a choice's finish_reason, with the choice's text
+  reassembled per index (`server.streaming.StreamObserver`).
 """
 
 from __future__ import annotations
 
-from server.structured.plan import StreamCheck, StructuredPlan, plan_request
+from server.structured.plan import StructuredPlan, plan_request
 from server.structured.schema import StructuredLimits
 from server.structured.service import StructuredService
 
-__all__ = ["StreamCheck", "StructuredLimits", "StructuredPlan", "StructuredService", "plan_request"]
+__all__ = ["StructuredLimits", "StructuredPlan", "StructuredService", "plan_request"]

@@ -1,7 +1,7 @@
 """Turn a request's structured-output fields into a plan: what is forwarded, enforced, checked.
 
 `plan_request` runs before the body is forwarded (it may rewrite it in place); the plan's
-`check` runs on each finished choice and `stream` gives a per-choice accumulator for SSE.
+`check` runs on each finished choice (streamed choices are reassembled by `server.streaming`).
 """
 
 from __future__ import annotations
@@ -61,9 +61,21 @@ class StructuredPlan:
         errors = self._errors(text)
         return verdict(kind=self.kind, errors=errors, finish_reason=finish_reason, **extra)
 
-    def stream(self) -> StreamCheck:
-        """A per-choice accumulator for streamed deltas."""
-        return StreamCheck(self)
+    def annotate(self, choice: dict[str, Any], text: str) -> dict[str, Any]:
+        """Check one finished choice and attach the verdict to it, in place.
+
+        Args:
+            choice: the (whole or streamed) choice carrying the engine's finish_reason.
+            text: the choice's whole generated text.
+
+        Returns:
+            The verdict, now also `choice["structured_output"]`; `choice["finish_reason"]` is
+            the verdict's.
+        """
+        result = self.check(text, choice.get("finish_reason"))
+        choice["structured_output"] = result
+        choice["finish_reason"] = result.get("finish_reason", choice.get("finish_reason"))
+        return result
 
     def _errors(self, text: str) -> list[dict[str, str]] | None:
         if self.kind in JSON_KINDS:
@@ -76,24 +88,6 @@ class StructuredPlan:
             ok = self.checker.matches(self.kind, self.spec, text)
             return [] if ok else [{"pointer": "", "keyword": self.kind, "message": "no match"}]
         return None
-
-
-class StreamCheck:
-    """Collects streamed text per choice index and checks each choice when it finishes."""
-
-    def __init__(self, plan: StructuredPlan) -> None:
-        """Args: plan: the request's plan."""
-        self._plan = plan
-        self._texts: dict[int, list[str]] = {}
-
-    def add(self, index: int, text: str | None) -> None:
-        """Append one delta's text for choice `index`."""
-        if text:
-            self._texts.setdefault(index, []).append(text)
-
-    def finish(self, index: int, finish_reason: str | None) -> dict[str, Any]:
-        """The verdict for choice `index` (see `StructuredPlan.check`)."""
-        return self._plan.check("".join(self._texts.pop(index, [])), finish_reason)
 
 
 def plan_request(
