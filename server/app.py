@@ -22,8 +22,8 @@ from server.errors import (
     StructServeError,
     error_response,
 )
+from server.gateway_metrics import GatewayMetrics
 from server.generation import ClientGone, GenerationService, Limits
-from server.metrics import GatewayMetrics
 from server.middleware import (
     ApiKeyMiddleware,
     BodyLimitMiddleware,

@@ -27,7 +27,7 @@ from server.errors import (
     StructServeError,
     from_status,
 )
-from server.metrics import GatewayMetrics
+from server.gateway_metrics import GatewayMetrics
 from server.protocol import parse_request
 from server.streaming import StreamObserver, choice_text, relay
 from server.structured import StructuredPlan, StructuredService, plan_request

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.errors import AuthenticationError, PayloadTooLarge, StructServeError
-from server.metrics import GatewayMetrics
+from server.gateway_metrics import GatewayMetrics
 
 
 async def _send_error(send: Send, exc: StructServeError) -> None:

@@ -22,7 +22,7 @@ from server.app import build_app
 from server.cli_args import build_parser, cli_values, split_engine_args
 from server.cpu_layout import cpu_layout_env
 from server.engines import EnginePool, ModelCard
-from server.metrics import GatewayMetrics
+from server.gateway_metrics import GatewayMetrics
 from server.settings import Settings, load_settings
 from server.speculative import SpeculationError, resolve_speculation
 from server.supervisor import EngineSpec, EngineSupervisor

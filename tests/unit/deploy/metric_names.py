@@ -64,7 +64,7 @@ def vllm_metric_names() -> set[str] | None:
 
 
 def gateway_declared_names(metrics_source: Path) -> set[str] | None:
-    """`structserve_*` names declared in server/metrics.py (as written there), None if absent."""
+    """`structserve_*` names as written in server/gateway_metrics.py; None if it is absent."""
     if not metrics_source.is_file():
         return None
     return set(re.findall(r'"(structserve_[a-z0-9_]+)"', metrics_source.read_text()))

@@ -1,8 +1,10 @@
-"""Derived speculative-decoding metrics, computed at scrape time from an engine's counters.
+"""The engines' metrics as the gateway re-exports them on /metrics.
 
-vLLM exports cumulative counters (`vllm:spec_decode_num_drafts`, `..._num_draft_tokens`,
-`..._num_accepted_tokens`, `..._num_accepted_tokens_per_pos{position}`); the gateway re-exports
-them and adds, per engine, the ratios people ask for (since the engine started):
+Each engine's exposition is re-rendered with an extra `engine` label on every sample, and, when
+the engine speculates, followed by derived speculative-decoding ratios. vLLM exports cumulative
+counters (`vllm:spec_decode_num_drafts`, `..._num_draft_tokens`, `..._num_accepted_tokens`,
+`..._num_accepted_tokens_per_pos{position}`); the gateway adds, per engine, the ratios people ask
+for (since the engine started):
 
 * `structserve_spec_decode_acceptance_rate`: accepted / drafted tokens.
 * `structserve_spec_decode_mean_accepted_length`: tokens emitted per verification step,
@@ -14,9 +16,13 @@ them and adds, per engine, the ratios people ask for (since the engine started):
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 
+import httpx
 from prometheus_client.parser import text_string_to_metric_families
+
+log = logging.getLogger("structserve.metrics")
 
 _PREFIX = "vllm:spec_decode_"
 _FAMILIES = {
@@ -31,6 +37,54 @@ _FAMILIES = {
 
 def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+async def scrape_engine(client: httpx.AsyncClient, url: str) -> str:
+    """One engine's metrics, relabelled and followed by the derived ones ("" when unavailable).
+
+    Args:
+        client: the pool's HTTP client.
+        url: the engine's base URL (also its `engine` label value).
+    """
+    try:
+        response = await client.get(f"{url}/metrics", timeout=5.0)
+        response.raise_for_status()
+        return relabel_engine_metrics(response.text, url) + derived_spec_metrics(response.text, url)
+    except (httpx.HTTPError, ValueError) as exc:
+        log.debug("metrics of %s unavailable: %s", url, exc)
+        return ""
+
+
+def relabel_engine_metrics(text: str, engine: str) -> str:
+    """Re-render an engine's exposition text with an extra `engine` label on every sample.
+
+    Args:
+        text: Prometheus text exposition scraped from one engine.
+        engine: the engine's label value (its URL).
+
+    Returns:
+        Exposition text safe to concatenate with other engines' output.
+    """
+    lines: list[str] = []
+    for family in text_string_to_metric_families(text):
+        # As prometheus-client writes them: counters are typed under their `_total` name and
+        # `_created` timestamps form their own gauge family.
+        name = f"{family.name}_total" if family.type == "counter" else family.name
+        main = [s for s in family.samples if not s.name.endswith("_created")]
+        created = [s for s in family.samples if s.name.endswith("_created")]
+        for fam_name, fam_type, samples in (
+            (name, family.type, main),
+            (f"{family.name}_created", "gauge", created),
+        ):
+            if not samples:
+                continue
+            lines.append(f"# HELP {fam_name} {_escape(family.documentation)}")
+            lines.append(f"# TYPE {fam_name} {fam_type}")
+            for sample in samples:
+                labels = {**sample.labels, "engine": engine}
+                rendered = ",".join(f'{k}="{_escape(str(v))}"' for k, v in labels.items())
+                lines.append(f"{sample.name}{{{rendered}}} {sample.value}")
+    return "\n".join(lines) + "\n" if lines else ""
 
 
 def spec_decode_totals(text: str) -> tuple[dict[str, float], dict[str, float]]:

@@ -1,10 +1,10 @@
-"""Derived speculative-decoding metrics from vLLM's counters."""
+"""Engine metrics re-exported by the gateway: relabelled, and derived spec-decode ratios."""
 
 from __future__ import annotations
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from server.spec_metrics import derived_spec_metrics
+from server.engine_metrics import derived_spec_metrics, relabel_engine_metrics
 
 ENGINE_TEXT = """\
 # HELP vllm:spec_decode_num_drafts_total Number of spec decoding drafts.
@@ -52,3 +52,19 @@ def test_zero_drafts_do_not_divide_by_zero() -> None:
     text = ENGINE_TEXT.replace(" 100.0", " 0.0").replace(" 300.0", " 0.0")
     got = _samples(derived_spec_metrics(text, "e"))
     assert got[("structserve_spec_decode_acceptance_rate", "")] == 0
+
+
+def test_relabel_engine_metrics_round_trips() -> None:
+    text = (
+        "# HELP vllm:generation_tokens_total Tokens.\n# TYPE vllm:generation_tokens_total counter\n"
+        'vllm:generation_tokens_total{model_name="m"} 7.0\n'
+        "# HELP vllm:ttft Time.\n# TYPE vllm:ttft histogram\n"
+        'vllm:ttft_bucket{le="0.1",model_name="m"} 1.0\n'
+        'vllm:ttft_bucket{le="+Inf",model_name="m"} 2.0\n'
+        'vllm:ttft_count{model_name="m"} 2.0\nvllm:ttft_sum{model_name="m"} 0.5\n'
+    )
+    out = relabel_engine_metrics(text, "http://e:1")
+    families = {f.name: f for f in text_string_to_metric_families(out)}
+    sample = families["vllm:generation_tokens"].samples[0]
+    assert sample.labels == {"model_name": "m", "engine": "http://e:1"} and sample.value == 7.0
+    assert len(families["vllm:ttft"].samples) == 4

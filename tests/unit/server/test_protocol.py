@@ -1,12 +1,10 @@
-"""Request validation and engine-metric relabelling."""
+"""Request validation, and engine status codes mapped back to typed errors."""
 
 from __future__ import annotations
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from server.errors import InvalidRequest, from_status
-from server.metrics import relabel_engine_metrics
 from server.protocol import ChatCompletionRequest, CompletionRequest, parse_request
 
 MSG = [{"role": "user", "content": "hi"}]
@@ -49,19 +47,3 @@ def test_from_status_maps_engine_codes() -> None:
     assert from_status(404, "x").error_type == "not_found_error"
     assert from_status(500, "x").status_code == 502
     assert from_status(418, "x").status_code == 400
-
-
-def test_relabel_engine_metrics_round_trips() -> None:
-    text = (
-        "# HELP vllm:generation_tokens_total Tokens.\n# TYPE vllm:generation_tokens_total counter\n"
-        'vllm:generation_tokens_total{model_name="m"} 7.0\n'
-        "# HELP vllm:ttft Time.\n# TYPE vllm:ttft histogram\n"
-        'vllm:ttft_bucket{le="0.1",model_name="m"} 1.0\n'
-        'vllm:ttft_bucket{le="+Inf",model_name="m"} 2.0\n'
-        'vllm:ttft_count{model_name="m"} 2.0\nvllm:ttft_sum{model_name="m"} 0.5\n'
-    )
-    out = relabel_engine_metrics(text, "http://e:1")
-    families = {f.name: f for f in text_string_to_metric_families(out)}
-    sample = families["vllm:generation_tokens"].samples[0]
-    assert sample.labels == {"model_name": "m", "engine": "http://e:1"} and sample.value == 7.0
-    assert len(families["vllm:ttft"].samples) == 4
