@@ -15,7 +15,9 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from server.middleware import StatusRecorder
 
 log = logging.getLogger("structserve.access")
 
@@ -56,16 +58,9 @@ class AccessLogMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = 0
-
-        async def send_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
-
+        recorder = StatusRecorder(send, default=0)
         try:
-            await self.app(scope, receive, send_status)
+            await self.app(scope, receive, recorder)
         finally:
             state = scope.get("state") or {}
             log.info(
@@ -73,7 +68,7 @@ class AccessLogMiddleware:
                 state.get("request_id", "-"),
                 str(scope.get("method", "-"))[:16],
                 _route(scope, self.routes),
-                status or 499,  # no response started: the client left or the app raised
+                recorder.status or 499,  # no response started: the client left or the app raised
                 (time.perf_counter() - started) * 1000,
                 _tokens(state),
             )

@@ -36,6 +36,23 @@ class StructServeError(Exception):
             self.code = code
         self.headers = headers or {}
 
+    def __init_subclass__(
+        cls,
+        *,
+        status: int | None = None,
+        kind: str | None = None,
+        code: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Subclasses declare their HTTP status, OpenAI error type and default code inline."""
+        super().__init_subclass__(**kwargs)
+        if status is not None:
+            cls.status_code = status
+        if kind is not None:
+            cls.error_type = kind
+        if code is not None:
+            cls.code = code
+
     def body(self) -> dict[str, Any]:
         """The OpenAI error object: {"error": {"message", "type", "param", "code"}}."""
         return {
@@ -48,86 +65,52 @@ class StructServeError(Exception):
         }
 
 
-class ClientError(StructServeError):
+class ClientError(StructServeError, status=400, kind="invalid_request_error"):
     """4xx: the request is at fault."""
 
-    status_code = 400
-    error_type = "invalid_request_error"
 
-
-class InvalidRequest(ClientError):
+class InvalidRequest(ClientError, code="invalid_request"):
     """400: malformed body or a parameter out of range."""
 
-    code = "invalid_request"
 
-
-class AuthenticationError(ClientError):
+class AuthenticationError(
+    ClientError, status=401, kind="authentication_error", code="invalid_api_key"
+):
     """401: missing or wrong API key."""
 
-    status_code = 401
-    error_type = "authentication_error"
-    code = "invalid_api_key"
 
-
-class NotFound(ClientError):
+class NotFound(ClientError, status=404, kind="not_found_error", code="model_not_found"):
     """404: unknown model or route."""
 
-    status_code = 404
-    error_type = "not_found_error"
-    code = "model_not_found"
 
-
-class RequestTimeout(ClientError):
+class RequestTimeout(ClientError, status=408, code="request_timeout"):
     """408: the client took too long to send its request."""
 
-    status_code = 408
-    code = "request_timeout"
 
-
-class PayloadTooLarge(ClientError):
+class PayloadTooLarge(ClientError, status=413, code="payload_too_large"):
     """413: the body exceeds the configured limit."""
 
-    status_code = 413
-    code = "payload_too_large"
 
-
-class RateLimited(ClientError):
+class RateLimited(ClientError, status=429, kind="rate_limit_error", code="rate_limit_exceeded"):
     """429: the admission queue is full; retry later."""
 
-    status_code = 429
-    error_type = "rate_limit_error"
-    code = "rate_limit_exceeded"
 
-
-class ServerError(StructServeError):
+class ServerError(StructServeError, status=500, kind="server_error", code="internal_error"):
     """5xx: the gateway or the engine is at fault."""
 
-    status_code = 500
-    error_type = "server_error"
-    code = "internal_error"
 
-
-class EngineError(ServerError):
+class EngineError(ServerError, status=502, code="engine_error"):
     """502: the engine answered with something the gateway cannot relay."""
 
-    status_code = 502
-    code = "engine_error"
 
-
-class EngineUnavailable(ServerError):
+class EngineUnavailable(
+    ServerError, status=503, kind="service_unavailable_error", code="engine_unavailable"
+):
     """503: no ready engine serves the requested model."""
 
-    status_code = 503
-    error_type = "service_unavailable_error"
-    code = "engine_unavailable"
 
-
-class EngineTimeout(ServerError):
+class EngineTimeout(ServerError, status=504, kind="timeout_error", code="engine_timeout"):
     """504: the engine did not finish within the request timeout."""
-
-    status_code = 504
-    error_type = "timeout_error"
-    code = "engine_timeout"
 
 
 def error_response(exc: StructServeError) -> JSONResponse:

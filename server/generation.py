@@ -108,6 +108,18 @@ def _asks_structured(body: dict[str, Any]) -> bool:
     return body.get("response_format") is not None or body.get("structured_outputs") is not None
 
 
+@dataclass(frozen=True)
+class _Call:
+    """One request on its way to an engine: where it goes and what is checked on the way back."""
+
+    request: Request
+    route: str
+    endpoint: Endpoint
+    body: dict[str, Any]
+    plan: StructuredPlan | None
+    started: float
+
+
 class GenerationService:
     """Handles POST /v1/completions and /v1/chat/completions."""
 
@@ -140,9 +152,10 @@ class GenerationService:
         endpoint = self.pool.pick(str(body["model"]))
         if self.limits.log_prompts:
             log.info("request %s body=%s", request.state.request_id, json.dumps(body)[:4000])
+        call = _Call(request, route, endpoint, body, plan, started)
         if body.get("stream"):
-            return await self._stream(request, route, endpoint, body, plan, started)
-        return await self._unary(request, route, endpoint, body, plan)
+            return await self._stream(call)
+        return await self._unary(call)
 
     async def _plan(self, body: dict[str, Any]) -> StructuredPlan | None:
         """The structured-output plan (compile check off the event loop); counts refusals."""
@@ -163,98 +176,62 @@ class GenerationService:
                 headers={"Retry-After": RETRY_AFTER[429]},
             )
 
-    async def _unary(
-        self,
-        request: Request,
-        route: str,
-        endpoint: Endpoint,
-        body: dict[str, Any],
-        plan: StructuredPlan | None,
-    ) -> Response:
+    def _engine_failure(
+        self, call: _Call, exc: TimeoutError | httpx.TransportError, *, timeout: str, down: str
+    ) -> StructServeError:
+        """Count a failed engine call and turn it into the client's error: 504, else 503."""
+        if isinstance(exc, TimeoutError | httpx.TimeoutException):
+            self.metrics.request_timeouts.labels(call.route).inc()
+            return EngineTimeout(timeout)
+        self.pool.mark_down(call.endpoint, f"{type(exc).__name__}: {exc}")
+        return EngineUnavailable(down, headers={"Retry-After": RETRY_AFTER[503]})
+
+    async def _unary(self, call: _Call) -> Response:
         timeout_s = self.limits.request_timeout_s
-        endpoint.outstanding += 1
+        url = f"{call.endpoint.url}{call.route}"
+        call.endpoint.outstanding += 1
         try:
-            post = self.pool.client.post(f"{endpoint.url}{route}", json=body, timeout=timeout_s)
+            post = self.pool.client.post(url, json=call.body, timeout=timeout_s)
             # a hard deadline: cancelling the post closes the connection, and vLLM aborts
             async with asyncio.timeout(timeout_s):
-                response = await until_disconnect(request, post)
+                response = await until_disconnect(call.request, post)
         except ClientGone:
-            self.metrics.client_disconnects.labels(route).inc()
+            self.metrics.client_disconnects.labels(call.route).inc()
             raise
-        except (TimeoutError, httpx.TimeoutException):
-            self.metrics.request_timeouts.labels(route).inc()
-            raise EngineTimeout(
-                f"the engine did not answer within the request timeout ({timeout_s:g} s)"
-            ) from None
-        except httpx.TransportError as exc:
-            self.pool.mark_down(endpoint, f"{type(exc).__name__}: {exc}")
-            raise EngineUnavailable(
-                "the engine failed while serving the request; retry shortly",
-                headers={"Retry-After": RETRY_AFTER[503]},
+        except (TimeoutError, httpx.TransportError) as exc:
+            raise self._engine_failure(
+                call,
+                exc,
+                timeout=f"the engine did not answer within the request timeout ({timeout_s:g} s)",
+                down="the engine failed while serving the request; retry shortly",
             ) from None
         finally:
-            endpoint.outstanding -= 1
+            call.endpoint.outstanding -= 1
         if response.status_code != 200:
             raise await upstream_error(response)
+        return self._checked_json(call, response)
+
+    def _checked_json(self, call: _Call, response: httpx.Response) -> Response:
+        """The engine's whole answer, each choice checked against the structured plan."""
         try:
             data = response.json()
         except ValueError:
             raise EngineError("the engine answered with invalid JSON") from None
-        request.state.usage = data.get("usage") if isinstance(data, dict) else None
-        if plan is not None:
+        call.request.state.usage = data.get("usage") if isinstance(data, dict) else None
+        if call.plan is not None:
             for choice in data.get("choices", []):
-                if plan.annotate(choice, choice_text(choice)).get("valid") is False:
+                if call.plan.annotate(choice, choice_text(choice)).get("valid") is False:
                     self.metrics.structured_validation_failures.inc()
         return JSONResponse(data)
 
-    async def _stream(
-        self,
-        request: Request,
-        route: str,
-        endpoint: Endpoint,
-        body: dict[str, Any],
-        plan: StructuredPlan | None,
-        started: float,
-    ) -> Response:
-        timeout_s = self.limits.request_timeout_s
-        deadline = asyncio.get_running_loop().time() + timeout_s
-        upstream_req = self.pool.client.build_request(
-            "POST",
-            f"{endpoint.url}{route}",
-            json=body,
-            timeout=httpx.Timeout(timeout_s, connect=10.0),
-        )
-        endpoint.outstanding += 1
-        try:
-            async with asyncio.timeout_at(deadline):
-                upstream = await until_disconnect(
-                    request, self.pool.client.send(upstream_req, stream=True)
-                )
-        except BaseException as exc:
-            endpoint.outstanding -= 1
-            if isinstance(exc, TimeoutError | httpx.TimeoutException):
-                self.metrics.request_timeouts.labels(route).inc()
-                raise EngineTimeout(
-                    f"the engine did not start the stream within {timeout_s:g} s"
-                ) from None
-            if isinstance(exc, httpx.TransportError):
-                self.pool.mark_down(endpoint, f"{type(exc).__name__}: {exc}")
-                raise EngineUnavailable(
-                    "the engine is not reachable; retry shortly",
-                    headers={"Retry-After": RETRY_AFTER[503]},
-                ) from None
-            raise
-        if upstream.status_code != 200:
-            endpoint.outstanding -= 1
-            try:
-                raise await upstream_error(upstream)
-            finally:
-                await upstream.aclose()
+    async def _stream(self, call: _Call) -> Response:
+        deadline = asyncio.get_running_loop().time() + self.limits.request_timeout_s
+        upstream = await self._open_stream(call, deadline)
         observer = StreamObserver(
-            started=started,
-            on_ttft=self.metrics.ttft.labels(route).observe,
-            on_itl=self.metrics.itl.labels(route).observe,
-            plan=plan,
+            started=call.started,
+            on_ttft=self.metrics.ttft.labels(call.route).observe,
+            on_itl=self.metrics.itl.labels(call.route).observe,
+            plan=call.plan,
         )
 
         async def body_iter() -> AsyncIterator[bytes]:
@@ -263,17 +240,49 @@ class GenerationService:
                     upstream,
                     observer,
                     deadline=deadline,
-                    on_transport_error=lambda why: self.pool.mark_down(endpoint, why),
-                    on_timeout=self.metrics.request_timeouts.labels(route).inc,
+                    on_transport_error=lambda why: self.pool.mark_down(call.endpoint, why),
+                    on_timeout=self.metrics.request_timeouts.labels(call.route).inc,
                 ):
                     yield event
             except asyncio.CancelledError:
-                self.metrics.client_disconnects.labels(route).inc()
+                self.metrics.client_disconnects.labels(call.route).inc()
                 raise
             finally:
-                request.state.usage = observer.usage  # for the access log
-                endpoint.outstanding -= 1
+                call.request.state.usage = observer.usage  # for the access log
+                call.endpoint.outstanding -= 1
                 await upstream.aclose()
 
         headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
         return StreamingResponse(body_iter(), media_type="text/event-stream", headers=headers)
+
+    async def _open_stream(self, call: _Call, deadline: float) -> httpx.Response:
+        """Start the engine's stream; on success `call.endpoint.outstanding` stays counted."""
+        timeout_s = self.limits.request_timeout_s
+        upstream_req = self.pool.client.build_request(
+            "POST",
+            f"{call.endpoint.url}{call.route}",
+            json=call.body,
+            timeout=httpx.Timeout(timeout_s, connect=10.0),
+        )
+        call.endpoint.outstanding += 1
+        try:
+            async with asyncio.timeout_at(deadline):
+                send = self.pool.client.send(upstream_req, stream=True)
+                upstream = await until_disconnect(call.request, send)
+        except BaseException as exc:
+            call.endpoint.outstanding -= 1
+            if isinstance(exc, TimeoutError | httpx.TransportError):
+                raise self._engine_failure(
+                    call,
+                    exc,
+                    timeout=f"the engine did not start the stream within {timeout_s:g} s",
+                    down="the engine is not reachable; retry shortly",
+                ) from None
+            raise
+        if upstream.status_code != 200:
+            call.endpoint.outstanding -= 1
+            try:
+                raise await upstream_error(upstream)
+            finally:
+                await upstream.aclose()
+        return upstream

@@ -26,6 +26,20 @@ async def _send_error(send: Send, exc: StructServeError) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+class StatusRecorder:
+    """An ASGI `send` that passes every message on and remembers the response's status."""
+
+    def __init__(self, send: Send, *, default: int) -> None:
+        """Args: send: the wrapped send; default: `status` until a response starts."""
+        self._send = send
+        self.status = default
+
+    async def __call__(self, message: Message) -> None:
+        if message["type"] == "http.response.start":
+            self.status = int(message["status"])
+        await self._send(message)
+
+
 class RequestIdMiddleware:
     """Gives every request an id (`x-request-id`, kept from the client when present)."""
 
@@ -128,22 +142,15 @@ class MetricsMiddleware:
             return
         path = scope["path"]
         route = path if path in self.routes else "other"
-        status = 500
+        recorder = StatusRecorder(send, default=500)
         started = time.perf_counter()
-
-        async def send_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
-            await send(message)
-
         self.metrics.in_flight.inc()
         try:
-            await self.app(scope, receive, send_status)
+            await self.app(scope, receive, recorder)
         except BaseException:
-            status = 499 if status == 500 else status
+            recorder.status = 499 if recorder.status == 500 else recorder.status
             raise
         finally:
             self.metrics.in_flight.dec()
-            self.metrics.requests.labels(route, str(status)).inc()
+            self.metrics.requests.labels(route, str(recorder.status)).inc()
             self.metrics.duration.labels(route).observe(time.perf_counter() - started)
