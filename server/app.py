@@ -6,7 +6,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -31,13 +32,15 @@ from server.middleware import (
     RequestIdMiddleware,
 )
 from server.openapi import install_openapi
-from server.routes import generate, health, metrics, models
+from server.routes import generate, health, models
+from server.routes import metrics as metrics_route
 from server.settings import Settings
 from server.structured import StructuredService
 from server.supervisor import EngineSupervisor
 
 log = logging.getLogger("structserve.app")
 
+ROUTERS = (health.router, models.router, generate.router, metrics_route.router)
 ROUTES = ("/v1/chat/completions", "/v1/completions", "/v1/models", "/health", "/ready", "/metrics")
 
 
@@ -68,24 +71,10 @@ def _install_error_handlers(app: FastAPI) -> None:
         return error_response(ServerError("internal error in the gateway"))
 
 
-def build_app(
-    settings: Settings,
-    pool: EnginePool,
-    supervisor: EngineSupervisor | None = None,
-    metrics_: GatewayMetrics | None = None,
-) -> FastAPI:
-    """Assemble the gateway.
-
-    Args:
-        settings: validated settings.
-        pool: the engines to route to (started and stopped with the app).
-        supervisor: the local engine's supervisor, when `serve` runs one.
-        metrics_: the metrics registry (a fresh one by default).
-
-    Returns:
-        The FastAPI application.
-    """
-    gateway_metrics = metrics_ or GatewayMetrics()
+def _lifespan(
+    pool: EnginePool, supervisor: EngineSupervisor | None
+) -> Callable[[FastAPI], AbstractAsyncContextManager[None]]:
+    """Start the supervisor, the health probes and the compile worker; stop all on shutdown."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -103,33 +92,51 @@ def build_app(
                 await supervisor.stop()
             await pool.client.aclose()
 
-    app = FastAPI(title="structserve", version="0.1.0", lifespan=lifespan)
-    app.state.settings = settings
-    app.state.pool = pool
-    app.state.supervisor = supervisor
-    app.state.metrics = gateway_metrics
-    app.state.created = int(time.time())
-    app.state.draining = False
-    limits = Limits(
-        max_n=settings.max_n,
-        request_timeout_s=settings.request_timeout_s,
-        log_prompts=settings.log_prompts,
-        max_outstanding=settings.max_outstanding_requests,
-        body_read_timeout_s=settings.body_read_timeout_s,
-    )
-    structured = StructuredService.from_settings(settings)
-    app.state.structured = structured
-    app.state.generation = GenerationService(pool, gateway_metrics, limits, structured)
-    for router in (health.router, models.router, generate.router, metrics.router):
-        app.include_router(router)
-    _install_error_handlers(app)
-    install_openapi(app)
+    return lifespan
 
+
+def _install_middleware(app: FastAPI, settings: Settings, metrics: GatewayMetrics) -> None:
     public = {"/health", "/ready"} | (set() if settings.metrics_require_auth else {"/metrics"})
     # Outermost last: ids -> access log -> metrics -> auth -> body limit -> app.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(ApiKeyMiddleware, keys=settings.api_key_values(), public_paths=public)
-    app.add_middleware(MetricsMiddleware, metrics=gateway_metrics, routes=ROUTES)
+    app.add_middleware(MetricsMiddleware, metrics=metrics, routes=ROUTES)
     app.add_middleware(AccessLogMiddleware, routes=ROUTES)
     app.add_middleware(RequestIdMiddleware)
+
+
+def build_app(
+    settings: Settings,
+    pool: EnginePool,
+    supervisor: EngineSupervisor | None = None,
+    metrics: GatewayMetrics | None = None,
+) -> FastAPI:
+    """Assemble the gateway.
+
+    Args:
+        settings: validated settings.
+        pool: the engines to route to (started and stopped with the app).
+        supervisor: the local engine's supervisor, when `serve` runs one.
+        metrics: the metrics registry (a fresh one by default).
+
+    Returns:
+        The FastAPI application.
+    """
+    metrics = metrics or GatewayMetrics()
+    app = FastAPI(title="structserve", version="0.1.0", lifespan=_lifespan(pool, supervisor))
+    app.state.settings = settings
+    app.state.pool = pool
+    app.state.supervisor = supervisor
+    app.state.metrics = metrics
+    app.state.created = int(time.time())
+    app.state.draining = False
+    structured = StructuredService.from_settings(settings)
+    app.state.structured = structured
+    limits = Limits.from_settings(settings)
+    app.state.generation = GenerationService(pool, metrics, limits, structured)
+    for router in ROUTERS:
+        app.include_router(router)
+    _install_error_handlers(app)
+    install_openapi(app)
+    _install_middleware(app, settings, metrics)
     return app

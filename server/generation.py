@@ -8,7 +8,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 from fastapi import Request
@@ -32,6 +32,9 @@ from server.protocol import parse_request
 from server.streaming import StreamObserver, choice_text, relay
 from server.structured import StructuredPlan, StructuredService, plan_request
 
+if TYPE_CHECKING:
+    from server.settings import Settings
+
 log = logging.getLogger("structserve.requests")
 _T = TypeVar("_T")
 
@@ -53,6 +56,17 @@ class Limits:
     log_prompts: bool
     max_outstanding: int = 256
     body_read_timeout_s: float = 30.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Limits:
+        """The limits the gateway settings configure."""
+        return cls(
+            max_n=settings.max_n,
+            request_timeout_s=settings.request_timeout_s,
+            log_prompts=settings.log_prompts,
+            max_outstanding=settings.max_outstanding_requests,
+            body_read_timeout_s=settings.body_read_timeout_s,
+        )
 
 
 def decode_body(raw: bytes) -> Any:

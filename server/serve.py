@@ -24,7 +24,7 @@ from server.cpu_layout import cpu_layout_env
 from server.engines import EnginePool, ModelCard
 from server.gateway_metrics import GatewayMetrics
 from server.settings import Settings, load_settings
-from server.speculative import SpeculationError, resolve_speculation
+from server.speculative import Speculation, SpeculationError, resolve_speculation
 from server.supervisor import EngineSpec, EngineSupervisor
 
 log = logging.getLogger("structserve.serve")
@@ -89,37 +89,34 @@ def resolve_model(settings: Settings) -> ResolvedModel:
     return ResolvedModel(path=folder, name=name, card=card)
 
 
-def build_components(
-    settings: Settings, metrics: GatewayMetrics | None = None
-) -> tuple[EnginePool, EngineSupervisor | None]:
-    """The engine pool and, unless attaching to external engines, the local supervisor.
-
-    Args:
-        settings: validated settings.
-        metrics: where engine restarts are counted (the app's registry).
-    """
+def _pool(settings: Settings, urls: list[str], cards: dict[str, ModelCard]) -> EnginePool:
+    """An engine pool probing `urls` on the settings' health schedule."""
     client = httpx.AsyncClient(
         limits=httpx.Limits(max_connections=None, max_keepalive_connections=64)
     )
-    if settings.engine_url:
-        # Declaring the model lets requests get 503 (not 404) before the engines come up.
-        name = settings.served_model_name
-        cards = {name: ModelCard(name=name)} if name else {}
-        pool = EnginePool(
-            settings.engine_url,
-            client=client,
-            probe_interval_s=settings.health_interval_s,
-            probe_timeout_s=settings.health_timeout_s,
-            cards=cards,
-        )
-        return pool, None
-    model = resolve_model(settings)
-    try:
-        speculation = resolve_speculation(settings, model.path)
-    except SpeculationError as exc:
-        raise ServeError(str(exc)) from exc
-    model.card.extra.update(speculation.card_extra())
-    spec = EngineSpec(
+    return EnginePool(
+        urls,
+        client=client,
+        probe_interval_s=settings.health_interval_s,
+        probe_timeout_s=settings.health_timeout_s,
+        cards=cards,
+    )
+
+
+def engine_spec(settings: Settings, model: ResolvedModel, speculation: Speculation) -> EngineSpec:
+    """How the supervisor starts the local engine for `model`.
+
+    Args:
+        settings: validated settings.
+        model: the resolved model folder and served name.
+        speculation: the resolved speculative-decoding setup.
+    """
+    structured = (
+        ["--structured-outputs-config", settings.structured_outputs_config]
+        if settings.structured_outputs_config
+        else []
+    )
+    return EngineSpec(
         model_path=str(model.path),
         served_name=model.name,
         host=settings.engine_host,
@@ -129,11 +126,7 @@ def build_components(
         kv_cache_gb=settings.kv_cache_gb,
         max_model_len=settings.max_model_len,
         extra_args=[
-            *(
-                ["--structured-outputs-config", settings.structured_outputs_config]
-                if settings.structured_outputs_config
-                else []
-            ),
+            *structured,
             *settings.engine_args,  # after ours: vLLM keeps the last value of a repeated flag
             *speculation.engine_args(),
             *native_engine_args(model.path, settings.native_kernels),
@@ -143,13 +136,30 @@ def build_components(
             **cpu_layout_env(settings.cpu_in_process),
         },
     )
-    pool = EnginePool(
-        [spec.url],
-        client=client,
-        probe_interval_s=settings.health_interval_s,
-        probe_timeout_s=settings.health_timeout_s,
-        cards={model.name: model.card},
-    )
+
+
+def build_components(
+    settings: Settings, metrics: GatewayMetrics | None = None
+) -> tuple[EnginePool, EngineSupervisor | None]:
+    """The engine pool and, unless attaching to external engines, the local supervisor.
+
+    Args:
+        settings: validated settings.
+        metrics: where engine restarts are counted (the app's registry).
+    """
+    if settings.engine_url:
+        # Declaring the model lets requests get 503 (not 404) before the engines come up.
+        name = settings.served_model_name
+        cards = {name: ModelCard(name=name)} if name else {}
+        return _pool(settings, settings.engine_url, cards), None
+    model = resolve_model(settings)
+    try:
+        speculation = resolve_speculation(settings, model.path)
+    except SpeculationError as exc:
+        raise ServeError(str(exc)) from exc
+    model.card.extra.update(speculation.card_extra())
+    spec = engine_spec(settings, model, speculation)
+    pool = _pool(settings, [spec.url], {model.name: model.card})
     endpoint = pool.endpoints[0]
 
     def on_exit(code: int) -> None:
