@@ -17,7 +17,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from server.middleware import StatusRecorder
+from server.middleware import HttpMiddleware, StatusRecorder
 
 log = logging.getLogger("structserve.access")
 
@@ -43,20 +43,18 @@ def _count(value: object) -> str:
     return str(value) if isinstance(value, int) and not isinstance(value, bool) else "-"
 
 
-class AccessLogMiddleware:
+class AccessLogMiddleware(HttpMiddleware):
     """Logs `request id=… method=… route=… status=… duration_ms=… prompt_tokens=…
     completion_tokens=…` on logger `structserve.access` (INFO) when each response ends."""
 
     def __init__(self, app: ASGIApp, *, routes: Iterable[str] = ()) -> None:
         """Args: app: the next ASGI app; routes: fixed paths logged as such even when a
         middleware answers before routing."""
-        self.app = app
+        super().__init__(app)
         self.routes = frozenset(routes)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve the request, then log its line (also when the app raised)."""
         started = time.perf_counter()
         recorder = StatusRecorder(send, default=0)
         try:

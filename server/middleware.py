@@ -1,4 +1,4 @@
-"""Pure-ASGI middleware: request ids, body-size limit, API-key auth.
+"""Pure-ASGI middleware: request ids, body-size limit, API-key auth, request metrics.
 
 Pure ASGI (not BaseHTTPMiddleware) so streaming responses and client disconnects pass
 through untouched.
@@ -40,16 +40,30 @@ class StatusRecorder:
         await self._send(message)
 
 
-class RequestIdMiddleware:
-    """Gives every request an id (`x-request-id`, kept from the client when present)."""
+class HttpMiddleware:
+    """Base of the gateway's pure-ASGI middleware: only HTTP requests reach `handle`; other
+    scopes (lifespan) pass straight through."""
 
     def __init__(self, app: ASGIApp) -> None:
+        """Args: app: the next ASGI app."""
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        await self.handle(scope, receive, send)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve one HTTP request (subclasses override)."""
+        await self.app(scope, receive, send)
+
+
+class RequestIdMiddleware(HttpMiddleware):
+    """Gives every request an id (`x-request-id`, kept from the client when present)."""
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Set `scope["state"]["request_id"]` and echo it in the response headers."""
         given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
         request_id = given[:128] if given.isprintable() and given else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
@@ -64,20 +78,18 @@ class RequestIdMiddleware:
         await self.app(scope, receive, send_with_id)
 
 
-class BodyLimitMiddleware:
+class BodyLimitMiddleware(HttpMiddleware):
     """413 for bodies over `max_bytes`, by Content-Length or by counting what arrives."""
 
     def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
-        self.app = app
+        super().__init__(app)
         self.max_bytes = max_bytes
 
     def _too_large(self) -> PayloadTooLarge:
         return PayloadTooLarge(f"request body exceeds the limit of {self.max_bytes} bytes")
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Refuse an oversized body up front or as soon as it grows past the limit."""
         length = dict(scope["headers"]).get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self.max_bytes:
             await _send_error(send, self._too_large())
@@ -96,11 +108,11 @@ class BodyLimitMiddleware:
         await self.app(scope, counting_receive, send)
 
 
-class ApiKeyMiddleware:
+class ApiKeyMiddleware(HttpMiddleware):
     """Requires `Authorization: Bearer <key>` on every path except the public ones."""
 
     def __init__(self, app: ASGIApp, *, keys: list[str], public_paths: Iterable[str]) -> None:
-        self.app = app
+        super().__init__(app)
         self.keys = [key.encode() for key in keys]
         self.public = frozenset(public_paths)
 
@@ -113,8 +125,9 @@ class ApiKeyMiddleware:
             ok |= hmac.compare_digest(token.strip(), key)
         return ok
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.keys or scope["path"] in self.public:
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """401 unless the path is public or the request carries a configured key."""
+        if not self.keys or scope["path"] in self.public:
             await self.app(scope, receive, send)
             return
         header = dict(scope["headers"]).get(b"authorization", b"")
@@ -128,18 +141,16 @@ class ApiKeyMiddleware:
         await self.app(scope, receive, send)
 
 
-class MetricsMiddleware:
+class MetricsMiddleware(HttpMiddleware):
     """Counts requests by route and status, their duration, and requests in flight."""
 
     def __init__(self, app: ASGIApp, *, metrics: GatewayMetrics, routes: Iterable[str]) -> None:
-        self.app = app
+        super().__init__(app)
         self.metrics = metrics
         self.routes = frozenset(routes)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve the request, counting it (499 when it fails before a response starts)."""
         path = scope["path"]
         route = path if path in self.routes else "other"
         recorder = StatusRecorder(send, default=500)
