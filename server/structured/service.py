@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from server.structured.compiler import GrammarChecker
 from server.structured.plan import StructuredPlan, plan_request
 from server.structured.schema import StructuredLimits
+
+if TYPE_CHECKING:
+    from server.settings import Settings
 
 
 class StructuredService:
@@ -21,19 +24,14 @@ class StructuredService:
         )
 
     @classmethod
-    def from_settings(cls, settings: Any) -> StructuredService:
-        """Build from the gateway settings (`structured_*` fields when present)."""
-        defaults = StructuredLimits()
+    def from_settings(cls, settings: Settings) -> StructuredService:
+        """Build from the gateway settings' `structured_*` fields."""
         return cls(
             StructuredLimits(
-                max_schema_bytes=getattr(
-                    settings, "structured_max_schema_bytes", defaults.max_schema_bytes
-                ),
-                compile_timeout_s=getattr(
-                    settings, "structured_compile_timeout_s", defaults.compile_timeout_s
-                ),
-                max_blank_run=getattr(settings, "structured_max_blank_run", defaults.max_blank_run),
-                safe_integers=getattr(settings, "structured_safe_integers", defaults.safe_integers),
+                max_schema_bytes=settings.structured_max_schema_bytes,
+                compile_timeout_s=settings.structured_compile_timeout_s,
+                max_blank_run=settings.structured_max_blank_run,
+                safe_integers=settings.structured_safe_integers,
             )
         )
 

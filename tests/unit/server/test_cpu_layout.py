@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from server.cpu_layout import IN_PROCESS_ENV, cpu_layout_env, vllm_is_cpu_build
-
-SMOLLM2 = Path("/root/.cache/structserve/models/smollm2-135m-instruct")
+from tests.prereq import require_default_model
 
 
 @pytest.mark.parametrize(
@@ -28,13 +25,13 @@ def test_in_process_env_is_vllms_switch_and_one_thread() -> None:
     assert IN_PROCESS_ENV == {"VLLM_ENABLE_V1_MULTIPROCESSING": "0", "OMP_NUM_THREADS": "1"}
 
 
-@pytest.mark.skipif(not (SMOLLM2 / "config.json").is_file(), reason="needs SmolLM2")
 @pytest.mark.parametrize("mode", ["auto", "on", "off"])
 def test_engine_environment_carries_the_setting(mode: str) -> None:
     from server.serve import build_components
     from server.settings import Settings
 
-    _pool, supervisor = build_components(Settings(model=str(SMOLLM2), cpu_in_process=mode))
+    model = require_default_model()
+    _pool, supervisor = build_components(Settings(model=str(model), cpu_in_process=mode))
     assert supervisor is not None
     on = mode == "on" or (mode == "auto" and vllm_is_cpu_build())
     ours = {k: v for k, v in supervisor.spec.env.items() if k in IN_PROCESS_ENV}

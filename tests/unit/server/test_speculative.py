@@ -17,17 +17,18 @@ from server.speculative import (
     auto_draft_dir,
     resolve_speculation,
 )
+from tests.prereq import require_default_model
 
-SMOLLM2 = Path("/root/.cache/structserve/models/smollm2-135m-instruct")
 SIDE = ("tokenizer.json", "tokenizer_config.json")
 
 
 def _target(tmp_path: Path) -> Path:
-    """A target folder: SmolLM2's config and tokenizer, a small fake weight file."""
+    """A target folder: the default model's config and tokenizer, a small fake weight file."""
+    model = require_default_model()
     target = tmp_path / "target"
     target.mkdir()
     for name in ("config.json", *SIDE):
-        shutil.copy2(SMOLLM2 / name, target / name)
+        shutil.copy2(model / name, target / name)
     (target / "model.safetensors").write_bytes(b"fake weights")
     return target
 
@@ -36,9 +37,6 @@ def _settings(argv: list[str], tmp_path: Path):  # type: ignore[no-untyped-def]
     ours, passthrough = split_engine_args(argv)
     ns = build_parser().parse_args([*ours, "--cache-dir", str(tmp_path / "cache")])
     return load_settings(cli_values(ns, passthrough))
-
-
-pytestmark = pytest.mark.skipif(not SMOLLM2.is_dir(), reason="default model not pulled")
 
 
 def test_off_by_default(tmp_path: Path) -> None:
