@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from bench.quality import DEFAULT_TEST
+from compress.shared_data import default_test_text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -21,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     ppl = sub.add_parser("ppl", help="WikiText-2 perplexity through vLLM prompt logprobs")
     ppl.add_argument("--model", required=True, type=Path, help="model folder (dense or compressed)")
-    ppl.add_argument("--text", type=Path, default=DEFAULT_TEST, help="raw test text")
+    ppl.add_argument("--text", type=Path, default=default_test_text(), help="raw test text")
     ppl.add_argument("--context", type=int, default=512, help="tokens per window")
     ppl.add_argument("--stride", type=int, default=512, help="tokens between window starts")
     ppl.add_argument("--max-windows", type=int, default=None, help="score only the first N windows")
@@ -44,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `structserve eval`."""
     args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
-    from bench.quality import eval_windows, hf_perplexity, vllm_perplexity
+    from bench.quality import vllm_perplexity
+    from compress.perplexity import eval_windows, hf_perplexity
 
     windows = eval_windows(
         args.model,

@@ -1,97 +1,20 @@
 """Perplexity on WikiText-2 test text, computed by the serving engine (vLLM prompt logprobs).
 
-Protocol (fixed so numbers compare across models):
-* the raw test file is tokenized whole with the model's tokenizer (no BOS, no special tokens);
-* windows of `context` tokens start every `stride` tokens; window 0 scores positions 1..C-1,
-  later windows score only their last `stride` positions (each token scored once, with at
-  least C - stride tokens of context); `max_windows` keeps the first windows only;
-* ppl = exp(mean negative log-likelihood over all scored tokens).
-The engine is vLLM's offline `LLM` (the same model executor, plugin and dtype as serving),
-asked for `prompt_logprobs=0` (the logprob of each actual prompt token). `hf_perplexity` runs
-the same windows through transformers, as a cross-check on dense models.
+The windows and the protocol are compress/perplexity.py's (shared with the transformers
+cross-check `hf_perplexity` there). The engine is vLLM's offline `LLM` (the same model executor,
+plugin and dtype as serving), asked for `prompt_logprobs=0` (the logprob of each actual prompt
+token). Also here: the quality table and its plot.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-DEFAULT_TEST = Path("/work/shared/data/wikitext2/wiki.test.raw")
-
-
-@dataclass(frozen=True)
-class Window:
-    """Token ids of one window and the first position whose logprob is scored."""
-
-    ids: list[int]
-    score_from: int
-
-
-@dataclass(frozen=True)
-class PplResult:
-    """Perplexity and how it was measured."""
-
-    ppl: float
-    nll: float
-    tokens: int
-    windows: int
-    seconds: float
-    engine: str
-
-    def to_json(self) -> dict[str, Any]:
-        """Plain-JSON form."""
-        return asdict(self)
-
-
-def make_windows(
-    ids: list[int], *, context: int, stride: int, max_windows: int | None = None
-) -> list[Window]:
-    """Cut a token stream into scored windows (see the module docstring).
-
-    Args:
-        ids: the whole tokenized text.
-        context: tokens per window.
-        stride: offset between window starts (<= context).
-        max_windows: keep only the first windows (None: all).
-
-    Returns:
-        The windows, in order.
-    """
-    if not (0 < stride <= context):
-        raise ValueError(f"need 0 < stride <= context, got stride={stride}, context={context}")
-    wins = []
-    start = 0
-    while start + 2 <= len(ids):
-        chunk = ids[start : start + context]
-        score_from = 1 if start == 0 else max(1, context - stride)
-        if score_from < len(chunk):
-            wins.append(Window(chunk, score_from))
-        if max_windows is not None and len(wins) >= max_windows:
-            break
-        if start + context >= len(ids):
-            break
-        start += stride
-    return wins
-
-
-def eval_windows(
-    model_dir: Path,
-    *,
-    text: Path = DEFAULT_TEST,
-    context: int = 512,
-    stride: int = 512,
-    max_windows: int | None = None,
-) -> list[Window]:
-    """Windows of the test text tokenized with `model_dir`'s tokenizer.json."""
-    from tokenizers import Tokenizer
-
-    tok = Tokenizer.from_file(str(Path(model_dir) / "tokenizer.json"))
-    ids = tok.encode(Path(text).read_text(encoding="utf-8"), add_special_tokens=False).ids
-    return make_windows(ids, context=context, stride=stride, max_windows=max_windows)
+from compress.perplexity import PplResult, Window, ppl_result
 
 
 def nll_from_prompt_logprobs(window: Window, prompt_logprobs: list[Any]) -> tuple[float, int]:
@@ -146,58 +69,7 @@ def vllm_perplexity(
         t, c = nll_from_prompt_logprobs(w, o.prompt_logprobs)
         total, count = total + t, count + c
     del llm
-    return _result(total, count, len(windows), seconds, "vllm")
-
-
-def materialized_model(model_dir: Path, *, dtype: str = "float32") -> Any:
-    """A transformers model of a dense or structserve folder (compressed layers decompressed
-    through model_loaders' own bundles: Ŵ exactly as the loaders define it)."""
-    import torch
-    from safetensors.torch import load_file
-    from transformers import AutoConfig, AutoModelForCausalLM
-
-    from model_loaders.formats import bundle
-    from model_loaders.manifest import load_manifest, safetensors_files
-
-    manifest = load_manifest(Path(model_dir))
-    if manifest is None:
-        return AutoModelForCausalLM.from_pretrained(model_dir, dtype=getattr(torch, dtype)).eval()
-    state: dict[str, torch.Tensor] = {}
-    for path in safetensors_files(Path(model_dir)):
-        state.update(load_file(str(path)))
-    for entry in manifest.layers.values():
-        parts = {sfx: state.pop(f"{entry.name}.{sfx}") for sfx in entry.tensors()}
-        state[f"{entry.name}.weight"] = bundle(entry, parts).to_dense()
-    config = AutoConfig.from_pretrained(model_dir)
-    config.quantization_config = None
-    model = AutoModelForCausalLM.from_config(config).to(getattr(torch, dtype))
-    model.load_state_dict({k: v.to(getattr(torch, dtype)) for k, v in state.items()}, strict=False)
-    model.tie_weights()
-    return model.eval()
-
-
-def hf_perplexity(model_dir: Path, windows: list[Window], *, dtype: str = "float32") -> PplResult:
-    """The same perplexity through transformers (compressed layers decompressed)."""
-    import torch
-
-    model = materialized_model(model_dir, dtype=dtype)
-    total, count = 0.0, 0
-    t0 = time.time()
-    with torch.no_grad():
-        for w in windows:
-            ids = torch.tensor([w.ids])
-            logits = model(ids).logits[0].float()  # [L, V]
-            logp = torch.log_softmax(logits[:-1], dim=-1)  # predicts positions 1..L-1
-            targets = ids[0, 1:]
-            nll = -logp.gather(1, targets[:, None]).squeeze(1)  # [L-1]
-            total += float(nll[w.score_from - 1 :].sum())
-            count += len(w.ids) - w.score_from
-    return _result(total, count, len(windows), time.time() - t0, "transformers")
-
-
-def _result(total: float, count: int, windows: int, seconds: float, engine: str) -> PplResult:
-    nll = total / max(count, 1)
-    return PplResult(math.exp(nll), nll, count, windows, seconds, engine)
+    return ppl_result(total, count, len(windows), seconds, "vllm")
 
 
 @dataclass(frozen=True)

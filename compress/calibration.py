@@ -1,7 +1,8 @@
 """Calibration data and per-layer statistics.
 
 * `calibration_samples`: random fixed-length token windows from a raw text file (WikiText-2
-  validation split by default; the file is read in place, never copied into the repo).
+  validation split by default, compress/shared_data.py; read in place, never copied into the
+  repo).
 * `HessianCollector`: forward hooks that accumulate H = Σ x xᵀ / n for the inputs of chosen
   linear layers (the second moment every data-aware method needs).
 """
@@ -13,8 +14,6 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import torch
-
-DEFAULT_CALIB = Path("/work/shared/data/wikitext2/wiki.valid.raw")
 
 
 def tokenize_file(model_dir: Path, text_path: Path) -> list[int]:

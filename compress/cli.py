@@ -3,6 +3,9 @@
 Example:
     structserve compress --model ~/.cache/structserve/models/smollm2-135m-instruct \\
         --method sparsegpt24 --out /tmp/smollm2-sparsegpt24
+
+The arguments are parsed and validated once, into a `CompressJob` (typed config: the run, the
+optional healing, and how to run them); nothing below this module sees argparse.
 """
 
 from __future__ import annotations
@@ -11,10 +14,30 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from compress.calibration import DEFAULT_CALIB
+from compress.heal import HealConfig, HealJob
 from compress.methods import METHODS, MethodConfig
+from compress.options import add_options, from_namespace
+from compress.pipeline import RunConfig
+from compress.shared_data import default_calib
+
+
+@dataclass(frozen=True)
+class CompressJob:
+    """One `structserve compress` invocation.
+
+    run: the compression run (its device may be "auto", resolved when torch is imported).
+    threads: torch threads (0: torch default). restart: discard a previous partial run.
+    progress: show the progress bar. heal: the recovery step after it (None: off).
+    """
+
+    run: RunConfig
+    threads: int = 0
+    restart: bool = False
+    progress: bool = True
+    heal: HealJob | None = None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -23,54 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, type=Path, help="dense HF model folder")
     p.add_argument("--method", required=True, choices=METHODS, help="compression method")
     p.add_argument("--out", required=True, type=Path, help="checkpoint folder to write")
-    p.add_argument(
-        "--ratio",
-        type=float,
-        default=0.7,
-        help="target parameter ratio of the decoder linears (svd, asvd, dict)",
-    )
-    p.add_argument(
-        "--allocation",
-        choices=("uniform", "global", "fisher"),
-        default="uniform",
-        help="rank allocation for svd/asvd: same ratio per layer, one global budget by "
-        "normalized energy, or (asvd) one global budget by estimated loss (output Fisher)",
-    )
-    p.add_argument(
-        "--asvd-objective",
-        choices=("output", "loss"),
-        default="output",
-        help="asvd: minimize each layer's output error (SVD-LLM), or its estimated loss "
-        "(output error weighted by the dense model's output-channel Fisher)",
-    )
-    p.add_argument(
-        "--dense-fraction", type=float, default=0.1, help="spense: share of rows/cols kept dense"
-    )
-    p.add_argument(
-        "--spense-axis",
-        choices=("rows", "cols"),
-        default="rows",
-        help="spense dense region: output rows (the v1 format) or input columns (measured only)",
-    )
-    p.add_argument("--dict-sparsity", type=float, default=0.5, help="dict: nnz per column / atoms")
-    p.add_argument("--armor-iters", type=int, default=30, help="ARMOR outer iterations per layer")
-    p.add_argument(
-        "--armor-adam-steps", type=int, default=4, help="ARMOR Adam steps per outer iteration"
-    )
-    p.add_argument(
-        "--armor-lr", type=float, default=1e-2, help="ARMOR Adam lr of A, B (values: lr / 10)"
-    )
-    p.add_argument("--armor-block-size", type=int, default=64, help="ARMOR wrapper block size")
-    p.add_argument(
-        "--armor-hessian",
-        choices=("diag", "full"),
-        default="full",
-        help="ARMOR proxy loss weighting: diag(H) (paper) or full H (exact output error)",
-    )
-    p.add_argument(
-        "--armor-init", choices=("wanda", "sparsegpt"), default="sparsegpt", help="ARMOR core init"
-    )
-    p.add_argument("--calib", type=Path, default=DEFAULT_CALIB, help="calibration raw text")
+    add_options(p, MethodConfig)
+    p.add_argument("--calib", type=Path, default=default_calib(), help="calibration raw text")
     p.add_argument("--nsamples", type=int, default=32, help="calibration windows")
     p.add_argument("--seqlen", type=int, default=512, help="tokens per calibration window")
     p.add_argument("--seed", type=int, default=0, help="seed (same seed, same checkpoint)")
@@ -115,26 +92,10 @@ def add_heal_options(p: argparse.ArgumentParser, *, steps_flag: str = "--heal") 
     )
 
 
-def run_heal(args: argparse.Namespace, dense: Path, compressed: Path, out: Path) -> dict:
-    """Heal `compressed` into `out` and measure test perplexity before and after."""
-    from bench.quality import eval_windows, hf_perplexity
-    from compress.heal import HEAL_REPORT, HealConfig, heal
-
-    cfg = HealConfig(
-        steps=args.heal_steps,
-        batch=args.heal_batch,
-        seqlen=args.heal_seqlen,
-        lr=args.heal_lr,
-        seed=args.seed,
-        threads=args.threads,
-    )
-    report = heal(dense, compressed, out, args.calib, cfg)
-    windows = eval_windows(dense, max_windows=args.heal_ppl_windows)
-    report["test_ppl_windows"] = len(windows)
-    report["test_ppl_before"] = hf_perplexity(compressed, windows).ppl
-    report["test_ppl_after"] = hf_perplexity(out, windows).ppl
-    (out / HEAL_REPORT).write_text(json.dumps(report, indent=1))
-    return report
+def _heal_job(args: argparse.Namespace, compressed: Path, out: Path) -> HealJob:
+    """The healing described by the heal options, of `compressed` into `out`."""
+    cfg = from_namespace(HealConfig, args, prefix="heal_")
+    return HealJob(args.model, compressed, out, args.calib, cfg, args.heal_ppl_windows)
 
 
 def _validate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
@@ -156,6 +117,60 @@ def _validate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None
         parser.error("--heal must be >= 0, --heal-batch >= 1 and --heal-seqlen >= 8")
 
 
+def parse_job(argv: Sequence[str]) -> CompressJob:
+    """Parse and validate `structserve compress` arguments into a CompressJob (exits on error)."""
+    parser = build_parser()
+    args = parser.parse_args(list(argv))
+    _validate(args, parser)
+    method = from_namespace(MethodConfig, args)
+    run = from_namespace(RunConfig, args, model_dir=args.model, out_dir=args.out, method=method)
+    heal_out = args.heal_out or args.out.with_name(args.out.name + "-healed")
+    heal = _heal_job(args, args.out, heal_out) if args.heal_steps else None
+    return CompressJob(run, args.threads, args.restart, not args.quiet, heal)
+
+
+def run_job(job: CompressJob) -> int:
+    """Compress (then heal, if asked); prints one JSON summary line per step."""
+    import shutil
+
+    import torch
+
+    from compress.pipeline import run, state_dir
+
+    if job.threads:
+        torch.set_num_threads(job.threads)
+    cfg = job.run
+    if cfg.device == "auto":
+        cfg = replace(cfg, device="cuda" if torch.cuda.is_available() else "cpu")
+    if job.restart and state_dir(cfg.out_dir).exists():
+        shutil.rmtree(state_dir(cfg.out_dir))
+    report = run(cfg, progress=job.progress)
+    keys = ("compress_seconds", "linear_param_ratio", "linear_byte_ratio")
+    print(json.dumps({"out": str(cfg.out_dir), **{k: report[k] for k in keys}}))
+    if job.heal is not None:
+        _print_heal(run_heal(job.heal), job.heal.out)
+    return 0
+
+
+def run_heal(job: HealJob) -> dict:
+    """Heal `job.compressed` into `job.out` and measure test perplexity before and after."""
+    from compress.heal import HEAL_REPORT, heal
+    from compress.perplexity import eval_windows, hf_perplexity
+
+    report = heal(job.dense, job.compressed, job.out, job.calib, job.config)
+    windows = eval_windows(job.dense, max_windows=job.ppl_windows)
+    report["test_ppl_windows"] = len(windows)
+    report["test_ppl_before"] = hf_perplexity(job.compressed, windows).ppl
+    report["test_ppl_after"] = hf_perplexity(job.out, windows).ppl
+    (job.out / HEAL_REPORT).write_text(json.dumps(report, indent=1))
+    return report
+
+
+def _print_heal(report: dict, out: Path) -> None:
+    keys = ("test_ppl_before", "test_ppl_after", "heldout_kl_before", "heldout_kl_after")
+    print(json.dumps({"healed": str(out), **{k: report[k] for k in keys}}))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `structserve compress` (`compress draft ...`: compress/draft.py)."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -165,62 +180,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return draft_main(argv[1:])
     if argv[:1] == ["heal"]:
         return heal_main(argv[1:])
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    _validate(args, parser)
-    import shutil
-
-    import torch
-
-    from compress.pipeline import RunConfig, run, state_dir
-
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = args.device
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if args.restart and state_dir(args.out).exists():
-        shutil.rmtree(state_dir(args.out))
-    method = MethodConfig(
-        method=args.method,
-        ratio=args.ratio,
-        allocation=args.allocation,
-        asvd_objective=args.asvd_objective,
-        dense_fraction=args.dense_fraction,
-        spense_axis=args.spense_axis,
-        dict_sparsity=args.dict_sparsity,
-        armor_iters=args.armor_iters,
-        armor_adam_steps=args.armor_adam_steps,
-        armor_lr=args.armor_lr,
-        armor_block_size=args.armor_block_size,
-        armor_hessian=args.armor_hessian,
-        armor_init=args.armor_init,
-    )
-    cfg = RunConfig(
-        model_dir=args.model,
-        out_dir=args.out,
-        method=method,
-        calib=args.calib,
-        nsamples=args.nsamples,
-        seqlen=args.seqlen,
-        seed=args.seed,
-        device=device,
-        true_sequential=args.true_sequential,
-        target=args.target,
-    )
-    report = run(cfg, progress=not args.quiet)
-    keys = ("compress_seconds", "linear_param_ratio", "linear_byte_ratio")
-    summary = {k: report[k] for k in keys}
-    print(json.dumps({"out": str(args.out), **summary}))
-    if args.heal_steps:
-        heal_out = args.heal_out or args.out.with_name(args.out.name + "-healed")
-        _print_heal(run_heal(args, args.model, args.out, heal_out), heal_out)
-    return 0
-
-
-def _print_heal(report: dict, out: Path) -> None:
-    keys = ("test_ppl_before", "test_ppl_after", "heldout_kl_before", "heldout_kl_after")
-    print(json.dumps({"healed": str(out), **{k: report[k] for k in keys}}))
+    return run_job(parse_job(argv))
 
 
 def heal_main(argv: Sequence[str]) -> int:
@@ -231,14 +191,15 @@ def heal_main(argv: Sequence[str]) -> int:
     p.add_argument("--model", required=True, type=Path, help="the dense HF folder (teacher)")
     p.add_argument("--compressed", required=True, type=Path, help="structserve checkpoint")
     p.add_argument("--out", required=True, type=Path, help="healed checkpoint folder")
-    p.add_argument("--calib", type=Path, default=DEFAULT_CALIB, help="calibration raw text")
+    p.add_argument("--calib", type=Path, default=default_calib(), help="calibration raw text")
     p.add_argument("--seed", type=int, default=0, help="seed (same seed, same checkpoint)")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
     add_heal_options(p, steps_flag="--steps")
     args = p.parse_args(list(argv))
     if args.heal_steps < 1:
         p.error("--steps must be >= 1")
-    _print_heal(run_heal(args, args.model, args.compressed, args.out), args.out)
+    job = _heal_job(args, args.compressed, args.out)
+    _print_heal(run_heal(job), job.out)
     return 0
 
 

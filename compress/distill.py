@@ -213,6 +213,14 @@ def _zero_masks(model: torch.nn.Module) -> list[tuple[torch.Tensor, torch.Tensor
     return out
 
 
+def _lr_at(step: int, cfg: DistillConfig) -> float:
+    """Linear warm-up over the first 10% of the steps, then cosine decay to 0."""
+    warm = max(1, cfg.steps // 10)
+    if step < warm:
+        return cfg.lr * (step + 1) / warm
+    return 0.5 * cfg.lr * (1 + math.cos(math.pi * (step - warm) / max(1, cfg.steps - warm)))
+
+
 def train_draft(
     draft_dir: Path, data: list[list[int]], cfg: DistillConfig, *, pad_id: int
 ) -> dict[str, Any]:
@@ -239,13 +247,6 @@ def train_draft(
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
     masks = _zero_masks(model) if cfg.keep_zeros else []
-    warm = max(1, cfg.steps // 10)
-
-    def lr_at(step: int) -> float:
-        if step < warm:
-            return cfg.lr * (step + 1) / warm
-        return 0.5 * cfg.lr * (1 + math.cos(math.pi * (step - warm) / max(1, cfg.steps - warm)))
-
     order: list[int] = []
     losses: list[float] = []
     t0 = time.time()
@@ -256,7 +257,7 @@ def train_draft(
         picked, order = order[: cfg.batch], order[cfg.batch :]
         ids, labels, mask = _batch_tensors([data[i] for i in picked], pad_id)
         for group in opt.param_groups:
-            group["lr"] = lr_at(step)
+            group["lr"] = _lr_at(step, cfg)
         loss = _answer_loss(model, ids, labels, mask)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -271,11 +272,12 @@ def train_draft(
     model.to(torch.bfloat16).save_pretrained(draft_dir)
     head = sum(losses[: min(5, len(losses))]) / max(1, min(5, len(losses)))
     tail = sum(losses[-5:]) / max(1, len(losses[-5:]))
+    seconds = round(time.time() - t0, 1)
     return {
         "steps": cfg.steps,
         "loss_first": round(head, 4),
         "loss_last": round(tail, 4),
-        "seconds": round(time.time() - t0, 1),
+        "seconds": seconds,
     }
 
 

@@ -48,6 +48,19 @@ class HealConfig:
     threads: int = 0
 
 
+@dataclass(frozen=True)
+class HealJob:
+    """Heal `compressed` (compressed from `dense`) into `out`, on `calib` text, then measure
+    WikiText-2 test perplexity before/after on `ppl_windows` windows (`compress --heal`)."""
+
+    dense: Path
+    compressed: Path
+    out: Path
+    calib: Path
+    config: HealConfig
+    ppl_windows: int = 8
+
+
 def _heal_linear_cls():  # type: ignore[no-untyped-def]
     import torch
 
@@ -173,6 +186,29 @@ def distill(
     return history
 
 
+def _windows(dense_dir: Path, calib: Path, cfg: HealConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """[steps * batch, seqlen] training windows and [eval_windows, seqlen] held-out ones."""
+    from compress.calibration import calibration_samples
+
+    kw = {"seqlen": cfg.seqlen}
+    train = calibration_samples(
+        dense_dir, calib, nsamples=cfg.steps * cfg.batch, seed=cfg.seed, **kw
+    )
+    held = calibration_samples(dense_dir, calib, nsamples=cfg.eval_windows, seed=cfg.seed + 1, **kw)
+    return train, held
+
+
+def _detached_bundles(linears: dict[str, Any]) -> dict[str, FormatTensors]:
+    """HF module name -> the format bundle of a HealLinear's current tensors (no grad)."""
+    import torch
+
+    with torch.no_grad():
+        layers = {name: lin.bundle() for name, lin in linears.items()}
+        return {
+            n: type(b)(**{k: v.detach() for k, v in b.tensors().items()}) for n, b in layers.items()
+        }
+
+
 def heal(
     dense_dir: Path,
     compressed_dir: Path,
@@ -196,7 +232,6 @@ def heal(
     import torch
     from transformers import AutoModelForCausalLM
 
-    from compress.calibration import calibration_samples
     from model_loaders.writer import write_checkpoint
 
     if cfg.threads:
@@ -207,20 +242,11 @@ def heal(
     teacher.requires_grad_(False)
     student, linears = load_student(compressed_dir)
     params = [p for lin in linears.values() for p in lin.factors()]
-    kw = {"seqlen": cfg.seqlen}
-    train = calibration_samples(
-        dense_dir, calib, nsamples=cfg.steps * cfg.batch, seed=cfg.seed, **kw
-    )
-    held = calibration_samples(dense_dir, calib, nsamples=cfg.eval_windows, seed=cfg.seed + 1, **kw)
+    train, held = _windows(dense_dir, calib, cfg)
     kl_before = _mean_kl(teacher, student, held)
     history = distill(teacher, student, params, train, cfg) if cfg.steps else []
     kl_after = _mean_kl(teacher, student, held)
-    with torch.no_grad():
-        layers = {name: lin.bundle() for name, lin in linears.items()}
-        layers = {
-            n: type(b)(**{k: v.detach() for k, v in b.tensors().items()}) for n, b in layers.items()
-        }
-    write_checkpoint(dense_dir, out_dir, layers)
+    write_checkpoint(dense_dir, out_dir, _detached_bundles(linears))
     report = {
         "config": asdict(cfg),
         "dense": str(dense_dir),

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -156,11 +155,3 @@ def select_layers(
 
 def _ppl(loss: float) -> float:
     return round(math.exp(min(loss, 700.0)), 2)
-
-
-def dense_loss(model_dir: Path, eval_ids: torch.Tensor) -> float:
-    """Held-out loss of the full model (the reference for the subsets)."""
-    from compress.layerwise import LayerwiseModel
-
-    model = LayerwiseModel(model_dir)
-    return subset_loss(model, eval_ids, list(range(model.num_layers)))

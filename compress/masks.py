@@ -42,3 +42,9 @@ def layer_error(w: torch.Tensor, w_hat: torch.Tensor, hessian: torch.Tensor) -> 
     """Output error on the calibration inputs: tr((W - Ŵ) H (W - Ŵ)^T) (H = Σ x x^T / n)."""
     e = w - w_hat  # [out, in]
     return float(((e @ hessian) * e).sum())
+
+
+def relative_error(w: torch.Tensor, w_hat: torch.Tensor, hessian: torch.Tensor) -> float:
+    """`layer_error` of Ŵ relative to that of an all-zero weight (0: exact, 1: no better)."""
+    base = layer_error(w, w.new_zeros(w.shape), hessian)
+    return layer_error(w, w_hat, hessian) / max(base, 1e-30)

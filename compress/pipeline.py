@@ -9,8 +9,8 @@ next layer (same config required). The checkpoint is written by model_loaders.wr
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import os
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
@@ -18,7 +18,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from compress.layerwise import LINEAR_GROUPS, LINEARS, SHARED_INPUT
-from compress.methods import LOWRANK_METHODS, MethodConfig, compress_one
+from compress.masks import relative_error
+from compress.methods import (
+    LOWRANK_METHODS,
+    MethodConfig,
+    compress_one,
+    is_data_free,
+    needs_fisher,
+)
+from compress.report import layer_report, linear_budget
+from compress.state import (
+    atomic_json,
+    layer_path,
+    load_layer_results,
+    save_layer,
+    save_tensors,
+    state_dir,
+)
 from compress.types import CompressedLinear
 
 if TYPE_CHECKING:
@@ -61,53 +77,6 @@ class RunConfig:
         d.pop("device")
         d.pop("batch")
         return json.loads(json.dumps(d, default=str))
-
-
-def state_dir(out_dir: Path) -> Path:
-    """Where per-layer progress lives while a run is incomplete."""
-    return out_dir.with_name(out_dir.name + ".partial")
-
-
-def _atomic_json(path: Path, obj: Any) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1))
-    os.replace(tmp, path)
-
-
-def _save_tensors(path: Path, tensors: dict[str, torch.Tensor], meta: dict[str, str]) -> None:
-    from safetensors.torch import save_file
-
-    tmp = path.with_suffix(".tmp")
-    save_file({k: v.contiguous().cpu() for k, v in tensors.items()}, str(tmp), metadata=meta)
-    os.replace(tmp, path)
-
-
-def save_layer(path: Path, results: dict[str, CompressedLinear]) -> None:
-    """Persist one layer's compressed linears (safetensors + JSON metadata)."""
-    tensors = {f"{n}::{k}": v for n, c in results.items() for k, v in c.tensors.items()}
-    info = {n: {"fmt": c.fmt, "shape": list(c.shape), "meta": c.meta} for n, c in results.items()}
-    _save_tensors(path, tensors, {"layers": json.dumps(info)})
-
-
-def load_layer_results(path: Path) -> dict[str, CompressedLinear]:
-    """Inverse of `save_layer`."""
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt") as f:
-        info = json.loads(f.metadata()["layers"])
-        raw = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
-    out = {}
-    for name, d in info.items():
-        t = {k.split("::", 1)[1]: v for k, v in raw.items() if k.split("::", 1)[0] == name}
-        out[name] = CompressedLinear(d["fmt"], tuple(d["shape"]), t, d["meta"])
-    return out
-
-
-def _relative_error(w: torch.Tensor, w_hat: torch.Tensor, h: torch.Tensor) -> float:
-    from compress.masks import layer_error
-
-    base = layer_error(w, w.new_zeros(w.shape), h)
-    return layer_error(w, w_hat, h) / max(base, 1e-30)
 
 
 def _moments(
@@ -168,17 +137,10 @@ def _compress_group(
         torch.manual_seed(cfg.seed)
         name = f"{prefix}{n}"
         c = compress_one(cfg.method, name, w, h, None if fisher is None else fisher[name])
-        c.meta["rel_error"] = _relative_error(w, c.dense(), h)
+        c.meta["rel_error"] = relative_error(w, c.dense(), h)
         mod.weight.data.copy_(c.dense().to(mod.weight.dtype))
         out[name] = c
     return out
-
-
-def is_data_free(method: MethodConfig) -> bool:
-    """Methods that need no calibration pass (their error is reported with H = I)."""
-    return method.method == "magnitude24" or (
-        method.method == "svd" and method.allocation == "uniform"
-    )
 
 
 def _compress_data_free(
@@ -192,7 +154,7 @@ def _compress_data_free(
         w = layer.get_submodule(n).weight.data.float().cpu()
         name = f"model.layers.{index}.{n}"
         c = compress_one(cfg.method, name, w, torch.eye(w.shape[1]))
-        c.meta["rel_error"] = _relative_error(w, c.dense(), torch.eye(w.shape[1]))
+        c.meta["rel_error"] = relative_error(w, c.dense(), torch.eye(w.shape[1]))
         out[name] = c
     return out
 
@@ -230,13 +192,6 @@ def compress_layer(
     return results, model.run_layer(layer, hidden, batch=cfg.batch), dense_out
 
 
-def needs_fisher(method: MethodConfig) -> bool:
-    """Whether a run needs the dense model's output Fisher (compress/fisher.py)."""
-    return method.method == "asvd" and (
-        method.allocation == "fisher" or method.asvd_objective == "loss"
-    )
-
-
 def _fisher(
     cfg: RunConfig, ids: torch.Tensor | None, path: Path, device: torch.device
 ) -> dict[str, torch.Tensor] | None:
@@ -251,47 +206,91 @@ def _fisher(
 
     assert ids is not None, "the Fisher is computed before the first layer"
     fisher = output_fisher(cfg.model_dir, ids[:FISHER_WINDOWS], linears=LINEARS, device=str(device))
-    _save_tensors(path, fisher, {})
+    save_tensors(path, fisher, {})
     return fisher
 
 
-def _global_ranks(
-    model: LayerwiseModel,
-    hidden: torch.Tensor,
-    cfg: RunConfig,
-    fisher: dict[str, torch.Tensor] | None,
-) -> dict[str, int]:
-    """Dense pre-pass: spectra (or Fisher-valued directions) of every linear, one budget."""
-    from tqdm import tqdm
+@dataclass
+class _Carry:
+    """What flows from one layer to the next: progress, activations, the output Fisher."""
 
-    from compress import asvd, svd
-    from compress.calibration import HessianCollector
+    prog: dict[str, Any]
+    hidden: torch.Tensor | None = None  # [N, L, d] inputs of the next layer
+    dense_hidden: torch.Tensor | None = None  # [N, L, d] the dense model's (target "dense")
+    fisher: dict[str, torch.Tensor] | None = None
 
-    by_loss = cfg.method.allocation == "fisher"
-    if by_loss and fisher is None:
-        raise ValueError("allocation 'fisher' needs the output Fisher")
-    values, shapes = {}, {}
-    for i in tqdm(range(model.num_layers), desc="rank allocation (dense pre-pass)"):
-        layer = model.load_layer(i)
-        modules = {n: layer.get_submodule(n) for n in LINEARS}
-        collector = HessianCollector(modules, aliases=SHARED_INPUT)
-        out = model.run_layer(layer, hidden, batch=cfg.batch)
-        collector.remove()
-        hess = collector.hessians()
-        for n, mod in modules.items():
-            w = mod.weight.data.float().cpu()
-            key = f"model.layers.{i}.{n}"
-            shapes[key] = (int(w.shape[0]), int(w.shape[1]))
-            if by_loss and fisher is not None:
-                weighted = cfg.method.asvd_objective == "loss"
-                values[key] = asvd.fisher_scores(w, hess[n].cpu(), fisher[key], weighted=weighted)
-            else:
-                mod_sv = svd if cfg.method.method == "svd" else asvd
-                values[key] = mod_sv.singular_values(w, hess[n].cpu())
-        hidden = out
-    if by_loss:
-        return svd.allocate_budget(values, shapes, cfg.method.ratio)
-    return svd.allocate_ranks(values, shapes, cfg.method.ratio)
+
+def _new_progress() -> dict[str, Any]:
+    return {"next_layer": 0, "seconds": 0.0, "ranks": {}}
+
+
+def _open_state(cfg: RunConfig) -> Path:
+    """The run's `<out>.partial/`, refusing one left by a run with another config."""
+    sdir = state_dir(cfg.out_dir)
+    sdir.mkdir(parents=True, exist_ok=True)
+    fp_path = sdir / "config.json"
+    if fp_path.exists() and json.loads(fp_path.read_text()) != cfg.fingerprint():
+        raise SystemExit(f"{sdir} holds a run with another config; delete it or use --restart")
+    atomic_json(fp_path, cfg.fingerprint())
+    return sdir
+
+
+def _calibrate(cfg: RunConfig, model: LayerwiseModel, sdir: Path) -> _Carry:
+    """A fresh run: calibration windows, their embeddings, the Fisher and global ranks."""
+    from compress.allocation import global_ranks
+    from compress.calibration import calibration_samples
+
+    ids = calibration_samples(
+        cfg.model_dir, cfg.calib, nsamples=cfg.nsamples, seqlen=cfg.seqlen, seed=cfg.seed
+    )
+    hidden = model.embed(ids)
+    dense_hidden = hidden.clone() if cfg.target == "dense" else None
+    carry = _Carry(_new_progress(), hidden, dense_hidden)
+    t0 = time.time()
+    carry.fisher = _fisher(cfg, ids, sdir / "fisher.st", model.device)
+    if cfg.method.method in LOWRANK_METHODS and cfg.method.allocation != "uniform":
+        ranks = global_ranks(model, hidden, cfg.method, carry.fisher, batch=cfg.batch)
+        carry.prog["ranks"] = ranks
+    carry.prog["seconds"] += time.time() - t0
+    return carry
+
+
+def _resume(cfg: RunConfig, model: LayerwiseModel, sdir: Path) -> _Carry:
+    """Where the run stands: fresh, data-free, or resumed from `<out>.partial/`."""
+    from safetensors.torch import load_file
+
+    prog_path = sdir / "progress.json"
+    prog = json.loads(prog_path.read_text()) if prog_path.exists() else None
+    if is_data_free(cfg.method):
+        return _Carry(prog or _new_progress())
+    if prog is None:
+        return _calibrate(cfg, model, sdir)
+    acts = load_file(str(sdir / "acts.st"))
+    dense_hidden = acts["dense"].to(model.device) if "dense" in acts else None
+    fisher = _fisher(cfg, None, sdir / "fisher.st", model.device)
+    return _Carry(prog, acts["hidden"].to(model.device), dense_hidden, fisher)
+
+
+def _step(model: LayerwiseModel, index: int, cfg: RunConfig, sdir: Path, carry: _Carry) -> float:
+    """Compress layer `index`, persist it and the progress; returns its mean relative error."""
+    t0 = time.time()
+    if is_data_free(cfg.method):
+        results = _compress_data_free(model, index, cfg)
+    else:
+        assert carry.hidden is not None
+        results, carry.hidden, carry.dense_hidden = compress_layer(
+            model, index, carry.hidden, cfg, carry.dense_hidden, carry.fisher
+        )
+        acts = {"hidden": carry.hidden}
+        if carry.dense_hidden is not None:
+            acts["dense"] = carry.dense_hidden
+        save_tensors(sdir / "acts.st", acts, {})
+    save_layer(layer_path(sdir, index), results)
+    carry.prog["next_layer"] = index + 1
+    carry.prog["seconds"] += time.time() - t0
+    atomic_json(sdir / "progress.json", carry.prog)
+    errs = [c.meta["rel_error"] for c in results.values()]
+    return sum(errs) / len(errs)
 
 
 def run(cfg: RunConfig, *, progress: bool = True) -> dict[str, Any]:
@@ -300,110 +299,47 @@ def run(cfg: RunConfig, *, progress: bool = True) -> dict[str, Any]:
     Returns:
         The run report (also written to `<out>/structserve-compress.json`).
     """
-    import dataclasses
-
-    from safetensors.torch import load_file
     from tqdm import tqdm
 
-    from compress.calibration import calibration_samples
     from compress.layerwise import LayerwiseModel
 
-    sdir = state_dir(cfg.out_dir)
-    sdir.mkdir(parents=True, exist_ok=True)
-    fp_path, prog_path, acts_path = sdir / "config.json", sdir / "progress.json", sdir / "acts.st"
-    fisher_path = sdir / "fisher.st"
-    if fp_path.exists() and json.loads(fp_path.read_text()) != cfg.fingerprint():
-        raise SystemExit(f"{sdir} holds a run with another config; delete it or use --restart")
-    _atomic_json(fp_path, cfg.fingerprint())
+    sdir = _open_state(cfg)
     model = LayerwiseModel(cfg.model_dir, device=cfg.device)
-    prog = json.loads(prog_path.read_text()) if prog_path.exists() else None
+    carry = _resume(cfg, model, sdir)
     method = cfg.method
-    data_free = is_data_free(method)
-    hidden = dense_hidden = None
-    fisher: dict[str, torch.Tensor] | None = None
-    if data_free:
-        prog = prog or {"next_layer": 0, "seconds": 0.0, "ranks": {}}
-    elif prog is None:
-        ids = calibration_samples(
-            cfg.model_dir, cfg.calib, nsamples=cfg.nsamples, seqlen=cfg.seqlen, seed=cfg.seed
-        )
-        hidden = model.embed(ids)
-        dense_hidden = hidden.clone() if cfg.target == "dense" else None
-        prog = {"next_layer": 0, "seconds": 0.0, "ranks": {}}
-        t0 = time.time()
-        fisher = _fisher(cfg, ids, fisher_path, model.device)
-        if method.method in LOWRANK_METHODS and method.allocation != "uniform":
-            prog["ranks"] = _global_ranks(model, hidden, cfg, fisher)
-        prog["seconds"] += time.time() - t0
-    else:
-        acts = load_file(str(acts_path))
-        hidden = acts["hidden"].to(model.device)
-        dense_hidden = acts["dense"].to(model.device) if "dense" in acts else None
-        fisher = _fisher(cfg, None, fisher_path, model.device)
-    if prog["ranks"]:
-        method = dataclasses.replace(method, ranks=prog["ranks"])
+    if carry.prog["ranks"]:
+        method = dataclasses.replace(method, ranks=carry.prog["ranks"])
     run_cfg = dataclasses.replace(cfg, method=method)
+    start = carry.prog["next_layer"]
     bar = tqdm(
-        range(prog["next_layer"], model.num_layers),
-        initial=prog["next_layer"],
+        range(start, model.num_layers),
+        initial=start,
         total=model.num_layers,
         desc=f"compress {method.method}",
         disable=not progress,
     )
     for i in bar:
-        t0 = time.time()
-        if data_free:
-            results = _compress_data_free(model, i, run_cfg)
-        else:
-            results, hidden, dense_hidden = compress_layer(
-                model, i, hidden, run_cfg, dense_hidden, fisher
-            )
-            acts = (
-                {"hidden": hidden}
-                if dense_hidden is None
-                else {"hidden": hidden, "dense": dense_hidden}
-            )
-            _save_tensors(acts_path, acts, {})
-        save_layer(sdir / f"layer{i:04d}.st", results)
-        prog["next_layer"] = i + 1
-        prog["seconds"] += time.time() - t0
-        _atomic_json(prog_path, prog)
-        errs = [c.meta["rel_error"] for c in results.values()]
-        bar.set_postfix(rel_err=f"{sum(errs) / len(errs):.4f}")
-    return _finish(cfg, sdir, prog, model.num_layers)
+        bar.set_postfix(rel_err=f"{_step(model, i, run_cfg, sdir, carry):.4f}")
+    return _finish(cfg, sdir, carry.prog, model.num_layers)
 
 
 def _finish(cfg: RunConfig, sdir: Path, prog: dict[str, Any], num_layers: int) -> dict[str, Any]:
-    from compress.export import stored_bytes, to_format_tensors
+    from compress.export import to_format_tensors
     from model_loaders.writer import write_checkpoint
 
-    layers, per_layer = {}, {}
-    dense_params = params = dense_bytes = stored = 0
-    for i in range(num_layers):
-        for name, c in load_layer_results(sdir / f"layer{i:04d}.st").items():
-            layers[name] = to_format_tensors(c)
-            out_f, in_f = c.shape
-            dense_params += out_f * in_f
-            params += c.num_params()
-            dense_bytes += 2 * out_f * in_f
-            stored += stored_bytes(c)
-            per_layer[name] = {"format": c.fmt, "rel_error": c.meta["rel_error"]}
-            if "loss_history" in c.meta:
-                h = c.meta["loss_history"]
-                per_layer[name]["proxy_loss"] = [h[0], h[-1]]
-            if "axis" in c.meta:
-                per_layer[name]["axis"] = c.meta["axis"]
-    write_checkpoint(cfg.model_dir, cfg.out_dir, layers)
+    results = {
+        n: c for i in range(num_layers) for n, c in load_layer_results(layer_path(sdir, i)).items()
+    }
+    write_checkpoint(
+        cfg.model_dir, cfg.out_dir, {n: to_format_tensors(c) for n, c in results.items()}
+    )
     report = {
         "method": asdict(cfg.method),
         "config": cfg.fingerprint(),
         "compress_seconds": prog["seconds"],
-        "linear_param_ratio": params / dense_params,
-        "linear_byte_ratio": stored / dense_bytes,
-        "linear_params": params,
-        "linear_dense_params": dense_params,
-        "layers": per_layer,
+        **linear_budget(results),
+        "layers": {name: layer_report(c) for name, c in results.items()},
     }
-    _atomic_json(cfg.out_dir / REPORT_FILE, report)
+    atomic_json(cfg.out_dir / REPORT_FILE, report)
     shutil.rmtree(sdir)
     return report

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from compress.vocab import DraftVocabularyError, check_same_vocabulary
+from model_loaders.checkpoint.vocab import DraftVocabularyError, check_same_vocabulary
 from server.settings import Settings
 
 log = logging.getLogger("structserve.speculative")

@@ -1,43 +1,15 @@
-"""Perplexity protocol: windows, scoring of prompt logprobs, table rendering."""
+"""vLLM perplexity: scoring of prompt logprobs; the quality table and its plot.
+
+The windows themselves are tested with compress/perplexity.py (tests/unit/compress).
+"""
 
 from __future__ import annotations
 
 import math
 from pathlib import Path
 
-import pytest
-
-from bench.quality import (
-    QualityRow,
-    Window,
-    make_windows,
-    nll_from_prompt_logprobs,
-    plot_rows,
-    render_table,
-)
-
-
-def test_non_overlapping_windows_score_each_token_once() -> None:
-    ids = list(range(100))
-    wins = make_windows(ids, context=32, stride=32)
-    assert [len(w.ids) for w in wins] == [32, 32, 32, 4]
-    assert all(w.score_from == 1 for w in wins)
-
-
-def test_strided_windows_score_only_new_tokens() -> None:
-    ids = list(range(100))
-    wins = make_windows(ids, context=32, stride=16)
-    scored = []
-    for k, w in enumerate(wins):
-        start = k * 16
-        scored += [start + p for p in range(w.score_from, len(w.ids))]
-    assert scored == list(range(1, 100))
-
-
-def test_max_windows_and_bad_stride() -> None:
-    assert len(make_windows(list(range(1000)), context=64, stride=64, max_windows=3)) == 3
-    with pytest.raises(ValueError):
-        make_windows(list(range(10)), context=4, stride=8)
+from bench.quality import QualityRow, nll_from_prompt_logprobs, plot_rows, render_table
+from compress.perplexity import Window
 
 
 class _LP:

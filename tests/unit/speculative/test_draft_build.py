@@ -11,22 +11,21 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from compress.draft import DRAFT_REPORT, main, write_layerdrop  # noqa: E402
+from compress.draft import DRAFT_REPORT, main  # noqa: E402
+from compress.hf_folder import write_layerdrop  # noqa: E402
 from compress.layer_importance import angular_distance, select_layers  # noqa: E402
 from compress.layerwise import LayerwiseModel  # noqa: E402
+from tests.prereq import require_default_model  # noqa: E402
 from tests.tiny_llama import save_tiny_llama  # noqa: E402
 
-SMOLLM2 = Path("/root/.cache/structserve/models/smollm2-135m-instruct")
 SIDE = ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja")
-
-pytestmark = pytest.mark.skipif(
-    not SMOLLM2.is_dir(), reason="default model (its tokenizer) not pulled"
-)
 
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 4-layer Llama (hidden 64), tied embeddings, SmolLM2 vocabulary."""
+    """A 4-layer Llama (hidden 64), tied embeddings, SmolLM2 vocabulary (the default model's
+    tokenizer files: a missing default model skips, or fails in CI)."""
+    smollm2 = require_default_model()
     out = tmp_path_factory.mktemp("tiny") / "target"
     save_tiny_llama(
         out,
@@ -38,7 +37,7 @@ def tiny(tmp_path_factory: pytest.TempPathFactory) -> Path:
         num_kv_heads=1,
     )
     for name in SIDE:
-        shutil.copy2(SMOLLM2 / name, out / name)
+        shutil.copy2(smollm2 / name, out / name)
     return out
 
 

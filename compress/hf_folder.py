@@ -1,0 +1,97 @@
+"""Plain dense HF folders written for drafts: a target with fewer layers, or a structserve
+checkpoint with its compressed layers materialized as their effective dense weights.
+
+Both reuse the source's tokenizer, chat template and generation config (`copy_side_files`).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+_NOT_COPIED = ("config.json", "model.safetensors.index.json", "structserve-model.json")
+
+
+def copy_side_files(src: Path, dst: Path) -> None:
+    """Tokenizer, chat template and generation config: everything but weights and config."""
+    dst.mkdir(parents=True, exist_ok=True)
+    for f in src.iterdir():
+        skip = f.suffix == ".safetensors" or f.name in _NOT_COPIED
+        if f.is_file() and not skip and not f.name.startswith("structserve-"):
+            shutil.copy2(f, dst / f.name)
+
+
+def write_layerdrop(target: Path, out: Path, kept: list[int]) -> Path:
+    """A dense HF folder with only the `kept` decoder layers (renumbered 0..N-1).
+
+    Args:
+        target: dense HF folder.
+        out: folder to create (replaced).
+        kept: ascending layer indices of the target.
+
+    Returns:
+        out.
+    """
+    from safetensors.torch import save_file
+
+    from model_loaders.writer import load_dense_state
+
+    state = load_dense_state(target)
+    config = json.loads((target / "config.json").read_text())
+    new_index = {old: new for new, old in enumerate(kept)}
+    draft: dict[str, Any] = {}
+    for key, tensor in state.items():
+        if key.startswith("model.layers."):
+            old = int(key.split(".")[2])
+            if old not in new_index:
+                continue
+            rest = key.split(".", 3)[3]
+            key = f"model.layers.{new_index[old]}.{rest}"
+        draft[key] = tensor.contiguous()
+    if out.exists():
+        shutil.rmtree(out)
+    copy_side_files(target, out)
+    config["num_hidden_layers"] = len(kept)
+    if isinstance(config.get("layer_types"), list):
+        config["layer_types"] = [config["layer_types"][i] for i in kept]
+    (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    save_file(draft, str(out / "model.safetensors"), metadata={"format": "pt"})
+    return out
+
+
+def materialize(structured: Path, out: Path) -> Path:
+    """A plain dense HF folder computing exactly what a structserve checkpoint computes.
+
+    vLLM 0.32 builds a `draft_model` without any quantization config (its DraftModelProposer
+    replaces `quant_config` with None), so a structserve-format draft cannot load as a draft.
+    Each compressed layer is written as its effective weight (2:4 zeros, low-rank products).
+
+    Args:
+        structured: a structserve checkpoint folder.
+        out: the dense folder to create (replaced).
+
+    Returns:
+        out.
+    """
+    from safetensors.torch import save_file
+
+    from model_loaders.formats import bundle
+    from model_loaders.manifest import expected_tensors, load_manifest
+    from model_loaders.writer import load_dense_state
+
+    state = load_dense_state(structured)
+    manifest = load_manifest(structured)
+    config = json.loads((structured / "config.json").read_text())
+    dtype = state["model.embed_tokens.weight"].dtype
+    for name, entry in (manifest.layers if manifest else {}).items():
+        tensors = {suffix: state.pop(f"{name}.{suffix}") for suffix in expected_tensors(entry)}
+        state[f"{name}.weight"] = bundle(entry, tensors).to_dense().to(dtype).contiguous()
+    config.pop("quantization_config", None)
+    if out.exists():
+        shutil.rmtree(out)
+    copy_side_files(structured, out)
+    (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    save_file(state, str(out / "model.safetensors"), metadata={"format": "pt"})
+    return out
