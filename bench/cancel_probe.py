@@ -18,9 +18,8 @@ from typing import Any
 import aiohttp
 
 from bench.client import Endpoint, stream_request
-from bench.records import ErrorKind, RequestRecord
+from bench.records import BenchRequest, ErrorKind, RequestRecord
 from bench.server_metrics import RUNNING, scrape
-from bench.workloads import BenchRequest
 
 
 async def _running(client: aiohttp.ClientSession, url: str) -> float | None:

@@ -20,8 +20,7 @@ import aiohttp
 from tqdm import tqdm
 
 from bench.client import Endpoint, stream_request
-from bench.records import ErrorKind, RequestRecord
-from bench.workloads import BenchRequest
+from bench.records import BenchRequest, ErrorKind, RequestRecord
 
 MIN_REQUESTS_FOR_ERROR_RATE = 10
 

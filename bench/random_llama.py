@@ -1,6 +1,6 @@
 """Random-init Llama checkpoints: tiny ones for tests, large ones for decode-speed benchmarks.
 
-    python -m bench.random_llama --like ~/.cache/structserve/models/smollm2-135m-instruct \
+    structserve bench random-model --like ~/.cache/structserve/models/smollm2-135m-instruct \
         --out /work/tmp/scale/llama08b --hidden 2048 --intermediate 5632 --layers 16 \
         --heads 32 --kv-heads 8
 
@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from compress.draft import copy_side_files
 
-    p = argparse.ArgumentParser(prog="python -m bench.random_llama", description=__doc__)
+    p = argparse.ArgumentParser(prog="structserve bench random-model", description=__doc__)
     p.add_argument("--like", type=Path, required=True, help="HF folder giving tokenizer/vocab")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--hidden", type=int, default=2048)

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.metrics import ratios
+from bench.latency import ratios
 
 COMPARE_KEYS: tuple[str, ...] = (
     "median_ttft_ms",

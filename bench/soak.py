@@ -21,9 +21,8 @@ import aiohttp
 
 from bench.client import Endpoint, stream_request
 from bench.proc_sampler import ProcSampler
-from bench.records import ErrorKind, RequestRecord
+from bench.records import BenchRequest, ErrorKind, RequestRecord
 from bench.validity import check_output
-from bench.workloads import BenchRequest
 
 log = logging.getLogger("structserve.soak")
 

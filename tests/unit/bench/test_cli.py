@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -240,3 +241,24 @@ def test_dispatch_and_missing_delegate(
         structserve_main(["bench", "serve", "--help"])
     assert exc.value.code == 0
     assert "--compare-base-url" in capsys.readouterr().out
+
+
+SHIPPED = ("serve", "jsonschemabench", "soak", "formats", "kernel-speed", "random-model")
+
+
+def test_help_lists_exactly_the_shipped_benchmarks(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        structserve_main(["bench", "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    section = out.split("positional arguments:")[1].split("options:")[0]
+    listed = re.findall(r"^    (\S+)", section, flags=re.M)
+    assert tuple(listed) == SHIPPED
+
+
+@pytest.mark.parametrize("command", SHIPPED)
+def test_every_subcommand_help_works(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli.main([command, "--help"])
+    assert exc.value.code == 0
+    assert "usage:" in capsys.readouterr().out

@@ -11,8 +11,8 @@ import pytest
 
 from bench.cancel_probe import cancel_probe
 from bench.client import Endpoint, stream_request
+from bench.latency import summarize
 from bench.loadgen import Limits, LoadShape, arrival_offsets, run_point
-from bench.metrics import summarize
 from bench.records import ErrorKind, RequestRecord
 from bench.runner import (
     RunOptions,
