@@ -15,54 +15,64 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import sys
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
-# subcommand -> (module, help); each module exposes `main(argv: list[str]) -> int`.
-DELEGATED: dict[str, tuple[str, str]] = {
-    "serve": ("bench.serve_cli", "Load-test an OpenAI-compatible server."),
-    "jsonschemabench": ("bench.jsonschemabench", "Structured-output benchmark on JSONSchemaBench."),
-    "soak": ("bench.soak_cli", "Long mixed-workload run; checks errors, memory and fd growth."),
-    "formats": ("bench.formats", "Each compressed format served by vLLM: decode tok/s, memory."),
-    "kernel-speed": ("bench.kernel_speed", "Native CPU kernels vs torch vs memory bandwidth."),
-    "random-model": ("bench.random_llama", "Write a random-init Llama (speed and memory tests)."),
+
+class Benchmark(NamedTuple):
+    """A subcommand: the module whose `main(argv: list[str]) -> int` runs it, and its help."""
+
+    module: str
+    help: str
+
+
+DELEGATED: dict[str, Benchmark] = {
+    "serve": Benchmark("bench.serve_cli", "Load-test an OpenAI-compatible server."),
+    "jsonschemabench": Benchmark("bench.jsonschemabench", "Structured output on JSONSchemaBench."),
+    "soak": Benchmark("bench.soak_cli", "Long mixed run; checks errors, memory and fd growth."),
+    "formats": Benchmark("bench.formats", "Each compressed format served by vLLM: tok/s, memory."),
+    "kernel-speed": Benchmark("bench.kernel_speed", "Native CPU kernels vs torch vs bandwidth."),
+    "random-model": Benchmark("bench.random_llama", "Write a random-init Llama (speed, memory)."),
 }
 
 
 def _delegate(name: str) -> Callable[[list[str]], int] | None:
-    module_name = DELEGATED[name][0]
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name == module_name:
-            return None
-        raise
-    entry: Callable[[list[str]], int] = module.main
+    """The subcommand's entry point, or None when its module is not in this build."""
+    module_name = DELEGATED[name].module
+    if importlib.util.find_spec(module_name) is None:
+        return None
+    entry: Callable[[list[str]], int] = importlib.import_module(module_name).main
     return entry
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="structserve bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, benchmark in DELEGATED.items():
+        sub.add_parser(name, help=benchmark.help, add_help=False)
+    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of `structserve bench`: dispatch to the named benchmark."""
     args = list(sys.argv[1:] if argv is None else argv)
-    if not args or args[0] not in DELEGATED:
-        parser = argparse.ArgumentParser(
-            prog="structserve bench",
-            description=__doc__,
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-        )
-        sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-        for name, (_, help_text) in DELEGATED.items():
-            sub.add_parser(name, help=help_text, add_help=False)
-        if not args:
-            parser.print_help()
+    if args and args[0] in DELEGATED:
+        entry = _delegate(args[0])
+        if entry is None:
+            print(f"structserve bench {args[0]}: not available in this build", file=sys.stderr)
             return 2
-        parser.parse_args(args[:1])
-        return 0
-    entry = _delegate(args[0])
-    if entry is None:
-        print(f"structserve bench {args[0]}: not available in this build", file=sys.stderr)
+        return entry(args[1:])
+    if not args:
+        _parser().print_help()
         return 2
-    return entry(args[1:])
+    _parser().parse_args(args[:1])  # prints the help, or the usage error of an unknown command
+    return 0
 
 
 if __name__ == "__main__":

@@ -52,19 +52,12 @@ def save_random_llama(
 
     torch.manual_seed(seed)
     config = LlamaConfig(
-        vocab_size=vocab_size,
-        hidden_size=hidden_size,
-        intermediate_size=intermediate_size,
-        num_hidden_layers=num_layers,
-        num_attention_heads=num_heads,
-        num_key_value_heads=num_kv_heads,
-        max_position_embeddings=max_positions,
-        tie_word_embeddings=True,
-        initializer_range=initializer_range,
-        bos_token_id=bos_token_id,
-        eos_token_id=eos_token_id,
-        pad_token_id=eos_token_id,
-    )
+        vocab_size=vocab_size, hidden_size=hidden_size, intermediate_size=intermediate_size,
+        num_hidden_layers=num_layers, num_attention_heads=num_heads,
+        num_key_value_heads=num_kv_heads, max_position_embeddings=max_positions,
+        tie_word_embeddings=True, initializer_range=initializer_range,
+        bos_token_id=bos_token_id, eos_token_id=eos_token_id, pad_token_id=eos_token_id,
+    )  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
     model = LlamaForCausalLM(config).to(dtype or torch.float32)
     model.save_pretrained(out, safe_serialization=True, max_shard_size="10GB")

@@ -115,10 +115,10 @@ class SoakConfig:
     def plan(self, rate: float, seed: int) -> SoakPlan:
         """The soak's schedule at `rate` requests/s."""
         return SoakPlan(
-            rate=rate,
-            duration_s=self.duration,
-            stream_share=self.stream_share,
-            abort_share=self.abort_share,
+            rate,
+            self.duration,
+            self.stream_share,
+            self.abort_share,
             max_concurrency=self.max_concurrency,
             sample_interval_s=self.sample_interval,
             seed=seed,

@@ -231,7 +231,7 @@ def test_sweep_from_cli(threaded_fake: FakeServer, corpus: Path, tmp_path: Path)
 def test_dispatch_and_missing_delegate(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(cli.DELEGATED, "nosuch", ("bench.no_such_module", "absent"))
+    monkeypatch.setitem(cli.DELEGATED, "nosuch", cli.Benchmark("bench.no_such_module", "absent"))
     assert cli.main(["nosuch"]) == 2
     assert "not available" in capsys.readouterr().err
     assert cli.main([]) == 2
