@@ -1,1 +1,1 @@
-"""Benchmarks: load generation, JSONSchemaBench, quality evaluation."""
+"""Benchmarks shipped as `structserve bench` subcommands (bench/cli.py) and `structserve eval`."""

@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
 import aiohttp
 
 from bench.client import Endpoint, stream_request
-from bench.records import ErrorKind, RequestRecord
+from bench.records import BenchRequest, ErrorKind, RequestRecord
 from bench.server_metrics import RUNNING, scrape
-from bench.workloads import BenchRequest
 
 
 async def _running(client: aiohttp.ClientSession, url: str) -> float | None:
@@ -59,37 +60,16 @@ async def cancel_probe(
         when the count cannot tell: no running gauge, or it did not rise while connected.
     """
     before = await _running(client, metrics_url)
-    long_request = replace(request, max_tokens=max_tokens)
     long_endpoint = replace(endpoint, ignore_eos=True)
-    all_in, release = asyncio.Event(), asyncio.Event()
-    reached = [0]
-
-    async def hold() -> None:  # every stream waits here, connected, until the count is read
-        reached[0] += 1
-        if reached[0] == clients:
-            all_in.set()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(release.wait(), timeout)
-
+    long_request = replace(request, max_tokens=max_tokens)
     records = [RequestRecord(long_request.workload, 0.0) for _ in range(clients)]
-    streams = asyncio.gather(
-        *(
-            stream_request(
-                client,
-                long_endpoint,
-                long_request,
-                rec,
-                abort_after_chunks=chunks,
-                before_abort=hold,
-            )
-            for rec in records
-        )
-    )
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(asyncio.shield(all_in.wait()), timeout)
-    connected = await _running(client, metrics_url)
-    release.set()
-    await streams
+
+    streams = [
+        functools.partial(stream_request, client, long_endpoint, long_request, rec)
+        for rec in records
+    ]
+    read_running = functools.partial(_running, client, metrics_url)
+    connected = await _hang_up_together(streams, read_running, chunks=chunks, timeout=timeout)
     closed_at = time.perf_counter()
     rose = before is not None and connected is not None and connected > before
     drained, after = (None, None)
@@ -109,6 +89,36 @@ async def cancel_probe(
         "drained": drained,
         "drain_seconds": (time.perf_counter() - closed_at) if drained else None,
     }
+
+
+async def _hang_up_together(
+    streams: Sequence[Callable[..., Awaitable[RequestRecord]]],
+    read_running: Callable[[], Awaitable[float | None]],
+    *,
+    chunks: int,
+    timeout: float,
+) -> float | None:
+    """Run the streams until each has read `chunks` chunks, read the running count while all
+    are still connected, then let them all disconnect; returns that count."""
+    all_in, release = asyncio.Event(), asyncio.Event()
+    reached = [0]
+
+    async def hold() -> None:  # every stream waits here, connected, until the count is read
+        reached[0] += 1
+        if reached[0] == len(streams):
+            all_in.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(release.wait(), timeout)
+
+    running = asyncio.gather(
+        *(stream(abort_after_chunks=chunks, before_abort=hold) for stream in streams)
+    )
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(asyncio.shield(all_in.wait()), timeout)
+    connected = await read_running()
+    release.set()
+    await running
+    return connected
 
 
 async def _wait_drain(

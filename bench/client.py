@@ -17,9 +17,8 @@ from typing import Any
 
 import aiohttp
 
-from bench.records import ErrorKind, RequestRecord
+from bench.records import BenchRequest, ErrorKind, RequestRecord, json_schema_format
 from bench.validity import check_output
-from bench.workloads import BenchRequest
 
 
 @dataclass(frozen=True)
@@ -88,14 +87,6 @@ class Endpoint:
             body["cache_salt"] = self.cache_salt
         body.update(self.extra_body)
         return body
-
-
-def json_schema_format(schema: Any) -> dict[str, Any]:
-    """The strict `response_format` the harness sends for a JSON-schema request."""
-    return {
-        "type": "json_schema",
-        "json_schema": {"name": "answer", "schema": schema, "strict": True},
-    }
 
 
 async def stream_request(

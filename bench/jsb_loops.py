@@ -16,18 +16,15 @@ place it ends in and the shape of its tail give the cause:
 
 A cut inside a short string (a key, a short value) is judged by the structure around it.
 
-`python -m bench.jsb_loops result.json [...]` prints one line per truncated record and totals.
+`structserve bench jsonschemabench` reports these per subset (`truncation_causes`).
 """
 
 from __future__ import annotations
 
-import json
 import re
-import sys
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 WS_RUN = re.compile(r"(?:\\[ntrbf]|\\u00[01][0-9a-fA-F]| |\t|\n|\r)+(?:\\(?:u[0-9a-fA-F]{0,3})?)?$")
@@ -163,22 +160,3 @@ def breakdown(records: Sequence[dict[str, Any]]) -> dict[str, dict[str, int]]:
             cause = classify(rec.get("text") or "")
             causes[cause] = causes.get(cause, 0) + 1
     return out
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Print each truncated record's cause and its tail, then the totals."""
-    paths = [Path(p) for p in (sys.argv[1:] if argv is None else argv)]
-    totals: Counter[str] = Counter()
-    for path in paths:
-        for rec in json.loads(path.read_text())["records"]:
-            if truncated(rec):
-                cause = classify(rec["text"])
-                totals[cause] += 1
-                end = "timeout" if rec.get("error") else rec.get("finish_reason")
-                print(f"{rec['subset']}/{rec['name']} [{end}] {cause}: …{rec['text'][-80:]!r}")
-    print(json.dumps(dict(totals.most_common())))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

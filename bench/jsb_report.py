@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import jsb_loops
+from bench.report import fmt_cell
 
 # Published numbers (arXiv 2501.10868, Geng et al. 2025), only those we could source: declared
 # coverage of Guidance as quoted in our issue 5, empirical coverage on GitHub-Hard as quoted by
@@ -67,11 +68,7 @@ def summarize(records: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 def _fmt(value: Any, digits: int = 2) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
+    return fmt_cell(value, digits)
 
 
 def markdown(summary: dict[str, dict[str, Any]], meta: dict[str, Any]) -> str:

@@ -25,6 +25,7 @@ import statistics
 import sys
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +34,40 @@ import jsonschema
 
 from bench import jsb_report
 from bench.jsb_data import SUBSETS, Case, data_root, load_cases, messages
+from bench.options import from_namespace
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 DEFAULT_CACHE = Path.home() / ".cache" / "structserve" / "jsonschemabench"
+
+
+@dataclass(frozen=True)
+class JsbConfig:
+    """The flags of `structserve bench jsonschemabench` (see `--help`), parsed once."""
+
+    base_url: str
+    model: str | None
+    api_key: str | None
+    data: Path
+    cache: Path
+    subsets: str
+    limit: int
+    seed: int
+    max_tokens: int
+    concurrency: int
+    compile_timeout: float
+    gen_timeout: float
+    strict: bool
+    declared_only: bool
+    tpot: str | None
+    tpot_tokens: int
+    tpot_rounds: int
+    extra_body: dict[str, Any]
+    out: Path
+
+    @classmethod
+    def parse(cls, argv: Sequence[str]) -> JsbConfig:
+        """Parse the command line (exits with usage on a bad flag)."""
+        return from_namespace(cls, build_parser().parse_args(list(argv)))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,31 +120,31 @@ async def _model(client: httpx.AsyncClient, model: str | None) -> str:
     return str(response.json()["data"][0]["id"])
 
 
-def _body(model: str, case: Case, args: argparse.Namespace, constrained: bool) -> dict[str, Any]:
+def _body(model: str, case: Case, config: JsbConfig, constrained: bool) -> dict[str, Any]:
     body: dict[str, Any] = {
         "model": model,
         "messages": messages(case.schema),
         "temperature": 0,
-        "max_tokens": 1 if args.declared_only else args.max_tokens,
+        "max_tokens": 1 if config.declared_only else config.max_tokens,
         "stream": True,
         "stream_options": {"include_usage": True},
     }
     if constrained:
         body["response_format"] = {
             "type": "json_schema",
-            "json_schema": {"name": "schema", "schema": case.schema, "strict": args.strict},
+            "json_schema": {"name": "schema", "schema": case.schema, "strict": config.strict},
         }
-    body.update(getattr(args, "extra_body", None) or {})
+    body.update(config.extra_body)
     return body
 
 
 async def run_one(
-    client: httpx.AsyncClient, body: dict[str, Any], args: argparse.Namespace
+    client: httpx.AsyncClient, body: dict[str, Any], config: JsbConfig
 ) -> dict[str, Any]:
     """Stream one request; returns status, text, finish reason, timings, gateway verdict."""
     rec: dict[str, Any] = {"declared": False, "text": "", "finish_reason": None}
     start = time.perf_counter()
-    timeout = httpx.Timeout(args.gen_timeout, connect=10.0, read=args.compile_timeout)
+    timeout = httpx.Timeout(config.gen_timeout, connect=10.0, read=config.compile_timeout)
     pieces: list[str] = []
     first = last = None
     chunks = 0
@@ -144,7 +176,7 @@ async def run_one(
                         rec["finish_reason"] = choice["finish_reason"]
                     if choice.get("structured_output"):
                         rec["gateway_verdict"] = choice["structured_output"]
-                if time.perf_counter() - start > args.gen_timeout:
+                if time.perf_counter() - start > config.gen_timeout:
                     rec["error"] = "generation timeout"
                     break
     except httpx.TimeoutException:
@@ -178,19 +210,19 @@ async def run_cases(
     client: httpx.AsyncClient,
     model: str,
     cases: Sequence[Case],
-    args: argparse.Namespace,
+    config: JsbConfig,
     *,
     constrained: bool = True,
     concurrency: int | None = None,
 ) -> list[dict[str, Any]]:
     """Run all cases with bounded concurrency; one record per case."""
-    gate = asyncio.Semaphore(concurrency or args.concurrency)
+    gate = asyncio.Semaphore(concurrency or config.concurrency)
     done = 0
 
     async def one(case: Case) -> dict[str, Any]:
         nonlocal done
         async with gate:
-            rec = await run_one(client, _body(model, case, args, constrained), args)
+            rec = await run_one(client, _body(model, case, config, constrained), config)
         rec.update(subset=case.subset, name=case.name)
         rec["valid"] = rec["declared"] and is_valid(case.schema, rec["text"])
         done += 1
@@ -230,17 +262,17 @@ def _tpot_body(model: str, tokens: int, constrained: bool) -> dict[str, Any]:
 
 
 async def tpot_compare(
-    client: httpx.AsyncClient, model: str, args: argparse.Namespace
+    client: httpx.AsyncClient, model: str, config: JsbConfig
 ) -> list[dict[str, Any]]:
     """Median TPOT constrained vs unconstrained per concurrency, equal output lengths,
     alternating rounds (A B, B A, ...) so drift on a shared machine cancels out."""
     rows = []
-    for level in [int(x) for x in args.tpot.split(",")]:
+    for level in [int(x) for x in (config.tpot or "").split(",") if x]:
         tpots: dict[bool, list[float]] = {False: [], True: []}
-        for rnd in range(args.tpot_rounds):
+        for rnd in range(config.tpot_rounds):
             for constrained in (False, True) if rnd % 2 == 0 else (True, False):
-                body = _tpot_body(model, args.tpot_tokens, constrained)
-                recs = await asyncio.gather(*(run_one(client, body, args) for _ in range(level)))
+                body = _tpot_body(model, config.tpot_tokens, constrained)
+                recs = await asyncio.gather(*(run_one(client, body, config) for _ in range(level)))
                 tpots[constrained] += [r["tpot_ms"] for r in recs if r.get("tpot_ms")]
         point: dict[str, Any] = {"concurrency": level}
         point["unconstrained_tpot_ms_p50"] = statistics.median(tpots[False])
@@ -251,24 +283,24 @@ async def tpot_compare(
     return rows
 
 
-async def _amain(args: argparse.Namespace) -> dict[str, Any]:
-    root = data_root(args.data, args.cache)
-    subsets = [s for s in args.subsets.split(",") if s]
-    cases = load_cases(root, subsets, args.limit or None, args.seed)
-    headers = {"Authorization": f"Bearer {args.api_key}"} if args.api_key else {}
-    async with httpx.AsyncClient(base_url=args.base_url.rstrip("/"), headers=headers) as client:
-        model = await _model(client, args.model)
-        records = await run_cases(client, model, cases, args)
-        tpot = await tpot_compare(client, model, args) if args.tpot else []
+async def _amain(config: JsbConfig) -> dict[str, Any]:
+    root = data_root(config.data, config.cache)
+    subsets = [s for s in config.subsets.split(",") if s]
+    cases = load_cases(root, subsets, config.limit or None, config.seed)
+    headers = {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
+    async with httpx.AsyncClient(base_url=config.base_url.rstrip("/"), headers=headers) as client:
+        model = await _model(client, config.model)
+        records = await run_cases(client, model, cases, config)
+        tpot = await tpot_compare(client, model, config) if config.tpot else []
     meta = {
-        "target": args.base_url,
+        "target": config.base_url,
         "model": model,
-        "limit_per_subset": args.limit,
-        "max_tokens": 1 if args.declared_only else args.max_tokens,
-        "strict": args.strict,
-        "concurrency": args.concurrency,
-        "seed": args.seed,
-        **({"extra_body": args.extra_body} if args.extra_body else {}),
+        "limit_per_subset": config.limit,
+        "max_tokens": 1 if config.declared_only else config.max_tokens,
+        "strict": config.strict,
+        "concurrency": config.concurrency,
+        "seed": config.seed,
+        **({"extra_body": config.extra_body} if config.extra_body else {}),
     }
     return {
         "meta": meta,
@@ -298,11 +330,11 @@ def write(result: dict[str, Any], out: Path) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns 0 (1 when a `stop` output failed validation)."""
-    args = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
-    result = asyncio.run(_amain(args))
-    write(result, args.out)
+    config = JsbConfig.parse(sys.argv[1:] if argv is None else argv)
+    result = asyncio.run(_amain(config))
+    write(result, config.out)
     bad = sum(s["stop_but_invalid"] for s in result["summary"].values())
-    return 1 if bad and not args.declared_only else 0
+    return 1 if bad and not config.declared_only else 0
 
 
 if __name__ == "__main__":

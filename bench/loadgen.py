@@ -20,8 +20,7 @@ import aiohttp
 from tqdm import tqdm
 
 from bench.client import Endpoint, stream_request
-from bench.records import ErrorKind, RequestRecord
-from bench.workloads import BenchRequest
+from bench.records import BenchRequest, ErrorKind, RequestRecord
 
 MIN_REQUESTS_FOR_ERROR_RATE = 10
 
@@ -143,24 +142,14 @@ async def run_point(
     sem = asyncio.Semaphore(shape.max_concurrency) if shape.max_concurrency else None
     run = PointRun(records=[], duration=0.0)
     stop = asyncio.Event()
-    bar = tqdm(
-        total=len(requests),
-        desc=desc or shape.label(),
-        disable=not progress,
-        unit="req",
-        leave=False,
-        dynamic_ncols=True,
-    )
+    bar = tqdm(total=len(requests), desc=desc or shape.label(), disable=not progress, unit="req",
+        leave=False, dynamic_ncols=True)  # fmt: skip
 
     async def one(req: BenchRequest) -> None:
         record = RequestRecord(req.workload, time.perf_counter())
-        if sem is not None:
-            async with sem:
-                if stop.is_set():
-                    return
-                run.records.append(record)
-                await stream_request(client, endpoint, req, record)
-        else:
+        async with sem if sem is not None else contextlib.nullcontext():
+            if sem is not None and stop.is_set():  # queued behind the cap when the point stopped
+                return
             run.records.append(record)
             await stream_request(client, endpoint, req, record)
         _finish(run, record, limits, stop, bar)

@@ -51,13 +51,9 @@ def latency_vs_throughput(points: Sequence[Mapping[str, Any]], path: Path) -> Pa
         ax.set_xlabel("output throughput (tok/s)")
         ax.set_ylabel(f"{metric.upper()} (ms)")
         ax.set_yscale("log")
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=7)
+        _grid_and_legend(ax)
     fig.suptitle("Latency percentiles against throughput")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def ttft_cdf(points: Sequence[Mapping[str, Any]], path: Path) -> Path:
@@ -80,9 +76,17 @@ def ttft_cdf(points: Sequence[Mapping[str, Any]], path: Path) -> Path:
     ax.set_xscale("log")
     ax.set_xlabel("TTFT (ms)")
     ax.set_ylabel("share of requests")
+    _grid_and_legend(ax)
+    ax.set_title("TTFT CDF")
+    return _save(plt, fig, path)
+
+
+def _grid_and_legend(ax: Any) -> None:
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7)
-    ax.set_title("TTFT CDF")
+
+
+def _save(plt: Any, fig: Any, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

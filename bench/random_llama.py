@@ -1,6 +1,6 @@
 """Random-init Llama checkpoints: tiny ones for tests, large ones for decode-speed benchmarks.
 
-    python -m bench.random_llama --like ~/.cache/structserve/models/smollm2-135m-instruct \
+    structserve bench random-model --like ~/.cache/structserve/models/smollm2-135m-instruct \
         --out /work/tmp/scale/llama08b --hidden 2048 --intermediate 5632 --layers 16 \
         --heads 32 --kv-heads 8
 
@@ -52,19 +52,12 @@ def save_random_llama(
 
     torch.manual_seed(seed)
     config = LlamaConfig(
-        vocab_size=vocab_size,
-        hidden_size=hidden_size,
-        intermediate_size=intermediate_size,
-        num_hidden_layers=num_layers,
-        num_attention_heads=num_heads,
-        num_key_value_heads=num_kv_heads,
-        max_position_embeddings=max_positions,
-        tie_word_embeddings=True,
-        initializer_range=initializer_range,
-        bos_token_id=bos_token_id,
-        eos_token_id=eos_token_id,
-        pad_token_id=eos_token_id,
-    )
+        vocab_size=vocab_size, hidden_size=hidden_size, intermediate_size=intermediate_size,
+        num_hidden_layers=num_layers, num_attention_heads=num_heads,
+        num_key_value_heads=num_kv_heads, max_position_embeddings=max_positions,
+        tie_word_embeddings=True, initializer_range=initializer_range,
+        bos_token_id=bos_token_id, eos_token_id=eos_token_id, pad_token_id=eos_token_id,
+    )  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
     model = LlamaForCausalLM(config).to(dtype or torch.float32)
     model.save_pretrained(out, safe_serialization=True, max_shard_size="10GB")
@@ -78,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from compress.draft import copy_side_files
 
-    p = argparse.ArgumentParser(prog="python -m bench.random_llama", description=__doc__)
+    p = argparse.ArgumentParser(prog="structserve bench random-model", description=__doc__)
     p.add_argument("--like", type=Path, required=True, help="HF folder giving tokenizer/vocab")
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--hidden", type=int, default=2048)

@@ -1,6 +1,6 @@
-"""What one benchmark request produced: the timeline the metrics are computed from.
+"""What one benchmark request asks (`BenchRequest`) and produced (`RequestRecord`).
 
-The load generator fills a `RequestRecord` per request; `bench.metrics` turns a list of them into
+The load generator fills a `RequestRecord` per request; `bench.latency` turns a list of them into
 a summary. Times are `time.perf_counter()` seconds; only differences are meaningful.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 import itertools
 from dataclasses import dataclass, field
+from typing import Any
 
 
 class ErrorKind(enum.StrEnum):
@@ -85,3 +86,30 @@ class RequestRecord:
         if self.output_tokens < 2 or not self.chunk_times:
             return None
         return (self.chunk_times[-1] - self.chunk_times[0]) / (self.output_tokens - 1)
+
+
+@dataclass(frozen=True)
+class BenchRequest:
+    """One request of a workload.
+
+    Attributes:
+        workload: which workload drew it.
+        prompt: the user message (chat) or prompt (completions).
+        max_tokens: output budget.
+        prompt_tokens: estimated prompt length (the server's usage replaces it when sent).
+        schema: a JSON schema the output must follow (sent as `response_format`), or None.
+    """
+
+    workload: str
+    prompt: str
+    max_tokens: int
+    prompt_tokens: int
+    schema: dict[str, Any] | None = None
+
+
+def json_schema_format(schema: Any) -> dict[str, Any]:
+    """The strict `response_format` the harness sends for a JSON-schema request."""
+    return {
+        "type": "json_schema",
+        "json_schema": {"name": "answer", "schema": schema, "strict": True},
+    }

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench.metrics import ratios
+from bench.latency import ratios
 
 COMPARE_KEYS: tuple[str, ...] = (
     "median_ttft_ms",
@@ -144,7 +144,8 @@ def write_json(path: Path, result: Mapping[str, Any], *, per_request: bool = Tru
     path.write_text(json.dumps(data, indent=2, default=str) + "\n")
 
 
-def _fmt(value: Any, digits: int = 1) -> str:
+def fmt_cell(value: Any, digits: int = 1) -> str:
+    """A table cell: "–" for None, floats to `digits` decimals, anything else as str."""
     if value is None:
         return "–"
     if isinstance(value, float):
@@ -184,19 +185,19 @@ def markdown(result: Mapping[str, Any]) -> str:
                     str(p["completed"]),
                     str(p["failed"]),
                     str(p["aborted"]),
-                    _fmt(p["request_throughput"], 2),
-                    _fmt(p["output_throughput"]),
-                    _fmt(p["median_ttft_ms"]),
-                    _fmt(p["p99_ttft_ms"]),
-                    _fmt(p["median_tpot_ms"]),
-                    _fmt(p["median_itl_ms"]),
-                    _fmt(p["p99_itl_ms"]),
-                    _fmt(p["median_e2el_ms"]),
-                    _fmt(p["request_goodput"], 2),
+                    fmt_cell(p["request_throughput"], 2),
+                    fmt_cell(p["output_throughput"]),
+                    fmt_cell(p["median_ttft_ms"]),
+                    fmt_cell(p["p99_ttft_ms"]),
+                    fmt_cell(p["median_tpot_ms"]),
+                    fmt_cell(p["median_itl_ms"]),
+                    fmt_cell(p["p99_itl_ms"]),
+                    fmt_cell(p["median_e2el_ms"]),
+                    fmt_cell(p["request_goodput"], 2),
                     "–" if validity is None else f"{validity:.0%} ({p['schema_truncated']} cut)",
-                    _fmt(_gauge_max(p, "vllm:num_requests_running"), 0),
-                    _fmt(_gauge_max(p, "vllm:num_requests_waiting"), 0),
-                    _fmt(_gauge_max(p, "vllm:kv_cache_usage_perc"), 3),
+                    fmt_cell(_gauge_max(p, "vllm:num_requests_running"), 0),
+                    fmt_cell(_gauge_max(p, "vllm:num_requests_waiting"), 0),
+                    fmt_cell(_gauge_max(p, "vllm:kv_cache_usage_perc"), 3),
                 ]
             )
             + " |"
@@ -233,6 +234,6 @@ def _comparison_lines(rows: Sequence[Mapping[str, Any]]) -> list[str]:
         "|---|" + "---|" * len(COMPARE_KEYS),
     ]
     for row in rows:
-        cells = [_fmt(row["ratios"][k], 3) for k in COMPARE_KEYS]
+        cells = [fmt_cell(row["ratios"][k], 3) for k in COMPARE_KEYS]
         lines.append(f"| {row['label']} | " + " | ".join(cells) + " |")
     return [*lines, ""]

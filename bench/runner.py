@@ -16,11 +16,10 @@ from typing import Any
 import aiohttp
 
 from bench.client import Endpoint
+from bench.latency import PERCENTILES, Slo, summarize
 from bench.loadgen import Limits, LoadShape, run_point, warm_up
-from bench.metrics import PERCENTILES, Slo, summarize
-from bench.records import RequestRecord
+from bench.records import BenchRequest, RequestRecord
 from bench.server_metrics import MetricsSampler
-from bench.workloads import BenchRequest
 
 
 @dataclass(frozen=True)

@@ -21,9 +21,8 @@ import aiohttp
 
 from bench.client import Endpoint, stream_request
 from bench.proc_sampler import ProcSampler
-from bench.records import ErrorKind, RequestRecord
+from bench.records import BenchRequest, ErrorKind, RequestRecord
 from bench.validity import check_output
-from bench.workloads import BenchRequest
 
 log = logging.getLogger("structserve.soak")
 
@@ -151,18 +150,21 @@ async def unary_request(
 
 
 async def _send(
+    cap: asyncio.Semaphore,
     session: aiohttp.ClientSession,
     endpoints: dict[str, Endpoint],
     request: BenchRequest,
     item: SoakRecord,
     plan: SoakPlan,
 ) -> None:
+    """One request in the mode and API `item` says, once the harness cap admits it."""
     endpoint = endpoints[item.api]
-    if item.mode is Mode.UNARY:
-        await unary_request(session, endpoint, request, item.record)
-    else:
-        chunks = plan.abort_after_chunks if item.mode is Mode.ABORT else None
-        await stream_request(session, endpoint, request, item.record, abort_after_chunks=chunks)
+    async with cap:
+        if item.mode is Mode.UNARY:
+            await unary_request(session, endpoint, request, item.record)
+        else:
+            chunks = plan.abort_after_chunks if item.mode is Mode.ABORT else None
+            await stream_request(session, endpoint, request, item.record, abort_after_chunks=chunks)
 
 
 async def _sample_forever(sampler: ProcSampler, every_s: float, status: Callable[[], str]) -> None:
@@ -223,7 +225,7 @@ async def run_soak(
             run.records.append(item)
             index += 1
             run.capped += cap.locked()
-            tasks.append(asyncio.create_task(_capped(cap, session, endpoints, request, item, plan)))
+            tasks.append(asyncio.create_task(_send(cap, session, endpoints, request, item, plan)))
         if tasks:
             _, pending = await asyncio.wait(tasks, timeout=plan.drain_timeout_s)
             for task in pending:
@@ -238,15 +240,3 @@ async def run_soak(
         if item.record.error is ErrorKind.CLIENT_ABORT and item.mode is not Mode.ABORT:
             item.unfinished = True
     return run
-
-
-async def _capped(
-    cap: asyncio.Semaphore,
-    session: aiohttp.ClientSession,
-    endpoints: dict[str, Endpoint],
-    request: BenchRequest,
-    item: SoakRecord,
-    plan: SoakPlan,
-) -> None:
-    async with cap:
-        await _send(session, endpoints, request, item, plan)

@@ -11,22 +11,30 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime as dt
 import json
 import logging
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from bench import report
-from bench.cli import _workload_args, build_workload, resolve_model, shared_data_dir
 from bench.client import Endpoint
 from bench.loadgen import LoadShape
+from bench.options import (
+    WorkloadConfig,
+    add_workload_args,
+    build_workload,
+    from_namespace,
+    resolve_model,
+    shared_data_dir,
+    utc_stamp,
+)
 from bench.proc_sampler import ProcSampler, pid_listening_on
+from bench.records import BenchRequest
 from bench.runner import RunOptions, Target, run_shapes
 from bench.soak import SoakPlan, run_soak
 from bench.soak_report import Bounds, markdown, soak_result
-from bench.workloads import BenchRequest
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -51,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--engine-pid", type=int, action="append", default=[], help="Attached engine pid(s)."
     )
     t.add_argument("--request-timeout", type=float, default=300.0, help="Seconds per request.")
-    _workload_args(p.add_argument_group("workload"), shared_data_dir())
+    add_workload_args(p.add_argument_group("workload"), shared_data_dir())
     p.set_defaults(workload="synthetic:1,chat:2,json:1", num_prompts=256, output_len="64")
     lo = p.add_argument_group("load")
     lo.add_argument(
@@ -78,6 +86,54 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+@dataclass(frozen=True)
+class SoakConfig:
+    """All of `structserve bench soak`'s flags but the workload ones, parsed once (`--help`)."""
+
+    base_url: str
+    model: str | None
+    api_key: str | None
+    pid: list[int] | None
+    engine_pid: list[int]
+    request_timeout: float
+    saturation: str
+    saturation_concurrency: int
+    saturation_requests: int
+    load: float
+    rate: float | None
+    duration: float
+    stream_share: float
+    abort_share: float
+    max_concurrency: int
+    sample_interval: float
+    max_errors: int
+    max_gateway_rss_growth_mib: float
+    max_engine_rss_growth_mib: float
+    max_fd_growth: int
+    result_dir: str | None
+
+    def plan(self, rate: float, seed: int) -> SoakPlan:
+        """The soak's schedule at `rate` requests/s."""
+        return SoakPlan(
+            rate,
+            self.duration,
+            self.stream_share,
+            self.abort_share,
+            max_concurrency=self.max_concurrency,
+            sample_interval_s=self.sample_interval,
+            seed=seed,
+        )
+
+    def bounds(self) -> Bounds:
+        """The growth and error bounds the run must hold."""
+        return Bounds(
+            self.max_errors,
+            self.max_gateway_rss_growth_mib,
+            self.max_engine_rss_growth_mib,
+            self.max_fd_growth,
+        )
+
+
 def measure_saturation(
     endpoint: Endpoint, requests: Sequence[BenchRequest], concurrency: int, n: int
 ) -> float:
@@ -90,69 +146,62 @@ def measure_saturation(
     return float(point[0]["request_throughput"])
 
 
-def _sampler(args: argparse.Namespace) -> ProcSampler | None:
+def _sampler(config: SoakConfig) -> ProcSampler | None:
     try:
-        roots = args.pid or [pid_listening_on(args.base_url)]
+        roots = config.pid or [pid_listening_on(config.base_url)]
     except LookupError as exc:
         logging.getLogger("structserve.soak").warning("%s: memory and fds not sampled", exc)
         return None
-    return ProcSampler(roots, args.engine_pid)
+    return ProcSampler(roots, config.engine_pid)
+
+
+def _rate(
+    config: SoakConfig, chat: Endpoint, requests: Sequence[BenchRequest]
+) -> tuple[float, float | None]:
+    """(requests/s to send, the saturation it came from or None)."""
+    saturation = None if config.saturation == "auto" else float(config.saturation)
+    if saturation is None and config.rate is None:
+        saturation = measure_saturation(
+            chat, requests, config.saturation_concurrency, config.saturation_requests
+        )
+        print(f"saturation: {saturation:.3g} req/s", file=sys.stderr)
+    return config.rate or config.load * float(saturation or 0.0), saturation
 
 
 def main(argv: Sequence[str]) -> int:
     """Entry point: plan, run, report; 0 when every bound holds."""
     args = build_parser().parse_args(list(argv))
+    config, workload = from_namespace(SoakConfig, args), from_namespace(WorkloadConfig, args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
-    model = args.model or resolve_model(args.base_url, args.api_key)
-    requests, dataset = build_workload(args, model)
+    model = config.model or resolve_model(config.base_url, config.api_key)
+    requests, dataset = build_workload(workload, model)
     endpoints = {
         api: Endpoint(
-            args.base_url,
+            config.base_url,
             model,
             api=api,
-            api_key=args.api_key,
-            timeout=args.request_timeout,
-            temperature=args.temperature,
-            ignore_eos=args.ignore_eos,
+            api_key=config.api_key,
+            timeout=config.request_timeout,
+            temperature=workload.temperature,
+            ignore_eos=workload.ignore_eos,
         )
         for api in ("chat", "completions")
     }
-    saturation = None if args.saturation == "auto" else float(args.saturation)
-    if saturation is None and args.rate is None:
-        saturation = measure_saturation(
-            endpoints["chat"], requests, args.saturation_concurrency, args.saturation_requests
-        )
-        print(f"saturation: {saturation:.3g} req/s", file=sys.stderr)
-    rate = args.rate or args.load * float(saturation or 0.0)
+    rate, saturation = _rate(config, endpoints["chat"], requests)
     if rate <= 0:
         print(
             "structserve bench soak: no request rate (give --rate or --saturation)", file=sys.stderr
         )
         return 2
-    plan = SoakPlan(
-        rate=rate,
-        duration_s=args.duration,
-        stream_share=args.stream_share,
-        abort_share=args.abort_share,
-        max_concurrency=args.max_concurrency,
-        sample_interval_s=args.sample_interval,
-        seed=args.seed,
-    )
-    sampler = _sampler(args)
+    plan = config.plan(rate, workload.seed)
+    sampler = _sampler(config)
     run = asyncio.run(run_soak(endpoints, requests, plan, sampler))
-    bounds = Bounds(
-        args.max_errors,
-        args.max_gateway_rss_growth_mib,
-        args.max_engine_rss_growth_mib,
-        args.max_fd_growth,
-    )
-    provenance = report.provenance(argv, model=model, seed=args.seed, dataset=dataset)
+    provenance = report.provenance(argv, model=model, seed=workload.seed, dataset=dataset)
     samples = sampler.samples if sampler is not None else []
     result = soak_result(
-        run, plan, samples, bounds, saturation_rps=saturation, provenance=provenance
+        run, plan, samples, config.bounds(), saturation_rps=saturation, provenance=provenance
     )
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    out = Path(args.result_dir or Path("bench-results") / f"soak-{stamp}")
+    out = Path(config.result_dir or Path("bench-results") / f"soak-{utc_stamp()}")
     out.mkdir(parents=True, exist_ok=True)
     (out / "soak.json").write_text(json.dumps(result, indent=2))
     (out / "soak.md").write_text(markdown(result))

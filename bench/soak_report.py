@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from bench.metrics import distribution
+from bench.latency import distribution
 from bench.proc_sampler import ProcSample, as_dicts, growth
 from bench.soak import SoakPlan, SoakRun
 

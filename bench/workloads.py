@@ -19,29 +19,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.records import BenchRequest, json_schema_format
 from bench.tokens import TokenCounter
 
 DEFAULT_JSON_SUBSETS: tuple[str, ...] = ("Glaiveai2K", "Github_easy", "Github_trivial")
 WORKLOAD_NAMES: tuple[str, ...] = ("synthetic", "chat", "json")
-
-
-@dataclass(frozen=True)
-class BenchRequest:
-    """One request of a workload.
-
-    Attributes:
-        workload: which workload drew it.
-        prompt: the user message (chat) or prompt (completions).
-        max_tokens: output budget.
-        prompt_tokens: estimated prompt length (the server's usage replaces it when sent).
-        schema: a JSON schema the output must follow (sent as `response_format`), or None.
-    """
-
-    workload: str
-    prompt: str
-    max_tokens: int
-    prompt_tokens: int
-    schema: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -247,7 +229,6 @@ def policy_accepts(schema: dict[str, Any]) -> bool:
     unsupported keywords): a load test of refusals measures nothing, and the same requests go
     to every target, ours or not. The grammar compile itself is not run here.
     """
-    from bench.client import json_schema_format
     from server.errors import InvalidRequest
     from server.structured.plan import plan_request
 

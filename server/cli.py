@@ -17,7 +17,7 @@ DELEGATED: dict[str, tuple[str, str]] = {
     "models": ("server.models_cli", "List and pull cached models."),
     "inspect": ("model_loaders.inspect", "Show a checkpoint's per-layer format and size."),
     "compress": ("compress.cli", "Compress a dense model into a structserve checkpoint."),
-    "bench": ("bench.cli", "Benchmarks: load test (serve), jsonschemabench."),
+    "bench": ("bench.cli", "Benchmarks: serve, jsonschemabench, soak, formats, kernel-speed, ..."),
     "eval": ("bench.eval_cli", "Quality evaluation (perplexity)."),
 }
 

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from bench.kernels_serve import PROMPTS, start_engine, wait_healthy
 from kernels import native
+from model_loaders.native_config import native_engine_args
 from tests.integration.conftest import free_port
 from tests.unit.model_loaders.tiny_model import SMOLLM2
 
@@ -25,6 +28,39 @@ pytestmark = [
     pytest.mark.skipif(not native.available(), reason="native kernels unavailable"),
 ]
 LOGPROB_TOL = 0.25
+PROMPTS = [
+    "The capital of France is",
+    "def fibonacci(n):",
+    "Three reasons to learn a second language:",
+    "Once upon a time, in a small village,",
+]
+
+
+def start_engine(model: str, port: int, mode: str, log: Path) -> subprocess.Popen[bytes]:
+    """vLLM on `model` with STRUCTSERVE_NATIVE_KERNELS=mode (its own process group)."""
+    env = dict(os.environ, VLLM_CPU_KVCACHE_SPACE="1", STRUCTSERVE_NATIVE_KERNELS=mode)
+    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", model]
+    cmd += ["--served-model-name", "m", "--port", str(port), "--enforce-eager"]
+    cmd += ["--max-model-len", "2048", *native_engine_args(model, "on")]
+    with log.open("wb") as fh:
+        return subprocess.Popen(
+            cmd, env=env, stdout=fh, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+
+def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 900) -> None:
+    """Block until GET /health answers 200; raise if the engine exits or times out."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"engine exited with {proc.returncode}")
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(2)
+    raise TimeoutError("engine did not become healthy")
 
 
 def _greedy(model: Path, mode: str, log: Path) -> list[tuple[str, list[float]]]:

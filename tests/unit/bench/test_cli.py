@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,6 +48,12 @@ def second_fake() -> Iterator[FakeServer]:
     yield from _serve_in_thread()
 
 
+def _serve(url: str, corpus: Path, out: Path, flags: str, *extra: str) -> int:
+    """`structserve bench serve` against `url` on `corpus`, writing to `out`."""
+    argv = ["serve", "--base-url", url, "--corpus", str(corpus), "--result-dir", str(out)]
+    return cli.main([*argv, *flags.split(), *extra])
+
+
 @pytest.fixture
 def corpus(tmp_path: Path) -> Path:
     path = tmp_path / "corpus.txt"
@@ -58,31 +65,12 @@ def test_serve_writes_json_markdown_and_plots(
     threaded_fake: FakeServer, corpus: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "out"
-    rc = cli.main(
-        [
-            "serve",
-            "--base-url",
-            threaded_fake.base_url,
-            "--concurrency",
-            "1,4",
-            "--num-prompts",
-            "6",
-            "--output-len",
-            "4",
-            "--corpus",
-            str(corpus),
-            "--result-dir",
-            str(out),
-            "--slo",
-            "ttft=1000,tpot=500",
-            "--cancel-probe",
-            "2",
-            "--seed",
-            "3",
-            "--no-progress",
-            "--metrics-interval",
-            "0.05",
-        ]
+    rc = _serve(
+        threaded_fake.base_url,
+        corpus,
+        out,
+        "--concurrency 1,4 --num-prompts 6 --output-len 4 --slo ttft=1000,tpot=500 --cancel-probe "
+        "2 --seed 3 --no-progress --metrics-interval 0.05",
     )
     assert rc == 0
     result = json.loads((out / "result.json").read_text())
@@ -127,35 +115,14 @@ def test_compare_prints_ratios(
     threaded_fake: FakeServer, second_fake: FakeServer, corpus: Path, tmp_path: Path
 ) -> None:
     out = tmp_path / "cmp"
-    rc = cli.main(
-        [
-            "serve",
-            "--base-url",
-            threaded_fake.base_url,
-            "--name",
-            "gateway",
-            "--compare-base-url",
-            second_fake.base_url,
-            "--compare-name",
-            "engine",
-            "--concurrency",
-            "1,2",
-            "--num-prompts",
-            "4",
-            "--output-len",
-            "3",
-            "--model",
-            "m",
-            "--corpus",
-            str(corpus),
-            "--result-dir",
-            str(out),
-            "--no-progress",
-            "--no-plots",
-            "--no-per-request",
-            "--warmup",
-            "1",
-        ]
+    rc = _serve(
+        threaded_fake.base_url,
+        corpus,
+        out,
+        "--name gateway --compare-name engine --concurrency 1,2 --num-prompts 4 --output-len 3 "
+        "--model m --no-progress --no-plots --no-per-request --warmup 1",
+        "--compare-base-url",
+        second_fake.base_url,
     )
     assert rc == 0
     result = json.loads((out / "result.json").read_text())
@@ -176,24 +143,11 @@ def test_compare_prints_ratios(
 
 
 def test_all_failing_returns_1(threaded_fake: FakeServer, corpus: Path, tmp_path: Path) -> None:
-    rc = cli.main(
-        [
-            "serve",
-            "--base-url",
-            threaded_fake.base_url,
-            "--model",
-            "503",
-            "--num-prompts",
-            "3",
-            "--corpus",
-            str(corpus),
-            "--result-dir",
-            str(tmp_path / "f"),
-            "--no-progress",
-            "--warmup",
-            "0",
-            "--no-plots",
-        ]
+    rc = _serve(
+        threaded_fake.base_url,
+        corpus,
+        tmp_path / "f",
+        "--model 503 --num-prompts 3 --no-progress --warmup 0 --no-plots",
     )
     assert rc == 1
     point = json.loads((tmp_path / "f" / "result.json").read_text())["points"][0]
@@ -201,26 +155,11 @@ def test_all_failing_returns_1(threaded_fake: FakeServer, corpus: Path, tmp_path
 
 
 def test_sweep_from_cli(threaded_fake: FakeServer, corpus: Path, tmp_path: Path) -> None:
-    rc = cli.main(
-        [
-            "serve",
-            "--base-url",
-            threaded_fake.base_url,
-            "--sweep",
-            "1",
-            "--num-prompts",
-            "4",
-            "--output-len",
-            "2",
-            "--corpus",
-            str(corpus),
-            "--result-dir",
-            str(tmp_path / "s"),
-            "--no-progress",
-            "--no-plots",
-            "--burstiness",
-            "0.5",
-        ]
+    rc = _serve(
+        threaded_fake.base_url,
+        corpus,
+        tmp_path / "s",
+        "--sweep 1 --num-prompts 4 --output-len 2 --no-progress --no-plots --burstiness 0.5",
     )
     assert rc == 0
     points = json.loads((tmp_path / "s" / "result.json").read_text())["points"]
@@ -230,7 +169,7 @@ def test_sweep_from_cli(threaded_fake: FakeServer, corpus: Path, tmp_path: Path)
 def test_dispatch_and_missing_delegate(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(cli.DELEGATED, "nosuch", ("bench.no_such_module", "absent"))
+    monkeypatch.setitem(cli.DELEGATED, "nosuch", cli.Benchmark("bench.no_such_module", "absent"))
     assert cli.main(["nosuch"]) == 2
     assert "not available" in capsys.readouterr().err
     assert cli.main([]) == 2
@@ -240,3 +179,24 @@ def test_dispatch_and_missing_delegate(
         structserve_main(["bench", "serve", "--help"])
     assert exc.value.code == 0
     assert "--compare-base-url" in capsys.readouterr().out
+
+
+SHIPPED = ("serve", "jsonschemabench", "soak", "formats", "kernel-speed", "random-model")
+
+
+def test_help_lists_exactly_the_shipped_benchmarks(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        structserve_main(["bench", "--help"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    section = out.split("positional arguments:")[1].split("options:")[0]
+    listed = re.findall(r"^    (\S+)", section, flags=re.M)
+    assert tuple(listed) == SHIPPED
+
+
+@pytest.mark.parametrize("command", SHIPPED)
+def test_every_subcommand_help_works(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli.main([command, "--help"])
+    assert exc.value.code == 0
+    assert "usage:" in capsys.readouterr().out

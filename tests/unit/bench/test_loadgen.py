@@ -11,9 +11,9 @@ import pytest
 
 from bench.cancel_probe import cancel_probe
 from bench.client import Endpoint, stream_request
-from bench.loadgen import Limits, LoadShape, arrival_offsets, run_point
-from bench.metrics import summarize
-from bench.records import ErrorKind, RequestRecord
+from bench.latency import summarize
+from bench.loadgen import Limits, LoadShape, PointRun, arrival_offsets, run_point
+from bench.records import BenchRequest, ErrorKind, RequestRecord
 from bench.runner import (
     RunOptions,
     Target,
@@ -24,7 +24,6 @@ from bench.runner import (
     sweep_rates,
 )
 from bench.server_metrics import MetricsSampler
-from bench.workloads import BenchRequest
 from tests.unit.bench.fake_openai import FakeServer
 
 
@@ -125,19 +124,19 @@ async def test_point_with_mixed_failures_completes(fake: FakeServer) -> None:
     assert s["total_output_tokens"] == 16
 
 
+async def _limited_point(
+    fake: FakeServer, requests: list[BenchRequest], concurrency: int, limits: Limits
+) -> PointRun:
+    endpoint = Endpoint(fake.base_url, "fake-model")
+    async with make_client() as client:
+        shape = LoadShape(max_concurrency=concurrency)
+        return await run_point(client, endpoint, requests, shape, limits=limits, progress=False)
+
+
 async def test_max_duration_aborts_in_flight(fake: FakeServer) -> None:
     fake.token_delay = 0.05
     requests = [req(max_tokens=100) for _ in range(4)]
-    endpoint = Endpoint(fake.base_url, "fake-model")
-    async with make_client() as client:
-        run = await run_point(
-            client,
-            endpoint,
-            requests,
-            LoadShape(max_concurrency=2),
-            limits=Limits(max_duration=0.4),
-            progress=False,
-        )
+    run = await _limited_point(fake, requests, 2, Limits(max_duration=0.4))
     assert run.stopped == "max_duration"
     assert run.duration < 2.0
     assert {r.error for r in run.records} == {ErrorKind.CLIENT_ABORT}
@@ -146,16 +145,7 @@ async def test_max_duration_aborts_in_flight(fake: FakeServer) -> None:
 
 async def test_error_rate_limit_stops_point(fake: FakeServer) -> None:
     requests = [req("!503 x") for _ in range(40)]
-    endpoint = Endpoint(fake.base_url, "fake-model")
-    async with make_client() as client:
-        run = await run_point(
-            client,
-            endpoint,
-            requests,
-            LoadShape(max_concurrency=1),
-            limits=Limits(max_error_rate=0.5),
-            progress=False,
-        )
+    run = await _limited_point(fake, requests, 1, Limits(max_error_rate=0.5))
     assert run.stopped is not None and run.stopped.startswith("error rate")
     assert len(run.records) < 40
 

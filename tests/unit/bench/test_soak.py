@@ -12,9 +12,9 @@ import pytest
 
 from bench.client import Endpoint
 from bench.proc_sampler import ProcSample, ProcSampler, growth, pid_listening_on
+from bench.records import BenchRequest
 from bench.soak import Mode, SoakPlan, run_soak
 from bench.soak_report import Bounds, soak_result
-from bench.workloads import BenchRequest
 from server.cli import main as structserve_main
 from tests.unit.bench.fake_openai import FakeServer
 from tests.unit.bench.test_cli import corpus, threaded_fake  # noqa: F401  (fixtures)

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from bench.metrics import Slo, distribution, peak_rates, ratios, summarize
+from bench.latency import Slo, distribution, peak_rates, ratios, summarize
 from bench.records import ErrorKind, RequestRecord
 from bench.server_metrics import parse_metrics, spec_decode_stats
 

@@ -1,6 +1,6 @@
 """Native CPU kernels vs torch's paths vs memory bandwidth, measured by one script.
 
-    python -m bench.kernels [--threads 1 2] [--rounds 7] [--mb 96] [--batch 1 16] [--json F]
+    structserve bench kernel-speed [--threads 1 2] [--rounds 7] [--mb 96] [--batch 1 16] [--json F]
 
 Every kernel runs over a stack of layers whose weights total `--mb` MB (more than the L3), so
 each call streams its weights from memory, as in decode. Variants run interleaved, round by
@@ -190,44 +190,72 @@ def _rows(variants: list[Variant], threads: int, batch: int) -> list[dict[str, o
     return rows
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Run the benchmark and print a markdown table (and JSON with --json)."""
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
-    p.add_argument("--batch", type=int, nargs="+", default=[1])
-    p.add_argument("--rounds", type=int, default=7)
-    p.add_argument("--mb", type=int, default=96, help="weight MB per kernel stack (> L3)")
-    p.add_argument("--json", default=None)
-    p.add_argument("--only", nargs="+", default=None, help="kernel name prefixes to run")
-    args = p.parse_args(argv)
-    layers = max(1, args.mb * 1024 * 1024 // (OUT * IN * 2))
+@dataclass(frozen=True)
+class SpeedConfig:
+    """The flags of `structserve bench kernel-speed` (see `--help`)."""
+
+    threads: list[int]
+    batch: list[int]
+    rounds: int
+    mb: int
+    json: str | None
+    only: list[str] | None
+
+    @classmethod
+    def parse(cls, argv: list[str] | None) -> SpeedConfig:
+        """Parse the command line (exits with usage on a bad flag)."""
+        p = argparse.ArgumentParser(
+            prog="structserve bench kernel-speed",
+            description=__doc__,
+            formatter_class=argparse.RawTextHelpFormatter,
+        )
+        p.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+        p.add_argument("--batch", type=int, nargs="+", default=[1])
+        p.add_argument("--rounds", type=int, default=7)
+        p.add_argument("--mb", type=int, default=96, help="weight MB per kernel stack (> L3)")
+        p.add_argument("--json", default=None)
+        p.add_argument("--only", nargs="+", default=None, help="kernel name prefixes to run")
+        a = p.parse_args(argv)
+        return cls(a.threads, a.batch, a.rounds, a.mb, a.json, a.only)
+
+
+def _variants(config: SpeedConfig, layers: int) -> list[Variant]:
     variants = (
         _bandwidth_variant(256)
         + _dense_variants(layers)
         + _sparse_variants(layers)
         + _factored_variants(layers)
     )
-    if args.only:
-        keep = ("memory", "dense 1536", *args.only)
+    if config.only:
+        keep = ("memory", "dense 1536", *config.only)
         variants = [v for v in variants if v.kernel.startswith(keep)]
+    return variants
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print a markdown table (and JSON with --json)."""
+    config = SpeedConfig.parse(argv)
+    layers = max(1, config.mb * 1024 * 1024 // (OUT * IN * 2))
+    variants = _variants(config, layers)
     rows: list[dict[str, object]] = []
-    for threads in args.threads:
+    for threads in config.threads:
         torch.set_num_threads(threads)
-        for batch in args.batch:
+        for batch in config.batch:
             for v in variants:
                 v.times = []
-            _measure(variants, _bf(batch, IN), args.rounds)
+            _measure(variants, _bf(batch, IN), config.rounds)
             rows += _rows(variants, threads, batch)
-    print(f"isa={native.ISA_NAMES[native.cpu_isa()]} layers={layers} rounds={args.rounds}")
+    print(f"isa={native.ISA_NAMES[native.cpu_isa()]} layers={layers} rounds={config.rounds}")
     keys = list(rows[0])
     print("| " + " | ".join(keys) + " |")
     print("|" + "---|" * len(keys))
     for r in rows:
         print("| " + " | ".join(str(r[k]) for k in keys) + " |")
-    if args.json:
-        with open(args.json, "w") as fh:
+    if config.json:
+        with open(config.json, "w") as fh:
             json.dump(rows, fh, indent=1)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
