@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.kernels_serve import _run, wait_healthy
-from model_loaders.native_config import native_engine_args
+from model_loaders.vllm.native_config import native_engine_args
 from server.settings import Settings
 from server.supervisor import EngineSpec
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import httpx
 
-from model_loaders.native_config import native_engine_args
+from model_loaders.vllm.native_config import native_engine_args
 
 PORT = 8340
 PROMPT = "Write a long story about a robot who learns to paint."
@@ -63,8 +63,8 @@ def build(model: Path, work: Path, variant: Variant) -> Path:
         return model
     import torch
 
-    from model_loaders.simple import simple_compress
-    from model_loaders.writer import load_dense_state, write_checkpoint
+    from model_loaders.formats.writer import load_dense_state, write_checkpoint
+    from tests.unit.model_loaders.simple import simple_compress
 
     out = work / variant.fmt
     if (out / "config.json").is_file():
@@ -89,7 +89,9 @@ def build(model: Path, work: Path, variant: Variant) -> Path:
 
 def resident_weight_bytes(folder: Path, mode: str) -> int:
     """Weight bytes the engine keeps, per structserve's runtime plans (model_loaders.runtime)."""
-    from model_loaders.manifest import Format, load_manifest, tensor_bytes, tensor_index
+    from model_loaders.checkpoint.folder import tensor_index
+    from model_loaders.checkpoint.manifest import load_manifest, tensor_bytes
+    from model_loaders.checkpoint.specs import Format
 
     index = tensor_index(folder)
     total = sum(tensor_bytes(r) for r in index.values())
@@ -205,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
-    from model_loaders.manifest import describe_folder
+    from model_loaders.checkpoint.describe import describe_folder
 
     rows = []
     chosen = [v for v in VARIANTS if not args.only or v.name in args.only]

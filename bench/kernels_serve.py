@@ -28,7 +28,7 @@ from typing import Any
 
 import httpx
 
-from model_loaders.native_config import native_engine_args
+from model_loaders.vllm.native_config import native_engine_args
 
 PROMPTS = [
     "The capital of France is",

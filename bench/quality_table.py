@@ -22,8 +22,8 @@ from bench.quality import QualityRow, checkpoint_bytes, plot_rows, render_table
 
 def linear_bytes(folder: Path) -> int:
     """Stored bytes of the decoder linears (`model.layers.*_proj.*`, whatever their format)."""
-    from model_loaders.folder import tensor_index
-    from model_loaders.manifest import tensor_bytes
+    from model_loaders.checkpoint.folder import tensor_index
+    from model_loaders.checkpoint.manifest import tensor_bytes
 
     return sum(
         tensor_bytes(rec)

@@ -375,7 +375,7 @@ def run(cfg: RunConfig, *, progress: bool = True) -> dict[str, Any]:
 
 def _finish(cfg: RunConfig, sdir: Path, prog: dict[str, Any], num_layers: int) -> dict[str, Any]:
     from compress.export import stored_bytes, to_format_tensors
-    from model_loaders.writer import write_checkpoint
+    from model_loaders.formats.writer import write_checkpoint
 
     layers, per_layer = {}, {}
     dense_params = params = dense_bytes = stored = 0

@@ -39,7 +39,7 @@ def test_linear_bytes_count_layers_kept_dense(
 ) -> None:
     """A low-rank run that keeps some layers dense: those count at full size."""
     from bench.quality_table import linear_bytes
-    from model_loaders.manifest import load_manifest
+    from model_loaders.checkpoint.manifest import load_manifest
 
     out = tmp_path / "a"
     method = MethodConfig("asvd", ratio=0.5, allocation="fisher")
