@@ -48,6 +48,18 @@ def _native_ok(t: torch.Tensor) -> bool:
     return native.use_native(t)
 
 
+def _native(cls: str, *names: str) -> Builder:
+    """Builder of the kernels.native_ops class `cls` over the tensors `names` (packs once)."""
+
+    def build(t: Tensors) -> Forward:
+        from kernels import native_ops
+
+        forward: Forward = getattr(native_ops, cls)(*(t[n] for n in names))
+        return forward
+
+    return build
+
+
 def triton_usable(t: torch.Tensor) -> bool:
     """Triton can run on t's device: CUDA with triton installed, or the CPU interpreter."""
     if importlib.util.find_spec("triton") is None:
@@ -56,12 +68,6 @@ def triton_usable(t: torch.Tensor) -> bool:
 
 
 # --- dense: weight [O, I] -------------------------------------------------------------------
-
-
-def _dense_native(t: Tensors) -> Forward:
-    from kernels.native_ops import PackedDense
-
-    return PackedDense(t["weight"])  # structserve's packed GEMV (kernels/native.py)
 
 
 def _dense_vllm(t: Tensors) -> Forward | None:
@@ -101,12 +107,6 @@ def _sparse24_cuda(t: Tensors) -> Forward | None:
     return semi_structured_gemm(torch_fast.unpack24_fast(values, meta, table))
 
 
-def _sparse24_native(t: Tensors) -> Forward:
-    from kernels.native_ops import Sparse24
-
-    return Sparse24(t["values"], t["meta"])
-
-
 def _sparse24_auto(t: Tensors) -> list[str]:
     values = t["values"]
     return (
@@ -128,19 +128,7 @@ def _blockdiag_triton(t: Tensors) -> Forward | None:
     return lambda x: blockdiag_apply_triton(x, blocks)
 
 
-def _blockdiag_native(t: Tensors) -> Forward:
-    from kernels.native_ops import PackedBlockDiag
-
-    return PackedBlockDiag(t["blocks"])
-
-
 # --- armor: A [O/bs, bs, bs], values/meta (2:4 core [O, I]), B [I/bs, bs, bs] -----------------
-
-
-def _armor_native(t: Tensors) -> Forward:
-    from kernels.native_ops import PackedArmor
-
-    return PackedArmor(t["A"], t["values"], t["meta"], t["B"])
 
 
 def _armor_parts(t: Tensors, backend: str) -> Forward:
@@ -151,18 +139,6 @@ def _armor_parts(t: Tensors, backend: str) -> Forward:
 
 
 # --- lowrank: U [O, r], V [r, I]; dictsparse: D [O, k], C_values/C_index [s, I] ---------------
-
-
-def _lowrank_native(t: Tensors) -> Forward:
-    from kernels.native_ops import PackedLowRank
-
-    return PackedLowRank(t["U"], t["V"])
-
-
-def _dictsparse_native(t: Tensors) -> Forward:
-    from kernels.native_ops import PackedDictSparse
-
-    return PackedDictSparse(t["D"], t["C_values"], t["C_index"])
 
 
 def _dictsparse_torch(t: Tensors) -> Forward:
@@ -180,19 +156,19 @@ _BUILDERS: dict[str, dict[str, Builder]] = {
     "dense": {
         "reference": lambda t: lambda x: reference.dense_linear(x, t["weight"]),
         "torch": lambda t: lambda x: F.linear(x, t["weight"]),
-        "native": _dense_native,
+        "native": _native("PackedDense", "weight"),
         "vllm": _dense_vllm,
     },
     "sparse24": {
         "reference": lambda t: lambda x: reference.sparse24_linear(x, t["values"], t["meta"]),
         "torch": _sparse24_torch,
-        "native": _sparse24_native,
+        "native": _native("Sparse24", "values", "meta"),
         "cuda": _sparse24_cuda,
     },
     "blockdiag": {
         "reference": lambda t: lambda x: reference.blockdiag_apply(x, t["blocks"]),
         "torch": lambda t: lambda x: torch_fast.blockdiag_apply(x, t["blocks"]),
-        "native": _blockdiag_native,
+        "native": _native("PackedBlockDiag", "blocks"),
         "triton": _blockdiag_triton,
     },
     "armor": {
@@ -201,17 +177,17 @@ _BUILDERS: dict[str, dict[str, Builder]] = {
         ),
         "torch": lambda t: _armor_parts(t, "torch"),
         "composed": lambda t: _armor_parts(t, "auto"),
-        "native": _armor_native,
+        "native": _native("PackedArmor", "A", "values", "meta", "B"),
     },
     "lowrank": {
         "reference": lambda t: lambda x: reference.lowrank_linear(x, t["U"], t["V"]),
         "torch": lambda t: lambda x: torch_fast.lowrank_linear(x, t["U"], t["V"]),
-        "native": _lowrank_native,
+        "native": _native("PackedLowRank", "U", "V"),
     },
     "dictsparse": {
         "reference": _dictsparse_reference,
         "torch": _dictsparse_torch,
-        "native": _dictsparse_native,
+        "native": _native("PackedDictSparse", "D", "C_values", "C_index"),
     },
 }
 OPS = tuple(_BUILDERS)
