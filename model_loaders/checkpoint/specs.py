@@ -162,24 +162,37 @@ def _dictsparse(o: int, i: int, p: Params) -> dict[str, TensorSpec]:
 
 _ENGINE = "model_loaders.formats"
 FORMATS: dict[Format, FormatSpec] = {
-    Format.DENSE: FormatSpec((), _dense, f"{_ENGINE}.dense:DenseTensors"),
+    Format.DENSE: FormatSpec(keys=(), tensors=_dense, engine_class=f"{_ENGINE}.dense:DenseTensors"),
     Format.LOWRANK: FormatSpec(
-        ("rank",), _lowrank, f"{_ENGINE}.lowrank:LowRankTensors", _check_lowrank, {"U": 1, "V": 0}
+        keys=("rank",),
+        tensors=_lowrank,
+        engine_class=f"{_ENGINE}.lowrank:LowRankTensors",
+        check=_check_lowrank,
+        rank_dims={"U": 1, "V": 0},
     ),
     Format.SPARSE24: FormatSpec(
-        (), lambda o, i, p: packed24(o, i), f"{_ENGINE}.sparse24:Sparse24Tensors", _check_24
+        keys=(),
+        tensors=lambda o, i, p: packed24(o, i),
+        engine_class=f"{_ENGINE}.sparse24:Sparse24Tensors",
+        check=_check_24,
     ),
     Format.SPENSE: FormatSpec(
-        ("dense_rows",), _spense, f"{_ENGINE}.spense:SpenseTensors", _check_spense
+        keys=("dense_rows",),
+        tensors=_spense,
+        engine_class=f"{_ENGINE}.spense:SpenseTensors",
+        check=_check_spense,
     ),
     Format.ARMOR: FormatSpec(
-        ("block_size",), _armor, f"{_ENGINE}.armor:ArmorTensors", _check_armor
+        keys=("block_size",),
+        tensors=_armor,
+        engine_class=f"{_ENGINE}.armor:ArmorTensors",
+        check=_check_armor,
     ),
     Format.DICTSPARSE: FormatSpec(
-        ("atoms", "nnz_per_column"),
-        _dictsparse,
-        f"{_ENGINE}.dictsparse:DictSparseTensors",
-        _check_dictsparse,
-        {"D": 1},
+        keys=("atoms", "nnz_per_column"),
+        tensors=_dictsparse,
+        engine_class=f"{_ENGINE}.dictsparse:DictSparseTensors",
+        check=_check_dictsparse,
+        rank_dims={"D": 1},
     ),
 }
