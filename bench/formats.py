@@ -5,7 +5,7 @@
         --work /tmp/ssbench --out /tmp/ssbench/formats.json
 
 Each variant compresses every decoder linear of the model with a simple deterministic method
-(model_loaders.simple: truncated SVD, magnitude 2:4, ...): speed and memory only, not quality.
+(bench.speed_checkpoints: truncated SVD, magnitude 2:4, ...): speed and memory only, not quality.
 Engines start one at a time (eager, 1 GiB KV cache) and are killed before the next. Every
 variant runs as `structserve serve` runs it: the native CPU kernels (`auto`), a plain model
 through an empty structserve manifest; "dense (vLLM's own kernels)" turns them off.
@@ -27,7 +27,7 @@ from typing import Any
 
 import httpx
 
-from model_loaders.native_config import native_engine_args
+from model_loaders.vllm.native_config import native_engine_args
 
 PORT = 8340
 PROMPT = "Write a long story about a robot who learns to paint."
@@ -63,8 +63,8 @@ def build(model: Path, work: Path, variant: Variant) -> Path:
         return model
     import torch
 
-    from model_loaders.simple import simple_compress
-    from model_loaders.writer import load_dense_state, write_checkpoint
+    from bench.speed_checkpoints import simple_compress
+    from model_loaders.formats.writer import load_dense_state, write_checkpoint
 
     out = work / variant.fmt
     if (out / "config.json").is_file():
@@ -89,7 +89,9 @@ def build(model: Path, work: Path, variant: Variant) -> Path:
 
 def resident_weight_bytes(folder: Path, mode: str) -> int:
     """Weight bytes the engine keeps, per structserve's runtime plans (model_loaders.runtime)."""
-    from model_loaders.manifest import Format, load_manifest, tensor_bytes, tensor_index
+    from model_loaders.checkpoint.folder import tensor_index
+    from model_loaders.checkpoint.manifest import load_manifest, tensor_bytes
+    from model_loaders.checkpoint.specs import Format
 
     index = tensor_index(folder)
     total = sum(tensor_bytes(r) for r in index.values())
@@ -205,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
-    from model_loaders.manifest import describe_folder
+    from model_loaders.checkpoint.describe import describe_folder
 
     rows = []
     chosen = [v for v in VARIANTS if not args.only or v.name in args.only]

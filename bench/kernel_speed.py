@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 from kernels import native, native_ops, torch_fast
 from kernels.cpu_gemm import _vllm_cpu_gemm
-from model_loaders.sparse24 import pack24, prune_magnitude24
+from model_loaders.formats.sparse24 import pack24, prune_magnitude24
 
 OUT, IN = 1536, 576  # SmolLM2 gate/up projection shape
 RANK, BLOCK, ATOMS, NNZ = 209, 32, 288, 72  # lowrank at 50% parameters; armor; dictsparse

@@ -1,7 +1,7 @@
 """Adapter from in-memory CompressedLinear results to the writer's format tensors.
 
-The on-disk format is defined by docs/formats.md and written by model_loaders.writer; this
-module only maps our factor names onto that API.
+The on-disk format is defined by docs/formats.md and written by model_loaders.formats.writer;
+each format's class builds itself from our factor names (`FormatTensors.from_factors`).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from compress.types import CompressedLinear
-    from model_loaders.base import FormatTensors
+    from model_loaders.formats.base import FormatTensors
 
 
 def to_format_tensors(c: CompressedLinear) -> FormatTensors:
@@ -19,30 +19,16 @@ def to_format_tensors(c: CompressedLinear) -> FormatTensors:
     Spense with axis "cols" has no on-disk format in spec v1 (rows only): it is exported as its
     dense effective weight so its quality can still be measured.
     """
-    from model_loaders.armor import ArmorTensors
-    from model_loaders.base import DenseTensors
-    from model_loaders.dictsparse import DictSparseTensors, narrow_index
-    from model_loaders.lowrank import LowRankTensors
-    from model_loaders.sparse24 import Sparse24Tensors
-    from model_loaders.spense import SpenseTensors
+    from model_loaders.formats import format_class
+    from model_loaders.formats.dense import DenseTensors
 
-    t = c.tensors
-    if c.fmt == "dense":
-        return DenseTensors(t["weight"])
-    if c.fmt == "sparse24":
-        return Sparse24Tensors.from_dense(t["weight"] * t["mask"])
-    if c.fmt == "lowrank":
-        return LowRankTensors(U=t["u"], V=t["v"])
-    if c.fmt == "armor":
-        return ArmorTensors.from_dense(t["a"], t["core"] * t["mask"], t["b"])
-    if c.fmt == "dictsparse":
-        index = narrow_index(t["coef_index"], int(t["dictionary"].shape[1]))  # [s, in]
-        return DictSparseTensors(D=t["dictionary"], C_values=t["coef_values"], C_index=index)
-    if c.fmt == "spense":
-        if c.meta.get("axis") == "rows":
-            return SpenseTensors.from_dense(c.dense(), t["dense_index"])
+    if c.fmt == "spense" and c.meta.get("axis") != "rows":
         return DenseTensors(c.dense())
-    raise ValueError(f"no export for format {c.fmt!r}")
+    try:
+        cls = format_class(c.fmt)
+    except ValueError:
+        raise ValueError(f"no export for format {c.fmt!r}") from None
+    return cls.from_factors(c.tensors)
 
 
 def stored_bytes(c: CompressedLinear, *, itemsize: int = 2) -> int:

@@ -8,7 +8,7 @@ dense-row and coefficient indices) stay fixed, so every 2:4 pattern is kept exac
 Embeddings, norms and the head stay frozen. The loss is the token-level KL(teacher ‖ student)
 on the logits over random calibration windows (WikiText-2 validation); Adam, linear decay,
 gradient clipping, a bounded number of steps, deterministic for a seed. The healed checkpoint
-is written in the same format by model_loaders.writer.
+is written in the same format by model_loaders.formats.writer.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import torch
 
-    from model_loaders.base import FormatTensors
-    from model_loaders.manifest import LayerEntry
+    from model_loaders.checkpoint.manifest import LayerEntry
+    from model_loaders.formats.base import FormatTensors
 
 HEAL_REPORT = "structserve-heal.json"
 
@@ -64,8 +64,8 @@ class HealJob:
 def _heal_linear_cls():  # type: ignore[no-untyped-def]
     import torch
 
-    from model_loaders.formats import BUNDLES
-    from model_loaders.manifest import Format
+    from model_loaders.checkpoint.specs import Format
+    from model_loaders.formats import format_class
 
     class HealLinear(torch.nn.Module):
         """A compressed linear whose stored floating tensors are trainable parameters."""
@@ -75,7 +75,7 @@ def _heal_linear_cls():  # type: ignore[no-untyped-def]
         ) -> None:
             super().__init__()
             self.fmt = entry.format
-            self.cls = BUNDLES[entry.format]
+            self.cls = format_class(entry.format)
             self.trained = [k for k, v in parts.items() if v.is_floating_point()]
             self.fixed = [k for k, v in parts.items() if not v.is_floating_point()]
             for k in self.trained:  # "f_" avoids clashes with Module attributes
@@ -111,8 +111,8 @@ def load_student(compressed_dir: Path) -> tuple[Any, dict[str, Any]]:
     """
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    from model_loaders.manifest import load_manifest
-    from model_loaders.writer import load_dense_state
+    from model_loaders.checkpoint.manifest import load_manifest
+    from model_loaders.formats.writer import load_dense_state
 
     manifest = load_manifest(Path(compressed_dir))
     if manifest is None:
@@ -232,7 +232,7 @@ def heal(
     import torch
     from transformers import AutoModelForCausalLM
 
-    from model_loaders.writer import write_checkpoint
+    from model_loaders.formats.writer import write_checkpoint
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)

@@ -36,7 +36,7 @@ def write_layerdrop(target: Path, out: Path, kept: list[int]) -> Path:
     """
     from safetensors.torch import save_file
 
-    from model_loaders.writer import load_dense_state
+    from model_loaders.formats.writer import load_dense_state
 
     state = load_dense_state(target)
     config = json.loads((target / "config.json").read_text())
@@ -77,9 +77,9 @@ def materialize(structured: Path, out: Path) -> Path:
     """
     from safetensors.torch import save_file
 
+    from model_loaders.checkpoint.manifest import expected_tensors, load_manifest
     from model_loaders.formats import bundle
-    from model_loaders.manifest import expected_tensors, load_manifest
-    from model_loaders.writer import load_dense_state
+    from model_loaders.formats.writer import load_dense_state
 
     state = load_dense_state(structured)
     manifest = load_manifest(structured)

@@ -36,7 +36,7 @@ class LayerwiseModel:
         from safetensors import safe_open
         from transformers import AutoConfig, AutoModelForCausalLM
 
-        from model_loaders.manifest import safetensors_files
+        from model_loaders.checkpoint.folder import safetensors_files
 
         self.model_dir = Path(model_dir)
         self.device = torch.device(device)

@@ -107,8 +107,9 @@ def materialized_model(model_dir: Path, *, dtype: str = "float32") -> Any:
     from safetensors.torch import load_file
     from transformers import AutoConfig, AutoModelForCausalLM
 
+    from model_loaders.checkpoint.folder import safetensors_files
+    from model_loaders.checkpoint.manifest import load_manifest
     from model_loaders.formats import bundle
-    from model_loaders.manifest import load_manifest, safetensors_files
 
     manifest = load_manifest(Path(model_dir))
     if manifest is None:

@@ -4,7 +4,8 @@ Calibration activations flow through the *compressed* layers: layer i is calibra
 outputs of the already-compressed layers 0..i-1 (as in SparseGPT / SVD-LLM). Memory holds one
 decoder layer plus the activations. After each layer, its compressed tensors, the next layer's
 inputs and the progress are written to `<out>.partial/`, so an interrupted run resumes at the
-next layer (same config required). The checkpoint is written by model_loaders.writer at the end.
+next layer (same config required). The checkpoint is written by model_loaders.formats.writer
+at the end.
 """
 
 from __future__ import annotations
@@ -325,7 +326,7 @@ def run(cfg: RunConfig, *, progress: bool = True) -> dict[str, Any]:
 
 def _finish(cfg: RunConfig, sdir: Path, prog: dict[str, Any], num_layers: int) -> dict[str, Any]:
     from compress.export import to_format_tensors
-    from model_loaders.writer import write_checkpoint
+    from model_loaders.formats.writer import write_checkpoint
 
     results = {
         n: c for i in range(num_layers) for n, c in load_layer_results(layer_path(sdir, i)).items()

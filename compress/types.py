@@ -12,8 +12,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import torch
 
-FORMATS = ("dense", "sparse24", "lowrank", "spense", "armor", "dictsparse")
-
 
 def block_diag_apply_left(blocks: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """Compute blockdiag(blocks) @ x.
@@ -49,7 +47,8 @@ def block_diag_apply_right(x: torch.Tensor, blocks: torch.Tensor) -> torch.Tenso
 
 @dataclass
 class CompressedLinear:
-    """One compressed linear layer: format name, factor tensors, and metadata.
+    """One compressed linear layer: format name (model_loaders.checkpoint.specs.Format), factor
+    tensors, and metadata. `compress.export.to_format_tensors` turns it into the format's class.
 
     Tensors per format (all float32 unless stated):
       dense:      weight [out, in]

@@ -112,18 +112,6 @@ def spense_dense(
     return w
 
 
-def spense_linear(
-    x: torch.Tensor,
-    dense_rows: torch.Tensor,
-    dense_weight: torch.Tensor,
-    values: torch.Tensor,
-    meta: torch.Tensor,
-    bias: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """y = x·Ŵᵀ + b for spense. x: [..., I] -> [..., O]."""
-    return _bias(x @ spense_dense(dense_rows, dense_weight, values, meta).t(), bias)
-
-
 def armor_dense(
     a: torch.Tensor, values: torch.Tensor, meta: torch.Tensor, b: torch.Tensor
 ) -> torch.Tensor:

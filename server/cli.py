@@ -15,7 +15,10 @@ from collections.abc import Callable, Sequence
 DELEGATED: dict[str, tuple[str, str]] = {
     "serve": ("server.serve", "Start the gateway and its engine."),
     "models": ("server.models_cli", "List and pull cached models."),
-    "inspect": ("model_loaders.inspect", "Show a checkpoint's per-layer format and size."),
+    "inspect": (
+        "model_loaders.checkpoint.describe",
+        "Show a checkpoint's per-layer format and size.",
+    ),
     "compress": ("compress.cli", "Compress a dense model into a structserve checkpoint."),
     "bench": ("bench.cli", "Benchmarks: serve, jsonschemabench, soak, formats, kernel-speed, ..."),
     "eval": ("bench.eval_cli", "Quality evaluation (perplexity)."),

@@ -14,10 +14,10 @@ import uvicorn
 from pydantic import ValidationError
 
 from model_loaders.catalog import CATALOG, is_pulled, model_dir, read_marker
-from model_loaders.errors import CheckpointError
-from model_loaders.manifest import describe_folder
-from model_loaders.native_config import native_engine_args
-from model_loaders.preflight import preflight
+from model_loaders.checkpoint.describe import describe_folder
+from model_loaders.checkpoint.errors import CheckpointError
+from model_loaders.checkpoint.preflight import preflight
+from model_loaders.vllm.native_config import native_engine_args
 from server.app import build_app
 from server.cli_args import build_parser, cli_values, split_engine_args
 from server.cpu_layout import cpu_layout_env
@@ -46,7 +46,7 @@ class ResolvedModel:
 def pull_catalog_model(name: str, settings: Settings) -> Path:
     """Pull a catalog model in a child process (the gateway never imports torch)."""
     python = settings.engine_python or sys.executable
-    cmd = [python, "-m", "model_loaders.pull", name, "--cache-dir", str(settings.cache_dir)]
+    cmd = [python, "-m", "model_loaders.catalog.pull", name, "--cache-dir", str(settings.cache_dir)]
     log.info("pulling %s into %s", name, settings.cache_dir)
     proc = subprocess.run(cmd, check=False, stdout=subprocess.PIPE, text=True)
     if proc.returncode != 0:

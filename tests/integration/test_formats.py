@@ -30,8 +30,9 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from model_loaders.manifest import describe_folder, tensor_index
-from model_loaders.writer import write_dense_equivalent
+from model_loaders.checkpoint.describe import describe_folder
+from model_loaders.checkpoint.folder import tensor_index
+from model_loaders.formats.writer import write_dense_equivalent
 from tests.unit.model_loaders.tiny_model import SMOLLM2, build_mixed, build_tiny_llama
 
 pytestmark = [

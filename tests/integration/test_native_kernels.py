@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from kernels import native
-from model_loaders.native_config import native_engine_args
+from model_loaders.vllm.native_config import native_engine_args
 from tests.integration.conftest import free_port
 from tests.unit.model_loaders.tiny_model import SMOLLM2
 

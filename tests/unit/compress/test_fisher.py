@@ -74,7 +74,7 @@ def test_output_fisher_covers_every_linear(tiny_model: Path, calib_text: Path) -
 
 def test_cli_fisher_allocation(tiny_model: Path, calib_text: Path, tmp_path: Path) -> None:
     from compress.cli import main as cli_main
-    from model_loaders.checks import check_folder
+    from model_loaders.checkpoint.checks import check_folder
 
     argv = ["--model", str(tiny_model), "--method", "asvd", "--ratio", "0.5"]
     argv += ["--allocation", "fisher", "--asvd-objective", "loss"]

@@ -30,7 +30,7 @@ def _tensors(folder: Path) -> dict:
 def test_heal_lowers_kl_keeps_format(
     method: str, tiny_model: Path, calib_text: Path, tmp_path: Path
 ) -> None:
-    from model_loaders.checks import check_folder
+    from model_loaders.checkpoint.checks import check_folder
 
     comp = _compressed(tiny_model, calib_text, tmp_path / method, method)
     report = heal(tiny_model, comp, tmp_path / "healed", calib_text, CFG)

@@ -39,7 +39,7 @@ def _digest(folder: Path) -> str:
 def test_method_checkpoint_passes_loader(
     method: str, tiny_model: Path, calib_text: Path, tmp_path: Path
 ) -> None:
-    from model_loaders.checks import check_folder
+    from model_loaders.checkpoint.checks import check_folder
 
     report = run(_cfg(tiny_model, calib_text, tmp_path / method, method), progress=False)
     manifest = check_folder(tmp_path / method, deep=True)  # raises on a bad mask / shape
@@ -56,7 +56,7 @@ def test_method_checkpoint_passes_loader(
     if method in ("svd", "asvd", "dict"):
         assert 0.6 < ratio <= 0.7
     if method == "dict":  # the index is stored I16, so the bytes stay below dense
-        from model_loaders.folder import tensor_index
+        from model_loaders.checkpoint.folder import tensor_index
 
         index = tensor_index(tmp_path / method)
         assert {r["dtype"] for n, r in index.items() if n.endswith(".C_index")} == {"I16"}
@@ -110,6 +110,6 @@ def test_cli(tiny_model: Path, calib_text: Path, tmp_path: Path) -> None:
     argv += ["--allocation", "global", "--calib", str(calib_text), "--nsamples", "4"]
     argv += ["--seqlen", "32", "--out", str(tmp_path / "o"), "--quiet", "--device", "cpu"]
     assert cli_main(argv) == 0
-    from model_loaders.checks import check_folder
+    from model_loaders.checkpoint.checks import check_folder
 
     assert check_folder(tmp_path / "o", deep=True) is not None

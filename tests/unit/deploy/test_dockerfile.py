@@ -123,7 +123,7 @@ def test_runtime_is_non_root_with_healthcheck_volume_and_default_command() -> No
     [
         "pyproject.toml",
         "server/app.py",
-        "model_loaders/catalog.py",
+        "model_loaders/catalog/__init__.py",
         "kernels/__init__.py",
         "deploy/docker/healthcheck.py",
     ],

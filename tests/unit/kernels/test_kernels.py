@@ -1,4 +1,5 @@
-"""Fast kernels against kernels.reference on fresh random inputs, parametrized by device.
+"""Fast kernels (through the dispatcher, kernels.kernel) against kernels.reference on fresh
+random inputs, parametrized by device.
 
 Triton kernels run on CUDA, or on CPU under TRITON_INTERPRET=1 (small shapes: ~100 ms/launch).
 """
@@ -15,8 +16,8 @@ import pytest
 import torch
 
 import kernels
-from kernels import reference
-from model_loaders.sparse24 import pack24, prune_magnitude24
+from kernels import reference, torch_fast
+from model_loaders.formats.sparse24 import pack24, prune_magnitude24
 
 DEVICES = [
     "cpu",
@@ -31,9 +32,8 @@ def test_blockdiag_torch(device: str, backend: str) -> None:
     x = torch.randn(3, 5, 48, device=device)  # [..., n·bs]
     blocks = torch.randn(3, 16, 16, device=device)  # [n, bs, bs]
     want = x @ reference.blockdiag_dense(blocks).t()
-    torch.testing.assert_close(
-        kernels.blockdiag_apply(x, blocks, backend=backend), want, atol=1e-4, rtol=1e-4
-    )
+    got = kernels.kernel("blockdiag", {"blocks": blocks}, backend=backend)(x)
+    torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -41,17 +41,41 @@ def test_lowrank_torch(device: str) -> None:
     x, u, v = (torch.randn(*s, device=device) for s in ((4, 40), (24, 6), (6, 40)))
     want = x @ (u @ v).t()
     for backend in ("auto", "torch", "reference"):
-        torch.testing.assert_close(
-            kernels.lowrank_linear(x, u, v, backend=backend), want, atol=1e-4, rtol=1e-4
-        )
+        got = kernels.kernel("lowrank", {"U": u, "V": v}, backend=backend)(x)
+        torch.testing.assert_close(got, want, atol=1e-4, rtol=1e-4)
 
 
 @pytest.mark.parametrize("device", DEVICES)
 def test_unpack24_fast(device: str) -> None:
     w = prune_magnitude24(torch.randn(24, 64)).to(device)
     values, meta = pack24(w.cpu())
-    got = kernels.unpack24(values.to(device), meta.to(device), backend="torch")
+    table = torch_fast.nibble_table_on(torch.device(device))
+    got = torch_fast.unpack24_fast(values.to(device), meta.to(device), table)
     torch.testing.assert_close(got, w)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("op", ["sparse24", "armor", "dictsparse", "dense"])
+def test_dispatcher_paths_match_reference(device: str, op: str) -> None:
+    """Every backend of every op that applies here agrees with the op's reference backend."""
+    x = torch.randn(3, 32, device=device)  # [N, I]
+    values, meta = (t.to(device) for t in pack24(prune_magnitude24(torch.randn(32, 32))))
+    tensors = {
+        "dense": {"weight": torch.randn(24, 32)},
+        "sparse24": {"values": values, "meta": meta},
+        "armor": {"A": torch.randn(4, 8, 8), "B": torch.randn(4, 8, 8), "values": values,
+                  "meta": meta},
+        "dictsparse": {"D": torch.randn(24, 8), "C_values": torch.randn(2, 32),
+                       "C_index": torch.stack([torch.randperm(8)[:2] for _ in range(32)], 1)},
+    }[op]  # fmt: skip
+    tensors = {k: t.to(device) for k, t in tensors.items()}
+    want = kernels.kernel(op, tensors, backend="reference")(x)
+    for backend in ("auto", "torch", "composed"):
+        try:
+            got = kernels.kernel(op, tensors, backend=backend)(x)
+        except kernels.UnknownKernelError:
+            continue  # this op has no such backend
+        torch.testing.assert_close(got, want, atol=1e-3, rtol=1e-3)
 
 
 @pytest.mark.parametrize("device", DEVICES)
@@ -72,15 +96,15 @@ def test_reference_formats_agree_with_effective_weights(device: str) -> None:
 
 
 def test_unknown_backend() -> None:
-    with pytest.raises(kernels.UnknownBackendError):
-        kernels.lowrank_linear(
-            torch.zeros(1, 2), torch.zeros(2, 1), torch.zeros(1, 2), backend="cuda"
-        )
+    with pytest.raises(kernels.UnknownKernelError):
+        kernels.kernel("lowrank", {"U": torch.zeros(2, 1), "V": torch.zeros(1, 2)}, backend="cuda")
+    with pytest.raises(kernels.UnknownKernelError):
+        kernels.kernel("spense", {})
 
 
 @pytest.mark.skipif(not HAS_TRITON, reason="triton not installed")
 def test_triton_kernels_interpreted_on_cpu() -> None:
-    """Blockdiag and fused low-rank Triton kernels vs the reference under TRITON_INTERPRET=1."""
+    """The blockdiag Triton kernel vs the reference under TRITON_INTERPRET=1."""
     env = {**os.environ, "TRITON_INTERPRET": "1"}
     cmd = [sys.executable, "-m", "tests.unit.kernels.triton_check", "cpu"]
     root = Path(__file__).resolve().parents[3]
@@ -98,8 +122,17 @@ def test_triton_kernels_cuda() -> None:
 
 
 def test_auto_never_picks_triton_on_cpu() -> None:
-    x = torch.randn(1, 16)
-    assert kernels._resolve("auto", x) == "torch"
+    assert kernels.choices("blockdiag", {"blocks": torch.randn(2, 4, 4)}) == ["torch"]
+
+
+def test_auto_on_cpu_keeps_serving_choices(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With the native kernels off, CPU serving runs vLLM's GEMM / torch, never CUDA paths."""
+    monkeypatch.setenv("STRUCTSERVE_NATIVE_KERNELS", "off")
+    w = torch.randn(8, 8, dtype=torch.bfloat16)
+    values, meta = pack24(prune_magnitude24(w))
+    assert kernels.choices("dense", {"weight": w}) == ["vllm", "torch"]
+    assert kernels.choices("sparse24", {"values": values, "meta": meta}) == ["torch"]
+    assert kernels.choices("armor", {"values": values, "meta": meta}) == ["composed"]
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA")

@@ -20,7 +20,7 @@ import torch
 
 import kernels
 from kernels import native, reference
-from model_loaders.sparse24 import pack24, prune_magnitude24
+from model_loaders.formats.sparse24 import pack24, prune_magnitude24
 
 TOL = {torch.bfloat16: 1.5e-2, torch.float32: 5e-5}
 DENSE_SHAPES = [(37, 51), (64, 64), (100, 130), (576, 576)]  # (O, I): odd O and I, aligned
@@ -182,7 +182,7 @@ def test_dictsparse(isa: int, dtype: torch.dtype, threads: int) -> None:
 
 
 def test_dispatcher_native_backend() -> None:
-    """Every kernel is reachable through kernels.* with backend="native" (3-D activations)."""
+    """Every kernel is reachable through kernels.kernel with backend="native" (3-D activations)."""
     x = _bf(2, 3, 64)
     w, b = _bf(40, 64), _bf(40)
     values, meta = pack24(prune_magnitude24(w))
@@ -191,17 +191,20 @@ def test_dispatcher_native_backend() -> None:
     d, cv = _bf(40, 16), _bf(4, 64)
     ci = torch.rand(16, 64).argsort(dim=0)[:4].to(torch.int32)
     pairs = [
-        (kernels.dense_linear, (x, w, b)),
-        (kernels.sparse24_linear, (x, values, meta, b)),
-        (kernels.lowrank_linear, (x, u, v)),
-        (kernels.blockdiag_apply, (x, bb)),
-        (kernels.armor_linear, (x, a, values, meta, bb, b)),
-        (kernels.dictsparse_linear, (x, d, cv, ci, b)),
+        ("dense", {"weight": w}),
+        ("sparse24", {"values": values, "meta": meta}),
+        ("lowrank", {"U": u, "V": v}),
+        ("blockdiag", {"blocks": bb}),
+        ("armor", {"A": a, "values": values, "meta": meta, "B": bb}),
+        ("dictsparse", {"D": d, "C_values": cv, "C_index": ci}),
     ]
-    for fn, args in pairs:
-        got = fn(*args, backend="native")  # type: ignore[operator]
-        want = fn(*(t.float() if t.is_floating_point() else t for t in args), backend="reference")  # type: ignore[operator]
-        _check(got, want, torch.bfloat16, fn.__name__)
+    for op, tensors in pairs:
+        wide = {k: t.float() if t.is_floating_point() else t for k, t in tensors.items()}
+        got = kernels.kernel(op, tensors, backend="native")(x)
+        want = kernels.kernel(op, wide, backend="reference")(x.float())
+        if op != "blockdiag":  # the linear ops with a bias add it after the kernel
+            got, want = got + b, want + b.float()
+        _check(got, want, torch.bfloat16, op)
         assert got.shape[:2] == (2, 3)
 
 

@@ -9,10 +9,10 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from model_loaders.base import FormatTensors
-from model_loaders.manifest import Format
-from model_loaders.simple import simple_compress
-from model_loaders.writer import write_checkpoint
+from bench.speed_checkpoints import simple_compress
+from model_loaders.checkpoint.specs import Format
+from model_loaders.formats.base import FormatTensors
+from model_loaders.formats.writer import write_checkpoint
 
 OUT, IN = 64, 32
 OPTIONS: dict[Format, dict[str, int]] = {

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import torch
 
-from model_loaders.base import FormatTensors
-from model_loaders.manifest import Format
-from model_loaders.simple import simple_compress
-from model_loaders.writer import load_dense_state, write_checkpoint
+from bench.speed_checkpoints import simple_compress
+from model_loaders.checkpoint.specs import Format
+from model_loaders.formats.base import FormatTensors
+from model_loaders.formats.writer import load_dense_state, write_checkpoint
+from tests.prereq import default_model_dir
 from tests.tiny_llama import save_tiny_llama
 
-SMOLLM2 = Path("/root/.cache/structserve/models/smollm2-135m-instruct")
+SMOLLM2 = default_model_dir()  # the pulled default model (tokenizer files)
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja")
 VOCAB = 49152
 

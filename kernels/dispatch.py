@@ -1,0 +1,239 @@
+"""The one kernel dispatcher: a callable per (operation, tensors, backend), asked for once at load.
+
+Serving (model_loaders/formats/*.plan) asks `kernel(op, tensors)` once per layer when weights are
+loaded and keeps the callable. `backend="auto"` takes the first path that applies on this
+platform, in the order measured fastest (docs/kernels.md):
+
+* dense: native packed GEMV/GEMM (bf16 CPU weight, native kernels enabled), vLLM's CPU GEMM
+  (oneDNN / its prepacked kernels, inside vLLM), then `F.linear`;
+* sparse24: CUDA semi-structured 2:4 (cuSPARSELt / CUTLASS), native (reads values/meta as
+  stored), then torch (unpacked on the fly per call);
+* armor: native (A(S(Bx)) in one call), then composed (each wrapper and the 2:4 core from this
+  dispatcher's own auto choice);
+* blockdiag: Triton on CUDA, then torch (one bmm);
+* lowrank, dictsparse: native, then torch.
+
+Every op also has a "reference" backend (kernels/reference.py, pure torch) that tests compare the
+fast paths against. Tensors are passed by their stored names (docs/formats.md): dense `weight`;
+sparse24 `values`, `meta`; blockdiag `blocks`; armor `A`, `B`, `values`, `meta`; lowrank `U`,
+`V`; dictsparse `D`, `C_values`, `C_index`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Callable, Mapping
+
+import torch
+import torch.nn.functional as F
+
+from kernels import native, reference, torch_fast
+
+Forward = Callable[[torch.Tensor], torch.Tensor]
+Tensors = Mapping[str, torch.Tensor]
+Builder = Callable[[Tensors], Forward | None]  # None: this path does not apply here
+BACKENDS = ("auto", "reference", "torch", "composed", "native", "vllm", "cuda", "triton")
+
+
+class UnknownKernelError(ValueError):
+    """The operation or backend is not one this dispatcher knows."""
+
+
+class KernelUnavailableError(RuntimeError):
+    """An explicitly requested backend cannot run these tensors on this machine."""
+
+
+def _native_ok(t: torch.Tensor) -> bool:
+    return native.use_native(t)
+
+
+def _native(cls: str, *names: str) -> Builder:
+    """Builder of the kernels.native_ops class `cls` over the tensors `names` (packs once)."""
+
+    def build(t: Tensors) -> Forward:
+        from kernels import native_ops
+
+        forward: Forward = getattr(native_ops, cls)(*(t[n] for n in names))
+        return forward
+
+    return build
+
+
+def triton_usable(t: torch.Tensor) -> bool:
+    """Triton can run on t's device: CUDA with triton installed, or the CPU interpreter."""
+    if importlib.util.find_spec("triton") is None:
+        return False
+    return t.is_cuda or os.environ.get("TRITON_INTERPRET") == "1"
+
+
+# --- dense: weight [O, I] -------------------------------------------------------------------
+
+
+def _dense_vllm(t: Tensors) -> Forward | None:
+    from kernels.cpu_gemm import _vllm_cpu_gemm
+
+    return _vllm_cpu_gemm(t["weight"]) if t["weight"].device.type == "cpu" else None
+
+
+def _dense_auto(t: Tensors) -> list[str]:
+    if t["weight"].device.type != "cpu":
+        return ["torch"]
+    return (["native"] if _native_ok(t["weight"]) else []) + ["vllm", "torch"]
+
+
+# --- sparse24: values [O, I/2], meta [O, I/8] uint8 -------------------------------------------
+
+
+def _sparse24_torch(t: Tensors) -> Forward:
+    values, meta = t["values"], t["meta"]
+    table = torch_fast.nibble_table_on(values.device)
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        # decoded on the fly: [O, I] temporary, freed after the GEMM
+        return F.linear(x, torch_fast.unpack24_fast(values, meta, table))
+
+    return forward
+
+
+def _sparse24_cuda(t: Tensors) -> Forward | None:
+    from kernels.cuda_sparse24 import semi_structured_gemm
+
+    values, meta = t["values"], t["meta"]
+    if not values.is_cuda:
+        return None
+    table = torch_fast.nibble_table_on(values.device)
+    # cuSPARSELt / CUTLASS keep their own 2:4 encoding of the dense [O, I] weight
+    return semi_structured_gemm(torch_fast.unpack24_fast(values, meta, table))
+
+
+def _sparse24_auto(t: Tensors) -> list[str]:
+    values = t["values"]
+    return (
+        (["cuda"] if values.is_cuda else [])
+        + (["native"] if _native_ok(values) else [])
+        + ["torch"]
+    )
+
+
+# --- blockdiag: blocks [n, bs, bs]; x [..., n·bs] -> [..., n·bs] ----------------------------
+
+
+def _blockdiag_triton(t: Tensors) -> Forward | None:
+    blocks = t["blocks"]
+    if not triton_usable(blocks):
+        return None
+    from kernels.triton_blockdiag import blockdiag_apply_triton
+
+    return lambda x: blockdiag_apply_triton(x, blocks)
+
+
+# --- armor: A [O/bs, bs, bs], values/meta (2:4 core [O, I]), B [I/bs, bs, bs] -----------------
+
+
+def _armor_parts(t: Tensors, backend: str) -> Forward:
+    wrap_b = kernel("blockdiag", {"blocks": t["B"]}, backend=backend)
+    core = kernel("sparse24", {"values": t["values"], "meta": t["meta"]}, backend=backend)
+    wrap_a = kernel("blockdiag", {"blocks": t["A"]}, backend=backend)
+    return lambda x: wrap_a(core(wrap_b(x)))  # x: [..., I] -> [..., I] -> [..., O] -> [..., O]
+
+
+# --- lowrank: U [O, r], V [r, I]; dictsparse: D [O, k], C_values/C_index [s, I] ---------------
+
+
+def _dictsparse_torch(t: Tensors) -> Forward:
+    d = t["D"]
+    c = reference.dictsparse_coefficients(t["C_values"], t["C_index"], int(d.shape[1]))  # [k, I]
+    return lambda x: F.linear(F.linear(x, c), d)
+
+
+def _dictsparse_reference(t: Tensors) -> Forward:
+    d, cv, ci = t["D"], t["C_values"], t["C_index"]
+    return lambda x: reference.dictsparse_linear(x, d, cv, ci)
+
+
+_BUILDERS: dict[str, dict[str, Builder]] = {
+    "dense": {
+        "reference": lambda t: lambda x: reference.dense_linear(x, t["weight"]),
+        "torch": lambda t: lambda x: F.linear(x, t["weight"]),
+        "native": _native("PackedDense", "weight"),
+        "vllm": _dense_vllm,
+    },
+    "sparse24": {
+        "reference": lambda t: lambda x: reference.sparse24_linear(x, t["values"], t["meta"]),
+        "torch": _sparse24_torch,
+        "native": _native("Sparse24", "values", "meta"),
+        "cuda": _sparse24_cuda,
+    },
+    "blockdiag": {
+        "reference": lambda t: lambda x: reference.blockdiag_apply(x, t["blocks"]),
+        "torch": lambda t: lambda x: torch_fast.blockdiag_apply(x, t["blocks"]),
+        "native": _native("PackedBlockDiag", "blocks"),
+        "triton": _blockdiag_triton,
+    },
+    "armor": {
+        "reference": lambda t: (
+            lambda x: reference.armor_linear(x, t["A"], t["values"], t["meta"], t["B"])
+        ),
+        "torch": lambda t: _armor_parts(t, "torch"),
+        "composed": lambda t: _armor_parts(t, "auto"),
+        "native": _native("PackedArmor", "A", "values", "meta", "B"),
+    },
+    "lowrank": {
+        "reference": lambda t: lambda x: reference.lowrank_linear(x, t["U"], t["V"]),
+        "torch": lambda t: lambda x: torch_fast.lowrank_linear(x, t["U"], t["V"]),
+        "native": _native("PackedLowRank", "U", "V"),
+    },
+    "dictsparse": {
+        "reference": _dictsparse_reference,
+        "torch": _dictsparse_torch,
+        "native": _native("PackedDictSparse", "D", "C_values", "C_index"),
+    },
+}
+OPS = tuple(_BUILDERS)
+
+# op -> the backends "auto" tries, in order, for these tensors on this platform
+_AUTO: dict[str, Callable[[Tensors], list[str]]] = {
+    "dense": _dense_auto,
+    "sparse24": _sparse24_auto,
+    "blockdiag": lambda t: (["triton"] if t["blocks"].is_cuda else []) + ["torch"],
+    "armor": lambda t: (["native"] if _native_ok(t["values"]) else []) + ["composed"],
+    "lowrank": lambda t: (["native"] if _native_ok(t["U"]) else []) + ["torch"],
+    "dictsparse": lambda t: (["native"] if _native_ok(t["D"]) else []) + ["torch"],
+}
+
+
+def choices(op: str, tensors: Tensors) -> list[str]:
+    """The backends `auto` tries for `op` on these tensors, fastest first."""
+    if op not in _BUILDERS:
+        raise UnknownKernelError(f"operation {op!r} not in {OPS}")
+    return _AUTO[op](tensors)
+
+
+def kernel(op: str, tensors: Tensors, *, backend: str = "auto") -> Forward:
+    """A callable x -> y for one linear operation on fixed weights, chosen once.
+
+    Args:
+        op: one of OPS.
+        tensors: the operation's weights by stored name (module docstring); they must stay
+            alive and unchanged while the callable is used (some paths keep views).
+        backend: "auto" (the fastest path that applies here) or one named backend.
+
+    Returns:
+        forward(x: [..., I]) -> [..., O].
+
+    Raises:
+        UnknownKernelError: unknown op, or a backend this op does not have.
+        KernelUnavailableError: the named backend does not apply to these tensors here.
+    """
+    builders = _BUILDERS.get(op)
+    if builders is None:
+        raise UnknownKernelError(f"operation {op!r} not in {OPS}")
+    names = choices(op, tensors) if backend == "auto" else [backend]
+    for name in names:
+        if name not in builders:
+            raise UnknownKernelError(f"op {op!r} has no backend {name!r}: {sorted(builders)}")
+        forward = builders[name](tensors)
+        if forward is not None:
+            return forward
+    raise KernelUnavailableError(f"backend {backend!r} cannot run {op!r} on these tensors")

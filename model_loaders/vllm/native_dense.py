@@ -1,0 +1,86 @@
+"""vLLM methods that run dense layers on structserve's native CPU kernels (imports vLLM).
+
+`StructServeConfig.get_quant_method` returns these for dense linear layers and the LM head when
+the kernels are enabled ($STRUCTSERVE_NATIVE_KERNELS, kernels/native.py) and the weight is a bf16
+CPU tensor; otherwise vLLM's own methods run unchanged. Plain (unquantized) models reach them
+through a structserve manifest without layers (model_loaders.vllm.native_config).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+from vllm.model_executor.layers.linear import UnquantizedLinearMethod
+from vllm.model_executor.layers.vocab_parallel_embedding import UnquantizedEmbeddingMethod
+
+from kernels import native
+
+log = logging.getLogger("vllm.structserve.native")  # under vLLM's logger: shown in its log
+_PACKED = "ss_native"
+
+
+def native_enabled() -> bool:
+    """The native kernels are wanted and usable here (CPU build of vLLM, mode not off)."""
+    from vllm.platforms import current_platform
+
+    return current_platform.is_cpu() and native.enabled()
+
+
+def _pack(layer: torch.nn.Module) -> bool:
+    """Pack `layer.weight` for the native kernel; False (nothing done) when not applicable."""
+    weight = getattr(layer, "weight", None)
+    if not isinstance(weight, torch.Tensor) or weight.is_meta or weight.dim() != 2:
+        return False
+    if not native.usable_weight(weight):
+        return False
+    from kernels.native_ops import PackedDense
+
+    setattr(layer, _PACKED, PackedDense(weight.data))
+    return True
+
+
+class NativeDenseLinearMethod(UnquantizedLinearMethod):
+    """vLLM's unquantized linear method with the native packed GEMV/GEMM on CPU."""
+
+    def process_weights_after_loading(self, layer: torch.nn.Module) -> None:
+        """Pack the weight and release the unpacked copy (vLLM's CPU path does the same)."""
+        weight = layer.weight
+        if not isinstance(weight, torch.Tensor) or not _pack(layer):
+            super().process_weights_after_loading(layer)
+            return
+        layer.weight = torch.nn.Parameter(torch.empty(0, dtype=weight.dtype), requires_grad=False)
+
+    def apply(
+        self, layer: torch.nn.Module, x: torch.Tensor, bias: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """y = x·Wᵀ + bias. x: [N, I] -> [N, O]."""
+        packed = getattr(layer, _PACKED, None)
+        if packed is None:
+            return super().apply(layer, x, bias)
+        return packed(x, bias)
+
+
+class NativeLMHeadMethod(UnquantizedEmbeddingMethod):
+    """vLLM's LM-head method with the native kernel for the logits GEMV.
+
+    The (possibly tied) embedding weight stays as it is for token lookups; the packed copy is
+    extra memory (vocab x hidden bf16).
+    """
+
+    def process_weights_after_loading(self, layer: torch.nn.Module) -> None:
+        """Pack a copy of the weight for the logits (else vLLM's own CPU setup)."""
+        if not _pack(layer):
+            super().process_weights_after_loading(layer)
+            return
+        isa = native.ISA_NAMES[native.cpu_isa()]
+        log.info("structserve native CPU kernels (%s) run the LM head and dense layers", isa)
+
+    def apply(
+        self, layer: torch.nn.Module, x: torch.Tensor, bias: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """logits = x·Wᵀ + bias. x: [N, hidden] -> [N, vocab]."""
+        packed = getattr(layer, _PACKED, None)
+        if packed is None:
+            return super().apply(layer, x, bias)
+        return packed(x, bias)
