@@ -21,16 +21,6 @@ class _ScriptSpec(EngineSpec):
         return [sys.executable, "-c", self.script]
 
 
-def test_engine_command_has_cpu_defaults() -> None:
-    spec = EngineSpec(
-        model_path="/m", served_name="s", host="h", port=9, max_model_len=64, extra_args=["--x"]
-    )
-    cmd = spec.command()
-    assert cmd[1:3] == ["-m", "vllm.entrypoints.openai.api_server"]
-    assert cmd[-1] == "--x" and "--enforce-eager" in cmd and "64" in cmd
-    assert spec.environment()["VLLM_CPU_KVCACHE_SPACE"] == "2"
-
-
 async def test_restarts_with_backoff() -> None:
     exits: list[int] = []
     sup = EngineSupervisor(
