@@ -17,7 +17,7 @@ import httpx
 import jsonschema
 import pytest
 
-from tests.integration.conftest import Gateway, free_port, start_gateway, stop_gateway, wait_ready
+from tests.integration.gateways import Gateway, free_port, start_gateway, stop_gateway, wait_ready
 
 pytestmark = pytest.mark.integration
 
