@@ -17,7 +17,7 @@ import openai
 import psutil
 import pytest
 
-from server.launcher import EngineExitedError, spawn, stop, wait_healthy
+from server.launcher import EngineExitedError, EngineSpec, spawn, stop, wait_healthy
 from tests.prereq import DEFAULT_MODEL
 
 MODEL = DEFAULT_MODEL
@@ -95,18 +95,42 @@ def stop_gateway(gw: Gateway, timeout_s: float = 60) -> None:
     stop(gw.process, timeout_s=timeout_s)
 
 
+def start_ready_gateway(
+    args: list[str], log_path: Path, engine_url: str, timeout_s: float
+) -> Gateway:
+    """`start_gateway`, then wait until it is ready (stopping it when it never is)."""
+    gw = start_gateway(args, log_path, engine_url)
+    try:
+        wait_ready(gw, timeout_s)
+    except BaseException:
+        stop_gateway(gw)
+        raise
+    return gw
+
+
 def start_default_gateway(log_dir: Path) -> Gateway:
     """A gateway + its own engine on the default model, ready."""
     engine_port = free_port()
     args = ["--model", MODEL, "--engine-port", str(engine_port), "--kv-cache-gb", "1"]
     args += ["--restart-backoff-s", "0.5", "--health-interval-s", "0.5"]
-    gw = start_gateway(args, log_dir / "serve.log", f"http://127.0.0.1:{engine_port}")
-    try:
-        wait_ready(gw, READY_TIMEOUT_S)
-    except BaseException:
-        stop_gateway(gw)
-        raise
-    return gw
+    url = f"http://127.0.0.1:{engine_port}"
+    return start_ready_gateway(args, log_dir / "serve.log", url, READY_TIMEOUT_S)
+
+
+def engine_spec(
+    model: Path, *, max_model_len: int, extra_args: list[str], **env: str
+) -> EngineSpec:
+    """A test engine on `model` (server.launcher), served as "m" on a free port, 1 GiB KV cache."""
+    return EngineSpec(
+        model_path=str(model),
+        served_name="m",
+        host="127.0.0.1",
+        port=free_port(),
+        kv_cache_gb=1.0,
+        max_model_len=max_model_len,
+        extra_args=extra_args,
+        env={"VLLM_CPU_KVCACHE_SPACE": "1", **env},
+    )
 
 
 @contextlib.contextmanager

@@ -27,8 +27,8 @@ from safetensors.torch import load_file, save_file
 
 from model_loaders.manifest import describe_folder, tensor_index
 from model_loaders.writer import write_dense_equivalent
-from server.launcher import Engine, EngineExitedError, EngineSpec, running_engine
-from tests.integration.gateways import free_port
+from server.launcher import Engine, EngineExitedError, running_engine
+from tests.integration.gateways import engine_spec
 from tests.prereq import require, require_default_model
 from tests.unit.model_loaders.tiny_model import build_mixed, build_tiny_llama
 
@@ -54,15 +54,9 @@ def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @contextmanager
 def engine(model: Path, log: Path, *, core: int) -> Iterator[Engine]:
     """An fp32 engine on `model` (server.launcher), pinned to `core`; does not wait for it."""
-    spec = EngineSpec(
-        model_path=str(model),
-        served_name="m",
-        host="127.0.0.1",
-        port=free_port(),
-        kv_cache_gb=1.0,
-        max_model_len=256,
-        extra_args=["--dtype", "float32", "--max-num-seqs", "4"],
-        env={"VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_CPU_OMP_THREADS_BIND": str(core)},
+    extra = ["--dtype", "float32", "--max-num-seqs", "4"]
+    spec = engine_spec(
+        model, max_model_len=256, extra_args=extra, VLLM_CPU_OMP_THREADS_BIND=str(core)
     )
     with running_engine(spec, log, ready_timeout_s=None, stop_timeout_s=30) as started:
         yield started

@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from model_loaders.native_config import native_engine_args
-from server.launcher import EngineSpec, running_engine
-from tests.integration.gateways import free_port
+from server.launcher import running_engine
+from tests.integration.gateways import engine_spec
 from tests.prereq import require_default_model, require_native_kernels
 
 pytestmark = pytest.mark.integration
@@ -28,16 +28,8 @@ PROMPTS = [
 
 
 def _greedy(model: Path, mode: str, log: Path) -> list[tuple[str, list[float]]]:
-    spec = EngineSpec(
-        model_path=str(model),
-        served_name="m",
-        host="127.0.0.1",
-        port=free_port(),
-        kv_cache_gb=1.0,
-        max_model_len=2048,
-        extra_args=native_engine_args(model, "on"),
-        env={"VLLM_CPU_KVCACHE_SPACE": "1", "STRUCTSERVE_NATIVE_KERNELS": mode},
-    )
+    extra = native_engine_args(model, "on")
+    spec = engine_spec(model, max_model_len=2048, extra_args=extra, STRUCTSERVE_NATIVE_KERNELS=mode)
     with running_engine(spec, log, ready_timeout_s=900) as engine:
         out = []
         for prompt in PROMPTS:

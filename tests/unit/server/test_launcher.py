@@ -8,7 +8,6 @@ import sys
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 
 from server.launcher import (
@@ -19,6 +18,7 @@ from server.launcher import (
     stop,
     wait_healthy,
 )
+from tests.unit.server.processes import gone_within
 
 # /health answers 200 after `delay` s; a grandchild in the same group sleeps (its pid in argv[2])
 FAKE_ENGINE = """
@@ -56,18 +56,6 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _gone_within(pid: int, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
-                return True
-        except psutil.NoSuchProcess:
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def test_engine_command_has_cpu_defaults() -> None:
     spec = EngineSpec(
         model_path="/m", served_name="s", host="h", port=9, max_model_len=64, extra_args=["--x"]
@@ -92,8 +80,8 @@ def test_start_healthy_then_stop_kills_the_group(tmp_path: Path) -> None:
         assert engine.process.poll() is None
         assert "fake engine starting" in engine.log_tail()
         grandchild, parent = int(marker.read_text()), engine.process.pid
-    assert _gone_within(parent, 5.0)
-    assert _gone_within(grandchild, 5.0), "a process of the engine's group survived stop()"
+    assert gone_within(parent, 5.0)
+    assert gone_within(grandchild, 5.0), "a process of the engine's group survived stop()"
 
 
 def test_early_exit_fails_fast_with_the_log_tail(tmp_path: Path) -> None:
