@@ -6,9 +6,9 @@
 
 Each variant compresses every decoder linear of the model with a simple deterministic method
 (bench.speed_checkpoints: truncated SVD, magnitude 2:4, ...): speed and memory only, not quality.
-Engines start one at a time (eager, 1 GiB KV cache) and are killed before the next. Every
-variant runs as `structserve serve` runs it: the native CPU kernels (`auto`), a plain model
-through an empty structserve manifest; "dense (vLLM's own kernels)" turns them off.
+Engines start one at a time (server.launcher: eager, 1 GiB KV cache) and are stopped before
+the next. Every variant runs as `structserve serve` runs it: the native CPU kernels (`auto`), a
+plain model through an empty structserve manifest; "dense (vLLM's own kernels)" turns them off.
 """
 
 from __future__ import annotations
@@ -16,9 +16,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import signal
-import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -28,8 +25,10 @@ from typing import Any
 import httpx
 
 from model_loaders.vllm.native_config import native_engine_args
+from server.launcher import EngineSpec, running_engine
 
 PORT = 8340
+READY_TIMEOUT_S = 1800.0
 PROMPT = "Write a long story about a robot who learns to paint."
 
 
@@ -142,51 +141,37 @@ async def _throughput(url: str, concurrency: int, requests: int, tokens: int) ->
         return sum(done) / (time.perf_counter() - start)
 
 
+def engine_spec(folder: Path, variant: Variant) -> EngineSpec:
+    """The engine of one variant, as `structserve serve` would start it (server.launcher)."""
+    return EngineSpec(
+        model_path=str(folder),
+        served_name="m",
+        host="127.0.0.1",
+        port=PORT,
+        kv_cache_gb=1.0,
+        max_model_len=1024,
+        extra_args=["--max-num-seqs", "16", *native_engine_args(folder, variant.native)],
+        env={
+            "VLLM_CPU_KVCACHE_SPACE": "1",
+            "STRUCTSERVE_SPARSE24_MODE": variant.mode,
+            "STRUCTSERVE_NATIVE_KERNELS": variant.native,
+        },
+    )
+
+
 def engine_command(folder: Path, variant: Variant) -> tuple[list[str], dict[str, str]]:
     """The vLLM command line and environment of one variant's engine."""
-    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(folder)]
-    cmd += ["--served-model-name", "m", "--port", str(PORT), "--enforce-eager"]
-    cmd += ["--max-model-len", "1024", "--max-num-seqs", "16"]
-    cmd += native_engine_args(folder, variant.native)  # as `structserve serve` does
-    env = {
-        **os.environ,
-        "VLLM_CPU_KVCACHE_SPACE": "1",
-        "STRUCTSERVE_SPARSE24_MODE": variant.mode,
-        "STRUCTSERVE_NATIVE_KERNELS": variant.native,
-    }
-    return cmd, env
+    spec = engine_spec(folder, variant)
+    return spec.command(), spec.environment()
 
 
 def run_variant(folder: Path, variant: Variant, log: Path) -> dict[str, Any]:
     """Start the engine on `folder`, measure, stop it."""
-    cmd, env = engine_command(folder, variant)
-    start = time.perf_counter()
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
-        )
-    url = f"http://127.0.0.1:{PORT}"
-    try:
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"engine exited: see {log}")
-            try:
-                if httpx.get(f"{url}/v1/models", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        ready_s = time.perf_counter() - start
-        rss = _engine_rss(proc.pid)
-        c1 = asyncio.run(_throughput(url, 1, 2, 64))
-        c16 = asyncio.run(_throughput(url, 16, 16, 64))
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    with running_engine(engine_spec(folder, variant), log, ready_timeout_s=None) as engine:
+        ready_s = engine.wait_healthy(READY_TIMEOUT_S)
+        rss = _engine_rss(engine.process.pid)
+        c1 = asyncio.run(_throughput(engine.url, 1, 2, 64))
+        c16 = asyncio.run(_throughput(engine.url, 16, 16, 64))
     return {
         "start_s": round(ready_s, 1),
         "tok_s_c1": round(c1, 1),

@@ -54,3 +54,19 @@ def require_default_model() -> Path:
     folder = default_model_dir()
     require((folder / "config.json").is_file(), f"the default model at {folder}")
     return folder
+
+
+def require_native_kernels() -> None:
+    """Skip (developer machine) or fail (CI) unless the native CPU kernels build and load.
+
+    A CPU without AVX2 is hardware, not a missing install: that case always skips (as CUDA-only
+    tests skip on a CPU machine).
+    """
+    from kernels import native
+
+    try:
+        native.load()
+    except native.NativeUnavailableError as exc:
+        if str(exc).startswith("this CPU has neither"):  # built, but this CPU cannot run them
+            pytest.skip(f"native kernels: {exc}")
+        require(False, f"the native CPU kernels ({exc})")

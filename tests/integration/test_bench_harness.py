@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bench import cli
-from tests.integration.conftest import Gateway
+from tests.integration.gateways import Gateway
 
 
 @pytest.mark.integration

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -11,18 +10,13 @@ from pathlib import Path
 
 from safetensors import safe_open
 
-from tests.integration.conftest import Gateway
-
-
-def _cache_dir() -> Path:
-    base = os.environ.get("STRUCTSERVE_CACHE_DIR")
-    if base:
-        return Path(base)
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "structserve"
+from tests.integration.gateways import Gateway
+from tests.prereq import DEFAULT_MODEL, default_model_dir
 
 
 def test_pulled_folder_is_verified_bf16_with_chat_template(gateway: Gateway) -> None:
-    folder = _cache_dir() / "models" / gateway.model
+    assert gateway.model == DEFAULT_MODEL
+    folder = default_model_dir()
     marker = json.loads((folder / "structserve-model.json").read_text())
     assert marker["tensor_count"] == 272
     with safe_open(str(folder / "model.safetensors"), "pt") as fh:
@@ -38,7 +32,8 @@ def test_pulled_folder_is_verified_bf16_with_chat_template(gateway: Gateway) -> 
 
 
 def test_pull_again_is_a_no_op(gateway: Gateway) -> None:
-    folder = _cache_dir() / "models" / gateway.model
+    assert gateway.model == DEFAULT_MODEL
+    folder = default_model_dir()
     before = (folder / "model.safetensors").stat().st_mtime_ns
     started = time.monotonic()
     out = subprocess.run(

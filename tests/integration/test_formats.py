@@ -4,7 +4,8 @@ Engine starts: 3 in all. (1) the dense equivalent, (2) ONE mixed checkpoint hold
 (lowrank, sparse24, spense, armor, dictsparse; in merged qkv/gate_up and unmerged layers, with
 tied embeddings) in `compressed` 2:4 mode, (3) a checkpoint whose 2:4 mask is corrupt, which
 must not start. A checkpoint with a wrongly shaped tensor is refused before any engine exists.
-Engines run two at a time, each pinned to its own core, to halve the wall time.
+Engines (server.launcher) run two at a time, each pinned to its own core, to halve the wall
+time.
 
 Equality: served in float32, greedy tokens must be identical and every returned logprob (the
 chosen token's and the top-5) within LOGPROB_TOL of the dense equivalent; the compressed path
@@ -14,17 +15,11 @@ float32 rounding separates them.
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import openai
 import pytest
 import torch
@@ -33,22 +28,23 @@ from safetensors.torch import load_file, save_file
 from model_loaders.checkpoint.describe import describe_folder
 from model_loaders.checkpoint.folder import tensor_index
 from model_loaders.formats.writer import write_dense_equivalent
-from tests.unit.model_loaders.tiny_model import SMOLLM2, build_mixed, build_tiny_llama
+from server.launcher import Engine, EngineExitedError, running_engine
+from tests.integration.gateways import engine_spec
+from tests.prereq import require, require_default_model
+from tests.unit.model_loaders.tiny_model import build_mixed, build_tiny_llama
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(not (SMOLLM2 / "tokenizer.json").is_file(), reason="needs SmolLM2 files"),
-]
+pytestmark = pytest.mark.integration
 
 LOGPROB_TOL = 2e-3
 PROMPTS = ["Hello, my name is", "The capital of France", "def fibonacci(n):"]
-PORTS = iter(range(8310, 8330))
 READY_S = 240.0
 
 
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """dense tiny Llama, its mixed checkpoint, and the mixed checkpoint's dense equivalent."""
+    model = require_default_model()  # the tiny Llama borrows its tokenizer
+    require((model / "tokenizer.json").is_file(), f"the default model's tokenizer in {model}")
     root = tmp_path_factory.mktemp("formats")
     dense = build_tiny_llama(root / "dense")
     mixed = build_mixed(dense, root / "mixed", sparse24_mode="compressed")
@@ -57,42 +53,14 @@ def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 @contextmanager
-def engine(model: Path, log: Path, *, core: int) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """Start `python -m vllm.entrypoints.openai.api_server`; kill its process group on exit."""
-    port = next(PORTS)
-    cmd = [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model)]
-    cmd += ["--served-model-name", "m", "--port", str(port), "--enforce-eager"]
-    cmd += ["--max-model-len", "256", "--dtype", "float32", "--max-num-seqs", "4"]
-    env = {**os.environ, "VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_CPU_OMP_THREADS_BIND": str(core)}
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
-        )
-    try:
-        yield proc, f"http://127.0.0.1:{port}"
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-
-
-def wait_ready(proc: subprocess.Popen[bytes], url: str) -> bool:
-    """True once /v1/models answers, False when the process exits first."""
-    deadline = time.monotonic() + READY_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            return False
-        try:
-            if httpx.get(f"{url}/v1/models", timeout=2).status_code == 200:
-                return True
-        except httpx.HTTPError:
-            pass
-        time.sleep(1)
-    raise TimeoutError(f"engine at {url} not ready after {READY_S} s")
+def engine(model: Path, log: Path, *, core: int) -> Iterator[Engine]:
+    """An fp32 engine on `model` (server.launcher), pinned to `core`; does not wait for it."""
+    extra = ["--dtype", "float32", "--max-num-seqs", "4"]
+    spec = engine_spec(
+        model, max_model_len=256, extra_args=extra, VLLM_CPU_OMP_THREADS_BIND=str(core)
+    )
+    with running_engine(spec, log, ready_timeout_s=None, stop_timeout_s=30) as started:
+        yield started
 
 
 def greedy(url: str) -> list[dict[str, object]]:
@@ -117,12 +85,12 @@ def test_mixed_checkpoint_matches_dense_equivalent(folders: dict[str, Path]) -> 
     assert {r["dtype"] for n, r in index.items() if n.endswith(".C_index")} == {"I16"}
     root = folders["root"]
     with (
-        engine(folders["equiv"], root / "equiv.log", core=0) as (ref_proc, ref_url),
-        engine(folders["mixed"], root / "mixed.log", core=1) as (proc, url),
+        engine(folders["equiv"], root / "equiv.log", core=0) as ref,
+        engine(folders["mixed"], root / "mixed.log", core=1) as mixed,
     ):
-        for p, u, name in ((ref_proc, ref_url, "equiv"), (proc, url, "mixed")):
-            assert wait_ready(p, u), (root / f"{name}.log").read_text(errors="replace")[-3000:]
-        reference, served = greedy(ref_url), greedy(url)
+        ref.wait_healthy(READY_S)  # raises EngineExitedError with the log tail
+        mixed.wait_healthy(READY_S)
+        reference, served = greedy(ref.url), greedy(mixed.url)
     for ref, got in zip(reference, served, strict=True):
         assert got["tokens"] == ref["tokens"]
         diffs = [abs(a - b) for a, b in zip(got["logprobs"], ref["logprobs"], strict=True)]  # type: ignore[call-overload]
@@ -156,12 +124,14 @@ def test_engine_refuses_bad_weights(folders: dict[str, Path]) -> None:
     mask = _corrupt_mask(folders["mixed"], root / "bad_mask")
     shape = _corrupt_shape(folders["mixed"], root / "bad_shape")
     with (
-        engine(mask, root / "bad_mask.log", core=0) as (mask_proc, mask_url),
-        engine(shape, root / "bad_shape.log", core=1) as (shape_proc, shape_url),
+        engine(mask, root / "bad_mask.log", core=0) as mask_engine,
+        engine(shape, root / "bad_shape.log", core=1) as shape_engine,
     ):
-        assert not wait_ready(mask_proc, mask_url)
-        assert not wait_ready(shape_proc, shape_url)
-    assert mask_proc.returncode != 0 and shape_proc.returncode != 0
+        with pytest.raises(EngineExitedError):
+            mask_engine.wait_healthy(READY_S)
+        with pytest.raises(EngineExitedError):
+            shape_engine.wait_healthy(READY_S)
+    assert mask_engine.process.returncode != 0 and shape_engine.process.returncode != 0
     mask_log = (root / "bad_mask.log").read_text(errors="replace")
     assert "mask is not 2:4: model.layers.0.self_attn.k_proj.meta" in mask_log
     shape_log = (root / "bad_shape.log").read_text(errors="replace")

@@ -12,7 +12,7 @@ import httpx
 import openai
 import pytest
 
-from tests.integration.conftest import Gateway, free_port, start_gateway, stop_gateway
+from tests.integration.gateways import Gateway, free_port, start_gateway, stop_gateway
 
 CHAT = [{"role": "user", "content": "Name three colors."}]
 

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.integration.conftest import Gateway
+from tests.integration.gateways import Gateway
 
 MAX_MODEL_LEN = 4096  # the session gateway's --max-model-len (default)
 REFUSAL_BOUND_S = 2.0  # each adversarial request alone is refused within this

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import httpx
 import psutil
 
-from tests.integration.conftest import Gateway
+from tests.integration.gateways import Gateway
 
 CAPACITY = 4  # the admission bound of the attached gateway
 BURST_TOKENS = 32

@@ -17,7 +17,7 @@ import httpx
 import jsonschema
 import pytest
 
-from tests.integration.conftest import Gateway, free_port, start_gateway, stop_gateway, wait_ready
+from tests.integration.gateways import Gateway, free_port, start_ready_gateway, stop_gateway
 
 pytestmark = pytest.mark.integration
 
@@ -50,9 +50,8 @@ def spec_gateway(tmp_path_factory: pytest.TempPathFactory, gateway: Gateway) -> 
     args = ["--model", _catalog_folder(gateway.model), "--engine-port", str(engine_port)]
     args += ["--kv-cache-gb", "1", "--cache-dir", str(tmp / "cache"), "--health-interval-s", "0.5"]
     args += ["--draft", "auto", f"--draft-auto-args={AUTO_ARGS}", "--num-speculative-tokens", "3"]
-    gw = start_gateway(args, tmp / "serve.log", f"http://127.0.0.1:{engine_port}")
+    gw = start_ready_gateway(args, tmp / "serve.log", f"http://127.0.0.1:{engine_port}", 600)
     try:
-        wait_ready(gw, 600)
         yield gw
     finally:
         stop_gateway(gw)

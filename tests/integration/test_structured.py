@@ -14,7 +14,7 @@ import jsonschema
 import openai
 import pytest
 
-from tests.integration.conftest import Gateway
+from tests.integration.gateways import Gateway
 
 
 def fmt(schema: dict[str, Any], *, strict: bool = True) -> dict[str, Any]:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import time
 from pathlib import Path
 
 import psutil
 
 from server.supervisor import EngineSpec, EngineSupervisor
+from tests.unit.server.processes import gone_within
 
 
 class _ScriptSpec(EngineSpec):
@@ -19,16 +19,6 @@ class _ScriptSpec(EngineSpec):
 
     def command(self) -> list[str]:
         return [sys.executable, "-c", self.script]
-
-
-def test_engine_command_has_cpu_defaults() -> None:
-    spec = EngineSpec(
-        model_path="/m", served_name="s", host="h", port=9, max_model_len=64, extra_args=["--x"]
-    )
-    cmd = spec.command()
-    assert cmd[1:3] == ["-m", "vllm.entrypoints.openai.api_server"]
-    assert cmd[-1] == "--x" and "--enforce-eager" in cmd and "64" in cmd
-    assert spec.environment()["VLLM_CPU_KVCACHE_SPACE"] == "2"
 
 
 async def test_restarts_with_backoff() -> None:
@@ -66,19 +56,7 @@ async def test_stop_kills_process_group(tmp_path: Path) -> None:
     parent = sup.pid
     await sup.stop(timeout_s=5)
     assert parent is not None and not psutil.pid_exists(parent)
-    assert _gone_within(grandchild, 5.0), "a process of the engine's group survived stop()"
-
-
-def _gone_within(pid: int, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
-                return True
-        except psutil.NoSuchProcess:
-            return True
-        time.sleep(0.05)
-    return False
+    assert gone_within(grandchild, 5.0), "a process of the engine's group survived stop()"
 
 
 async def test_engine_that_never_gets_ready_is_killed_and_restarted() -> None:

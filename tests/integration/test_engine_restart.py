@@ -1,7 +1,8 @@
 """Engine killed -> open streams end with an error event, in-flight and new requests get 503,
 /ready false -> supervisor restarts it -> serves again.
 
-Named to run last among the integration modules: it costs one engine restart (~40-60 s).
+It kills its engine, so it runs on a gateway of its own (`own_gateway`), not the session's;
+it costs one engine restart (~40-60 s).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import httpx
 import openai
 import pytest
 
-from tests.integration.conftest import Gateway, wait_ready
+from tests.integration.gateways import Gateway, wait_ready
 
 
 def _unary_in_flight(gateway: Gateway, answer: dict[str, object]) -> threading.Thread:
@@ -29,7 +30,8 @@ def _unary_in_flight(gateway: Gateway, answer: dict[str, object]) -> threading.T
     return worker
 
 
-def test_engine_killed_then_recovers(gateway: Gateway) -> None:
+def test_engine_killed_then_recovers(own_gateway: Gateway) -> None:
+    gateway = own_gateway
     client = gateway.client()
     engine = gateway.engine_process()
     engine_children = engine.children(recursive=True)  # EngineCore, workers

@@ -1,5 +1,5 @@
-"""SIGTERM drains in-flight requests, then stops the engine. Runs last: it ends the session's
-gateway (the fixture's teardown then finds it already stopped)."""
+"""SIGTERM drains in-flight requests, then stops the engine. It ends its gateway, so it runs on a
+gateway of its own (`own_gateway`), not the session's."""
 
 from __future__ import annotations
 
@@ -11,10 +11,11 @@ import time
 import httpx
 import psutil
 
-from tests.integration.conftest import Gateway
+from tests.integration.gateways import Gateway
 
 
-def test_sigterm_drains_then_stops_engine(gateway: Gateway) -> None:
+def test_sigterm_drains_then_stops_engine(own_gateway: Gateway) -> None:
+    gateway = own_gateway
     engine = gateway.engine_process()
     body = {
         "model": gateway.model,

@@ -1,8 +1,8 @@
 """A hung engine (SIGSTOP): requests end with 504 at the request timeout, /ready turns false
 once the health probes time out, new requests get 503; after SIGCONT it serves again.
 
-Named to run after the other modules and before the restart and shutdown tests (test_zz_engine_r*,
-test_zzz_*): it freezes the session's engine for ~10 s.
+It freezes its engine for ~10 s: it runs on a gateway of its own (`own_gateway`), not the
+session's.
 """
 
 from __future__ import annotations
@@ -11,10 +11,11 @@ import os
 import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import httpx
 
-from tests.integration.conftest import Gateway, wait_ready
+from tests.integration.gateways import Gateway, attached, wait_ready
 
 TIMEOUT_S = 3.0
 
@@ -29,8 +30,13 @@ def _ready(gw: Gateway) -> bool:
     return httpx.get(f"{gw.base_url}/ready", timeout=5).status_code == 200
 
 
-def test_hung_engine_times_out_then_recovers(gateway: Gateway, attach_gateway) -> None:  # type: ignore[no-untyped-def]
-    gw = attach_gateway("--request-timeout-s", str(TIMEOUT_S), "--health-timeout-s", "1")
+def test_hung_engine_times_out_then_recovers(own_gateway: Gateway, tmp_path: Path) -> None:
+    flags = ("--request-timeout-s", str(TIMEOUT_S), "--health-timeout-s", "1")
+    with attached(own_gateway, tmp_path, *flags) as gw:
+        _hang_then_recover(own_gateway, gw)
+
+
+def _hang_then_recover(gateway: Gateway, gw: Gateway) -> None:
     engine = gateway.engine_process()
     body = {"model": gw.model, "prompt": "Hi", "max_tokens": 4}
     os.killpg(engine.pid, signal.SIGSTOP)  # its own process group: API server, core, workers
@@ -54,4 +60,4 @@ def test_hung_engine_times_out_then_recovers(gateway: Gateway, attach_gateway) -
     out = gw.client().completions.create(model=gw.model, prompt="Hi", max_tokens=3)
     assert out.usage is not None and out.usage.completion_tokens == 3
     assert gateway.engine_process().pid == engine.pid, "a hang is not a crash: no restart"
-    wait_ready(gateway, 60)  # the session gateway ejected it too; the next tests need it
+    wait_ready(gateway, 60)  # the supervising gateway ejected it too, and takes it back
