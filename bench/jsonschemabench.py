@@ -34,10 +34,9 @@ import jsonschema
 
 from bench import jsb_report
 from bench.jsb_data import SUBSETS, Case, data_root, load_cases, messages
-from bench.options import from_namespace, resolve_model
+from bench.options import from_namespace, resolve_model, shared_data_dir
 from bench.records import json_schema_format
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 DEFAULT_CACHE = Path.home() / ".cache" / "structserve" / "jsonschemabench"
 
 
@@ -81,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base-url", default="http://127.0.0.1:8000", help="Server root URL.")
     p.add_argument("--model", help="Model id (default: the first from GET /v1/models).")
     p.add_argument("--api-key", help="Bearer token, if the server wants one.")
-    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="Data folder or .tgz.")
+    p.add_argument("--data", type=Path, default=shared_data_dir(), help="Data folder or .tgz.")
     p.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="Where the .tgz unpacks.")
     p.add_argument("--subsets", default=",".join(SUBSETS), help="Comma-separated subsets.")
     p.add_argument("--limit", type=int, default=10, help="Schemas per subset (0: all).")
