@@ -1,4 +1,4 @@
-"""One streamed OpenAI-compatible request, timed chunk by chunk.
+"""One OpenAI-compatible request: streamed and timed chunk by chunk, or unary (`bench soak`).
 
 Every failure becomes a `RequestRecord.error` (HTTP 4xx/5xx such as 429 and 503, an error event
 in the stream, a dropped connection, a stream without `[DONE]`, a timeout); nothing raises except
@@ -11,7 +11,7 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -112,11 +112,31 @@ async def stream_request(
     Returns:
         The same record.
     """
+    exchange = _exchange(session, endpoint, request, record, abort_after_chunks, before_abort)
+    return await _guarded(endpoint, request, record, exchange)
+
+
+async def unary_request(
+    session: aiohttp.ClientSession, endpoint: Endpoint, request: BenchRequest, record: RequestRecord
+) -> RequestRecord:
+    """Send one non-streaming request and fill `record` (errors recorded, never raised)."""
+    return await _guarded(
+        endpoint, request, record, _unary_exchange(session, endpoint, request, record)
+    )
+
+
+async def _guarded(
+    endpoint: Endpoint,
+    request: BenchRequest,
+    record: RequestRecord,
+    exchange: Coroutine[Any, Any, None],
+) -> RequestRecord:
+    """Time `exchange` under the endpoint's timeout, record its failure, validate the output."""
     record.prompt_tokens = request.prompt_tokens
     record.start = time.perf_counter()
     try:
         async with asyncio.timeout(endpoint.timeout):
-            await _exchange(session, endpoint, request, record, abort_after_chunks, before_abort)
+            await exchange
     except TimeoutError:
         _fail(record, ErrorKind.TIMEOUT, f"no complete answer within {endpoint.timeout:g} s")
     except (aiohttp.ClientError, UnicodeDecodeError) as exc:
@@ -135,6 +155,33 @@ def _fail(record: RequestRecord, kind: ErrorKind, detail: str) -> None:
     record.error = kind
     record.error_detail = detail
     record.end = time.perf_counter()
+
+
+def _http_error(record: RequestRecord, status: int, raw: bytes) -> None:
+    kind = ErrorKind.HTTP_4XX if status < 500 else ErrorKind.HTTP_5XX
+    _fail(record, kind, f"HTTP {status}: {raw.decode('utf-8', 'replace')[:200]}")
+
+
+async def _unary_exchange(
+    session: aiohttp.ClientSession, endpoint: Endpoint, request: BenchRequest, record: RequestRecord
+) -> None:
+    body = endpoint.body(request)
+    body["stream"] = False
+    body.pop("stream_options", None)
+    async with session.post(endpoint.url, json=body, headers=endpoint.headers()) as response:
+        record.status = response.status
+        raw = await response.read()
+    if record.status >= 400:
+        _http_error(record, record.status, raw)
+        return
+    try:
+        data = json.loads(raw)
+        choice = data["choices"][0]
+        record.text = (choice.get("message") or {}).get("content") or choice.get("text") or ""
+        record.finish_reason = choice.get("finish_reason")
+        record.output_tokens = int((data.get("usage") or {}).get("completion_tokens") or 0)
+    except (ValueError, KeyError, IndexError, TypeError):
+        _fail(record, ErrorKind.STREAM, f"malformed answer: {raw[:80]!r}")
 
 
 async def _sse_lines(response: aiohttp.ClientResponse) -> AsyncIterator[tuple[str, float]]:
@@ -162,9 +209,7 @@ async def _exchange(
     async with session.post(endpoint.url, json=body, headers=endpoint.headers()) as response:
         record.status = response.status
         if response.status >= 400:
-            detail = (await response.read()).decode("utf-8", "replace")[:200]
-            kind = ErrorKind.HTTP_4XX if response.status < 500 else ErrorKind.HTTP_5XX
-            _fail(record, kind, f"HTTP {response.status}: {detail}")
+            _http_error(record, response.status, await response.read())
             return
         done = False
         async for line, now in _sse_lines(response):

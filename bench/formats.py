@@ -24,6 +24,7 @@ from typing import Any
 
 import httpx
 
+from bench.proc_sampler import ProcSampler
 from model_loaders.vllm.native_config import native_engine_args
 from server.launcher import EngineSpec, running_engine
 
@@ -111,14 +112,6 @@ def resident_weight_bytes(folder: Path, mode: str) -> int:
     return total
 
 
-def _engine_rss(pid: int) -> int:
-    import psutil
-
-    root = psutil.Process(pid)
-    procs = [root, *root.children(recursive=True)]
-    return sum(p.memory_info().rss for p in procs if p.is_running())
-
-
 async def _one(client: httpx.AsyncClient, tokens: int) -> int:
     body = {"model": "m", "prompt": PROMPT, "max_tokens": tokens, "temperature": 0.0}
     body["ignore_eos"] = True
@@ -159,24 +152,18 @@ def engine_spec(folder: Path, variant: Variant) -> EngineSpec:
     )
 
 
-def engine_command(folder: Path, variant: Variant) -> tuple[list[str], dict[str, str]]:
-    """The vLLM command line and environment of one variant's engine."""
-    spec = engine_spec(folder, variant)
-    return spec.command(), spec.environment()
-
-
 def run_variant(folder: Path, variant: Variant, log: Path) -> dict[str, Any]:
     """Start the engine on `folder`, measure, stop it."""
     with running_engine(engine_spec(folder, variant), log, ready_timeout_s=None) as engine:
         ready_s = engine.wait_healthy(READY_TIMEOUT_S)
-        rss = _engine_rss(engine.process.pid)
+        tree = ProcSampler([engine.process.pid]).sample()  # the engine and its workers
         c1 = asyncio.run(_throughput(engine.url, 1, 2, 64))
         c16 = asyncio.run(_throughput(engine.url, 16, 16, 64))
     return {
         "start_s": round(ready_s, 1),
         "tok_s_c1": round(c1, 1),
         "tok_s_c16": round(c16, 1),
-        "rss_bytes": rss,
+        "rss_bytes": tree.gateway_rss + tree.engine_rss,
     }
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import json
 import random
-import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from bench.workloads import unpack_archive
 
 SUBSETS = (
     "Glaiveai2K",
@@ -65,19 +66,15 @@ class Case:
 
 def data_root(data: Path, cache: Path) -> Path:
     """The folder holding `<Subset>/*.json`: `data` itself, its `jsonschemabench/`, or the
-    archive `data` (a .tgz, or a folder holding `jsonschemabench-dev.tgz`) unpacked to `cache`."""
+    archive `data` (a .tgz, or a folder holding `jsonschemabench-dev.tgz`) unpacked under
+    `cache` (`workloads.unpack_archive`, as the `json` workload of `bench serve` does)."""
     for candidate in (data, data / "jsonschemabench"):
         if candidate.is_dir() and any((candidate / s).is_dir() for s in SUBSETS):
             return candidate
     archive = data if data.is_file() else data / "jsonschemabench-dev.tgz"
     if not archive.is_file():
         raise FileNotFoundError(f"no JSONSchemaBench data under {data}")
-    target = cache / "jsonschemabench"
-    if not target.is_dir():
-        cache.mkdir(parents=True, exist_ok=True)
-        with tarfile.open(archive) as tar:
-            tar.extractall(cache, filter="data")
-    return target
+    return unpack_archive(archive, cache) / "jsonschemabench"
 
 
 def load_cases(root: Path, subsets: list[str], limit: int | None, seed: int) -> list[Case]:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import jsb_loops
+from bench import jsb_loops, plots
 from bench.report import fmt_cell
 
 # Published numbers (arXiv 2501.10868, Geng et al. 2025), only those we could source: declared
@@ -102,11 +102,7 @@ def markdown(summary: dict[str, dict[str, Any]], meta: dict[str, Any]) -> str:
 
 def plot(summary: dict[str, dict[str, Any]], path: Path, title: str) -> Path:
     """Bars of declared/empirical coverage and compliance per subset, paper marks as dots."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = plots.pyplot()
     subsets = list(summary)
     keys = ("declared_coverage", "empirical_coverage", "compliance")
     fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(subsets)), 4))
@@ -122,7 +118,4 @@ def plot(summary: dict[str, dict[str, Any]], path: Path, title: str) -> Path:
     ax.set_ylim(0, 1.05)
     ax.set_title(title)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return plots.save(plt, fig, path, dpi=120)

@@ -34,9 +34,9 @@ import jsonschema
 
 from bench import jsb_report
 from bench.jsb_data import SUBSETS, Case, data_root, load_cases, messages
-from bench.options import from_namespace
+from bench.options import from_namespace, resolve_model, shared_data_dir
+from bench.records import json_schema_format
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 DEFAULT_CACHE = Path.home() / ".cache" / "structserve" / "jsonschemabench"
 
 
@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--base-url", default="http://127.0.0.1:8000", help="Server root URL.")
     p.add_argument("--model", help="Model id (default: the first from GET /v1/models).")
     p.add_argument("--api-key", help="Bearer token, if the server wants one.")
-    p.add_argument("--data", type=Path, default=DEFAULT_DATA, help="Data folder or .tgz.")
+    p.add_argument("--data", type=Path, default=shared_data_dir(), help="Data folder or .tgz.")
     p.add_argument("--cache", type=Path, default=DEFAULT_CACHE, help="Where the .tgz unpacks.")
     p.add_argument("--subsets", default=",".join(SUBSETS), help="Comma-separated subsets.")
     p.add_argument("--limit", type=int, default=10, help="Schemas per subset (0: all).")
@@ -112,28 +112,26 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-async def _model(client: httpx.AsyncClient, model: str | None) -> str:
-    if model:
-        return model
-    response = await client.get("/v1/models")
-    response.raise_for_status()
-    return str(response.json()["data"][0]["id"])
-
-
-def _body(model: str, case: Case, config: JsbConfig, constrained: bool) -> dict[str, Any]:
+def _stream_body(
+    model: str, turns: list[dict[str, str]], max_tokens: int, response_format: dict | None
+) -> dict[str, Any]:
     body: dict[str, Any] = {
         "model": model,
-        "messages": messages(case.schema),
+        "messages": turns,
         "temperature": 0,
-        "max_tokens": 1 if config.declared_only else config.max_tokens,
+        "max_tokens": max_tokens,
         "stream": True,
         "stream_options": {"include_usage": True},
     }
-    if constrained:
-        body["response_format"] = {
-            "type": "json_schema",
-            "json_schema": {"name": "schema", "schema": case.schema, "strict": config.strict},
-        }
+    if response_format is not None:
+        body["response_format"] = response_format
+    return body
+
+
+def _body(model: str, case: Case, config: JsbConfig, constrained: bool) -> dict[str, Any]:
+    fmt = json_schema_format(case.schema, name="schema", strict=config.strict)
+    max_tokens = 1 if config.declared_only else config.max_tokens
+    body = _stream_body(model, messages(case.schema), max_tokens, fmt if constrained else None)
     body.update(config.extra_body)
     return body
 
@@ -245,18 +243,10 @@ TPOT_PROMPT = "List two-digit numbers as a JSON array."
 
 
 def _tpot_body(model: str, tokens: int, constrained: bool) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "model": model,
-        "messages": [{"role": "user", "content": TPOT_PROMPT}],
-        "temperature": 0,
-        "max_tokens": tokens,
-        "stream": True,
-        "stream_options": {"include_usage": True},
-    }
-    if constrained:
-        schema = {"name": "numbers", "schema": TPOT_SCHEMA, "strict": True}
-        body["response_format"] = {"type": "json_schema", "json_schema": schema}
-    else:
+    turns = [{"role": "user", "content": TPOT_PROMPT}]
+    fmt = json_schema_format(TPOT_SCHEMA, name="numbers") if constrained else None
+    body = _stream_body(model, turns, tokens, fmt)
+    if not constrained:
         body["ignore_eos"] = True
     return body
 
@@ -289,7 +279,7 @@ async def _amain(config: JsbConfig) -> dict[str, Any]:
     cases = load_cases(root, subsets, config.limit or None, config.seed)
     headers = {"Authorization": f"Bearer {config.api_key}"} if config.api_key else {}
     async with httpx.AsyncClient(base_url=config.base_url.rstrip("/"), headers=headers) as client:
-        model = await _model(client, config.model)
+        model = config.model or resolve_model(config.base_url, config.api_key)
         records = await run_cases(client, model, cases, config)
         tpot = await tpot_compare(client, model, config) if config.tpot else []
     meta = {

@@ -20,7 +20,6 @@ import numpy as np
 from bench.records import ErrorKind, RequestRecord
 
 PERCENTILES: tuple[float, ...] = (50.0, 90.0, 99.0)
-LATENCY_METRICS: tuple[str, ...] = ("ttft", "tpot", "itl", "e2el")
 SLO_METRICS: tuple[str, ...] = ("ttft", "tpot", "e2el")
 
 

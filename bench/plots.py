@@ -1,4 +1,5 @@
-"""PNG plots of a run: latency percentiles against throughput, and the TTFT CDF."""
+"""PNG plots of a run: latency percentiles against throughput, and the TTFT CDF (and the
+matplotlib set-up the other benchmark plots share)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from pathlib import Path
 from typing import Any
 
 
-def _pyplot() -> Any:
+def pyplot() -> Any:
+    """matplotlib's pyplot on the Agg backend (files only, no display)."""
     import matplotlib  # imported lazily: plotting is the last, optional step
 
     matplotlib.use("Agg")
@@ -33,7 +35,7 @@ def latency_vs_throughput(points: Sequence[Mapping[str, Any]], path: Path) -> Pa
     Returns:
         The path written.
     """
-    plt = _pyplot()
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     for ax, metric in zip(axes, ("ttft", "itl"), strict=True):
         for target, rows in _by_target(points).items():
@@ -53,7 +55,7 @@ def latency_vs_throughput(points: Sequence[Mapping[str, Any]], path: Path) -> Pa
         ax.set_yscale("log")
         _grid_and_legend(ax)
     fig.suptitle("Latency percentiles against throughput")
-    return _save(plt, fig, path)
+    return save(plt, fig, path)
 
 
 def ttft_cdf(points: Sequence[Mapping[str, Any]], path: Path) -> Path:
@@ -66,7 +68,7 @@ def ttft_cdf(points: Sequence[Mapping[str, Any]], path: Path) -> Path:
     Returns:
         The path written.
     """
-    plt = _pyplot()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     for p in points:
         values = sorted(v * 1000.0 for v in p.get("ttfts", []) if v is not None)
@@ -78,7 +80,7 @@ def ttft_cdf(points: Sequence[Mapping[str, Any]], path: Path) -> Path:
     ax.set_ylabel("share of requests")
     _grid_and_legend(ax)
     ax.set_title("TTFT CDF")
-    return _save(plt, fig, path)
+    return save(plt, fig, path)
 
 
 def _grid_and_legend(ax: Any) -> None:
@@ -86,8 +88,9 @@ def _grid_and_legend(ax: Any) -> None:
     ax.legend(fontsize=7)
 
 
-def _save(plt: Any, fig: Any, path: Path) -> Path:
+def save(plt: Any, fig: Any, path: Path, *, dpi: int = 110) -> Path:
+    """Lay out, write `fig` as a PNG at `path` and close it; returns `path`."""
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=dpi)
     plt.close(fig)
     return path

@@ -12,7 +12,7 @@ import contextlib
 import statistics
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -125,8 +125,3 @@ def growth(samples: Sequence[ProcSample], *, settle_share: float = 0.1, window: 
             "max": max(getattr(s, name) for s in samples),
         }
     return out
-
-
-def as_dicts(samples: Sequence[ProcSample]) -> list[dict[str, Any]]:
-    """The samples as JSON-able dicts."""
-    return [asdict(s) for s in samples]

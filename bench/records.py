@@ -107,9 +107,9 @@ class BenchRequest:
     schema: dict[str, Any] | None = None
 
 
-def json_schema_format(schema: Any) -> dict[str, Any]:
-    """The strict `response_format` the harness sends for a JSON-schema request."""
+def json_schema_format(schema: Any, *, name: str = "answer", strict: bool = True) -> dict[str, Any]:
+    """The `response_format` the harness sends for a JSON-schema request (strict by default)."""
     return {
         "type": "json_schema",
-        "json_schema": {"name": "answer", "schema": schema, "strict": True},
+        "json_schema": {"name": name, "schema": schema, "strict": strict},
     }

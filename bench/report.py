@@ -42,22 +42,16 @@ PER_REQUEST_KEYS: tuple[str, ...] = (
 def git_commit(repo: Path | None = None) -> str | None:
     """HEAD of the repository holding this package, `+dirty` when the tree has changes."""
     cwd = repo or Path(__file__).resolve().parent
+
+    def git(*args: str, check: bool = False) -> str:
+        run = subprocess.run(
+            ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=10, check=check
+        )
+        return run.stdout.strip()
+
     try:
-        head = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            timeout=10,
-        ).stdout.strip()
+        head = git("rev-parse", "HEAD", check=True)
+        dirty = git("status", "--porcelain", "--untracked-files=no")
     except (OSError, subprocess.SubprocessError):
         return None
     return head + ("+dirty" if dirty else "")

@@ -10,19 +10,16 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import json
 import logging
 import random
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import aiohttp
 
-from bench.client import Endpoint, stream_request
+from bench.client import Endpoint, stream_request, unary_request
 from bench.proc_sampler import ProcSampler
 from bench.records import BenchRequest, ErrorKind, RequestRecord
-from bench.validity import check_output
 
 log = logging.getLogger("structserve.soak")
 
@@ -102,51 +99,6 @@ def pick_mode(rng: random.Random, plan: SoakPlan) -> Mode:
     if draw < plan.abort_share:
         return Mode.ABORT
     return Mode.STREAM if rng.random() < plan.stream_share else Mode.UNARY
-
-
-def _fail(record: RequestRecord, kind: ErrorKind, detail: str) -> None:
-    record.error, record.error_detail, record.end = kind, detail, time.perf_counter()
-
-
-async def unary_request(
-    session: aiohttp.ClientSession, endpoint: Endpoint, request: BenchRequest, record: RequestRecord
-) -> RequestRecord:
-    """Send one non-streaming request and fill `record` (errors recorded, never raised)."""
-    body = endpoint.body(request)
-    body["stream"] = False
-    body.pop("stream_options", None)
-    record.prompt_tokens, record.start = request.prompt_tokens, time.perf_counter()
-    try:
-        async with asyncio.timeout(endpoint.timeout):
-            async with session.post(endpoint.url, json=body, headers=endpoint.headers()) as resp:
-                record.status = resp.status
-                raw = await resp.read()
-    except TimeoutError:
-        _fail(record, ErrorKind.TIMEOUT, f"no answer within {endpoint.timeout:g} s")
-        return record
-    except aiohttp.ClientError as exc:
-        _fail(record, ErrorKind.STREAM, f"{type(exc).__name__}: {exc}"[:200])
-        return record
-    except asyncio.CancelledError:
-        _fail(record, ErrorKind.CLIENT_ABORT, "cancelled by the harness")
-        raise
-    if record.status >= 400:
-        kind = ErrorKind.HTTP_4XX if record.status < 500 else ErrorKind.HTTP_5XX
-        _fail(record, kind, f"HTTP {record.status}: {raw[:200].decode('utf-8', 'replace')}")
-        return record
-    try:
-        data = json.loads(raw)
-        choice = data["choices"][0]
-        record.text = (choice.get("message") or {}).get("content") or choice.get("text") or ""
-        record.finish_reason = choice.get("finish_reason")
-        record.output_tokens = int((data.get("usage") or {}).get("completion_tokens") or 0)
-    except (ValueError, KeyError, IndexError, TypeError):
-        _fail(record, ErrorKind.STREAM, f"malformed answer: {raw[:80]!r}")
-        return record
-    record.end = time.perf_counter()
-    if request.schema is not None:
-        record.schema_valid = check_output(record.text, request.schema)
-    return record
 
 
 async def _send(

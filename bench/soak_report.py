@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from bench.latency import distribution
-from bench.proc_sampler import ProcSample, as_dicts, growth
+from bench.proc_sampler import ProcSample, growth
 from bench.soak import SoakPlan, SoakRun
 
 MIB = 2**20
@@ -112,7 +112,7 @@ def soak_result(
         "growth": grown,
         "checks": checks,
         "passed": all(c["ok"] for c in checks.values()),
-        "samples": as_dicts(samples),
+        "samples": [asdict(s) for s in samples],
     }
 
 

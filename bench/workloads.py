@@ -143,22 +143,8 @@ def build_requests(spec: str, n: int, sources: WorkloadSources, *, seed: int) ->
 def _corpus_text(sources: WorkloadSources) -> str:
     if sources.corpus is not None and sources.corpus.is_file():
         return sources.corpus.read_text(encoding="utf-8")
-    words = [
-        "the",
-        "quick",
-        "brown",
-        "fox",
-        "jumps",
-        "over",
-        "a",
-        "lazy",
-        "dog",
-        "while",
-        "seven",
-        "wizards",
-        "quietly",
-        "hum",
-    ]
+    words = ["the", "quick", "brown", "fox", "jumps", "over", "a", "lazy", "dog", "while",
+        "seven", "wizards", "quietly", "hum"]  # fmt: skip
     return " ".join(words[i % len(words)] for i in range(20_000))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from bench.formats import VARIANTS, Variant, engine_command
+from bench.formats import VARIANTS, Variant, engine_spec
 
 
 def _plain_model(tmp_path: Path) -> Path:
@@ -15,6 +15,11 @@ def _plain_model(tmp_path: Path) -> Path:
 
 def _variant(name: str) -> Variant:
     return next(v for v in VARIANTS if v.name == name)
+
+
+def engine_command(folder: Path, variant: Variant) -> tuple[list[str], dict[str, str]]:
+    spec = engine_spec(folder, variant)
+    return spec.command(), spec.environment()
 
 
 def test_dense_runs_through_the_empty_manifest(tmp_path: Path) -> None:
