@@ -236,8 +236,9 @@ def train_draft(
         {"steps", "loss_first", "loss_last", "seconds"}.
     """
     import torch
-    from tqdm import tqdm
     from transformers import AutoModelForCausalLM
+
+    from compress.heal import train_steps
 
     torch.manual_seed(cfg.seed)
     rng = random.Random(cfg.seed)
@@ -245,29 +246,32 @@ def train_draft(
     model.train()
     model.get_input_embeddings().weight.requires_grad_(False)
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
     masks = _zero_masks(model) if cfg.keep_zeros else []
     order: list[int] = []
-    losses: list[float] = []
-    t0 = time.time()
-    bar = tqdm(range(cfg.steps), desc="distill draft")
-    for step in bar:
+
+    def batch_loss(step: int) -> torch.Tensor:
+        nonlocal order
         if len(order) < cfg.batch:
             order += rng.sample(range(len(data)), len(data))
         picked, order = order[: cfg.batch], order[cfg.batch :]
-        ids, labels, mask = _batch_tensors([data[i] for i in picked], pad_id)
-        for group in opt.param_groups:
-            group["lr"] = _lr_at(step, cfg)
-        loss = _answer_loss(model, ids, labels, mask)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
+        return _answer_loss(model, *_batch_tensors([data[i] for i in picked], pad_id))
+
+    def keep_zeros() -> None:
         with torch.no_grad():
             for weight, keep in masks:
                 weight.mul_(keep)
-        losses.append(float(loss.detach()))
-        bar.set_postfix(loss=f"{losses[-1]:.3f}")
+
+    t0 = time.time()
+    losses = train_steps(
+        torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0),
+        params,
+        steps=cfg.steps,
+        lr_at=lambda step: _lr_at(step, cfg),
+        batch_loss=batch_loss,
+        clip=1.0,
+        desc="distill draft",
+        after_step=keep_zeros,
+    )
     model.eval()
     model.to(torch.bfloat16).save_pretrained(draft_dir)
     head = sum(losses[: min(5, len(losses))]) / max(1, min(5, len(losses)))

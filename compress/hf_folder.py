@@ -61,6 +61,33 @@ def write_layerdrop(target: Path, out: Path, kept: list[int]) -> Path:
     return out
 
 
+def decompressed_state(folder: Path, *, match_embeddings: bool = False) -> dict[str, Any]:
+    """Every tensor of a dense or structserve folder, each compressed linear replaced by its
+    effective weight `<layer>.weight` (model_loaders' own bundles: Ŵ exactly as the loaders
+    compute it).
+
+    Args:
+        folder: an HF folder, with or without a structserve manifest.
+        match_embeddings: cast each Ŵ to the embeddings' dtype (contiguous), as a dense
+            checkpoint stores it; else keep the dtype `to_dense` returns.
+
+    Returns:
+        Tensor name -> tensor, on CPU.
+    """
+    from model_loaders.checkpoint.manifest import load_manifest
+    from model_loaders.formats import bundle
+    from model_loaders.formats.writer import load_dense_state
+
+    state = load_dense_state(folder)
+    manifest = load_manifest(folder)
+    dtype = state["model.embed_tokens.weight"].dtype if match_embeddings else None
+    for entry in (manifest.layers if manifest else {}).values():
+        parts = {sfx: state.pop(f"{entry.name}.{sfx}") for sfx in entry.tensors()}
+        weight = bundle(entry, parts).to_dense()
+        state[f"{entry.name}.weight"] = weight.to(dtype).contiguous() if dtype else weight
+    return state
+
+
 def materialize(structured: Path, out: Path) -> Path:
     """A plain dense HF folder computing exactly what a structserve checkpoint computes.
 
@@ -77,17 +104,8 @@ def materialize(structured: Path, out: Path) -> Path:
     """
     from safetensors.torch import save_file
 
-    from model_loaders.checkpoint.manifest import expected_tensors, load_manifest
-    from model_loaders.formats import bundle
-    from model_loaders.formats.writer import load_dense_state
-
-    state = load_dense_state(structured)
-    manifest = load_manifest(structured)
+    state = decompressed_state(structured, match_embeddings=True)
     config = json.loads((structured / "config.json").read_text())
-    dtype = state["model.embed_tokens.weight"].dtype
-    for name, entry in (manifest.layers if manifest else {}).items():
-        tensors = {suffix: state.pop(f"{name}.{suffix}") for suffix in expected_tensors(entry)}
-        state[f"{name}.weight"] = bundle(entry, tensors).to_dense().to(dtype).contiguous()
     config.pop("quantization_config", None)
     if out.exists():
         shutil.rmtree(out)
