@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from transformers import AutoConfig
 
-    from compress.draft import copy_side_files
+    from compress.hf_folder import copy_side_files
 
     p = argparse.ArgumentParser(prog="structserve bench random-model", description=__doc__)
     p.add_argument("--like", type=Path, required=True, help="HF folder giving tokenizer/vocab")

@@ -213,6 +213,15 @@ def _zero_masks(model: torch.nn.Module) -> list[tuple[torch.Tensor, torch.Tensor
     return out
 
 
+def _apply_masks(masks: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+    """Hold the zeros of every (weight, mask) of `_zero_masks` at zero."""
+    import torch
+
+    with torch.no_grad():
+        for weight, keep in masks:
+            weight.mul_(keep)
+
+
 def _lr_at(step: int, cfg: DistillConfig) -> float:
     """Linear warm-up over the first 10% of the steps, then cosine decay to 0."""
     warm = max(1, cfg.steps // 10)
@@ -256,11 +265,6 @@ def train_draft(
         picked, order = order[: cfg.batch], order[cfg.batch :]
         return _answer_loss(model, *_batch_tensors([data[i] for i in picked], pad_id))
 
-    def keep_zeros() -> None:
-        with torch.no_grad():
-            for weight, keep in masks:
-                weight.mul_(keep)
-
     t0 = time.time()
     losses = train_steps(
         torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0),
@@ -270,7 +274,7 @@ def train_draft(
         batch_loss=batch_loss,
         clip=1.0,
         desc="distill draft",
-        after_step=keep_zeros,
+        after_step=lambda: _apply_masks(masks),
     )
     model.eval()
     model.to(torch.bfloat16).save_pretrained(draft_dir)

@@ -86,11 +86,9 @@ def eval_windows(
 ) -> list[Window]:
     """Windows of the test text (default: WikiText-2 test) tokenized with `model_dir`'s
     tokenizer.json."""
-    from tokenizers import Tokenizer
+    from compress.calibration import tokenize_file
 
-    text = default_test_text() if text is None else text
-    tok = Tokenizer.from_file(str(Path(model_dir) / "tokenizer.json"))
-    ids = tok.encode(Path(text).read_text(encoding="utf-8"), add_special_tokens=False).ids
+    ids = tokenize_file(model_dir, default_test_text() if text is None else text)
     return make_windows(ids, context=context, stride=stride, max_windows=max_windows)
 
 
