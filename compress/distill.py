@@ -89,6 +89,12 @@ def build_prompts(calib: Path, *, count: int, seed: int) -> list[str]:
     return prompts
 
 
+def _chat_text(tok: Any, prompt: str) -> str:
+    """`prompt` as one user turn in the target's chat template, ready for its answer."""
+    messages = [{"role": "user", "content": prompt}]
+    return str(tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
+
+
 def generate_answers(
     target_dir: Path, prompts: list[str], *, max_new_tokens: int, batch: int = 8
 ) -> list[list[int]]:
@@ -103,12 +109,7 @@ def generate_answers(
     model = AutoModelForCausalLM.from_pretrained(target_dir, dtype=torch.float32).eval()
     out: list[list[int]] = []
     for i in tqdm(range(0, len(prompts), batch), desc="target answers"):
-        texts = [
-            tok.apply_chat_template(
-                [{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True
-            )
-            for p in prompts[i : i + batch]
-        ]
+        texts = [_chat_text(tok, p) for p in prompts[i : i + batch]]
         enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
         with torch.no_grad():
             gen = model.generate(
@@ -150,10 +151,7 @@ def generate_answers_remote(
     model = httpx.get(f"{url}/v1/models", timeout=30).json()["data"][0]["id"]
 
     def one(prompt: str) -> list[int]:
-        text = tok.apply_chat_template(
-            [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
-        )
-        ids = tok(text, add_special_tokens=False)["input_ids"]
+        ids = tok(_chat_text(tok, prompt), add_special_tokens=False)["input_ids"]
         body = {
             "model": model,
             "prompt": ids,

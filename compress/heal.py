@@ -163,16 +163,13 @@ def train_steps(
     desc: str,
     after_step: Callable[[], None] | None = None,
 ) -> list[float]:
-    """`steps` optimizer steps (shared by healing and draft distillation).
+    """`steps` optimizer steps on `params` (healing and draft distillation).
 
     Args:
-        opt: the optimizer over `params`.
-        params: the trained tensors (their gradient norm is clipped to `clip`).
-        steps: optimizer steps.
-        lr_at: step -> learning rate of every parameter group.
-        batch_loss: step -> the loss of that step's batch.
+        opt, params: the optimizer and the tensors it trains (gradient norm clipped to `clip`).
+        steps, desc: step count and progress bar label.
+        lr_at, batch_loss: step -> learning rate of every group; step -> that step's loss.
         clip: gradient-norm clip.
-        desc: progress bar label.
         after_step: called after each optimizer step (e.g. to re-apply masks).
 
     Returns:

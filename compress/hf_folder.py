@@ -62,18 +62,10 @@ def write_layerdrop(target: Path, out: Path, kept: list[int]) -> Path:
 
 
 def decompressed_state(folder: Path, *, match_embeddings: bool = False) -> dict[str, Any]:
-    """Every tensor of a dense or structserve folder, each compressed linear replaced by its
-    effective weight `<layer>.weight` (model_loaders' own bundles: Ŵ exactly as the loaders
-    compute it).
-
-    Args:
-        folder: an HF folder, with or without a structserve manifest.
-        match_embeddings: cast each Ŵ to the embeddings' dtype (contiguous), as a dense
-            checkpoint stores it; else keep the dtype `to_dense` returns.
-
-    Returns:
-        Tensor name -> tensor, on CPU.
-    """
+    """Every tensor (name -> CPU tensor) of a dense or structserve `folder`, each compressed
+    linear replaced by its effective weight `<layer>.weight` (model_loaders' own bundles).
+    `match_embeddings`: cast each Ŵ to the embeddings' dtype (contiguous), as a dense
+    checkpoint stores it; else keep the dtype `to_dense` returns."""
     from model_loaders.checkpoint.manifest import load_manifest
     from model_loaders.formats import bundle
     from model_loaders.formats.writer import load_dense_state
