@@ -90,9 +90,10 @@ def _heal_linear_cls():  # type: ignore[no-untyped-def]
             """The trainable tensors."""
             return [getattr(self, f"f_{k}") for k in self.trained]
 
-        def bundle(self) -> FormatTensors:
-            """The format bundle of the current tensors (differentiable)."""
-            return self.cls(**{k: getattr(self, f"f_{k}") for k in self.trained + self.fixed})
+        def bundle(self, *, detach: bool = False) -> FormatTensors:
+            """The format bundle of the current tensors (differentiable unless `detach`)."""
+            parts = {k: getattr(self, f"f_{k}") for k in self.trained + self.fixed}
+            return self.cls(**{k: v.detach() if detach else v for k, v in parts.items()})
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             # x: [..., in] -> [..., out]
@@ -235,17 +236,6 @@ def _windows(dense_dir: Path, calib: Path, cfg: HealConfig) -> tuple[torch.Tenso
     return train, held
 
 
-def _detached_bundles(linears: dict[str, Any]) -> dict[str, FormatTensors]:
-    """HF module name -> the format bundle of a HealLinear's current tensors (no grad)."""
-    import torch
-
-    with torch.no_grad():
-        layers = {name: lin.bundle() for name, lin in linears.items()}
-        return {
-            n: type(b)(**{k: v.detach() for k, v in b.tensors().items()}) for n, b in layers.items()
-        }
-
-
 def heal(
     dense_dir: Path,
     compressed_dir: Path,
@@ -283,7 +273,7 @@ def heal(
     kl_before = _mean_kl(teacher, student, held)
     history = distill(teacher, student, params, train, cfg) if cfg.steps else []
     kl_after = _mean_kl(teacher, student, held)
-    write_checkpoint(dense_dir, out_dir, _detached_bundles(linears))
+    write_checkpoint(dense_dir, out_dir, {n: lin.bundle(detach=True) for n, lin in linears.items()})
     report = {
         "config": asdict(cfg),
         "dense": str(dense_dir),
