@@ -86,10 +86,6 @@ def _heal_linear_cls():  # type: ignore[no-untyped-def]
             b = None if bias is None else torch.nn.Parameter(bias.float(), requires_grad=False)
             self.bias = b
 
-        def factors(self) -> list[torch.nn.Parameter]:
-            """The trainable tensors."""
-            return [getattr(self, f"f_{k}") for k in self.trained]
-
         def bundle(self, *, detach: bool = False) -> FormatTensors:
             """The format bundle of the current tensors (differentiable unless `detach`)."""
             parts = {k: getattr(self, f"f_{k}") for k in self.trained + self.fixed}
@@ -268,7 +264,7 @@ def heal(
     teacher = AutoModelForCausalLM.from_pretrained(dense_dir, dtype=torch.float32).eval()
     teacher.requires_grad_(False)
     student, linears = load_student(compressed_dir)
-    params = [p for lin in linears.values() for p in lin.factors()]
+    params = [p for lin in linears.values() for p in lin.parameters() if p.requires_grad]
     train, held = _windows(dense_dir, calib, cfg)
     kl_before = _mean_kl(teacher, student, held)
     history = distill(teacher, student, params, train, cfg) if cfg.steps else []
