@@ -138,6 +138,39 @@ def _adam_phase(
     return s, loss
 
 
+def _group_solutions(
+    prob: _Problem,
+    kc: slice,
+    brows: torch.Tensor,
+    a2: torch.Tensor,
+    z: torch.Tensor,
+    v_cur: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Loss terms of one 4-group per output block: now, and with each of the 6 masks at its
+    least-squares values.
+
+    Returns:
+        (current value [nbo], best value per mask [nbo, 6], its values [nbo, 6, 2]).
+    """
+    import torch
+
+    combos = torch.tensor(MASKS_2_OF_4)  # [6, 2]
+    if prob.full:
+        m = brows @ prob.h[kc, kc] @ brows.transpose(1, 2)  # [nbo, 4, 4]
+    else:
+        m = (brows * prob.h[kc][None, None, :]) @ brows.transpose(1, 2)
+    f = (brows @ z[:, :, None]).squeeze(-1) - a2[:, None] * (m @ v_cur[:, :, None]).squeeze(-1)
+    cur_val = 2 * (v_cur * f).sum(1) + a2 * (v_cur * (m @ v_cur[:, :, None]).squeeze(-1)).sum(1)
+    mm = m[:, combos[:, :, None], combos[:, None, :]]  # [nbo, 6, 2, 2]
+    mm = mm + 1e-10 * mm.diagonal(dim1=-2, dim2=-1).mean(-1)[..., None, None].clamp_min(
+        1e-30
+    ) * torch.eye(2)
+    fm = f[:, combos]  # [nbo, 6, 2]
+    sol = torch.linalg.solve(mm, fm[..., None]).squeeze(-1)  # [nbo, 6, 2]
+    vals = -(fm * sol).sum(-1) / a2[:, None]  # [nbo, 6]
+    return cur_val, vals, sol
+
+
 def _sparse_core_step(prob: _Problem, s: torch.Tensor, mask: torch.Tensor) -> None:
     """Greedy exact re-solve of one 4-group per block pair (in place on s and mask)."""
     import torch
@@ -167,20 +200,7 @@ def _sparse_core_step(prob: _Problem, s: torch.Tensor, mask: torch.Tensor) -> No
         v_cur = s[i0[:, None], cols]  # [nbo, 4]
         a2 = (a * a).sum(1).clamp_min(1e-30)  # [nbo]
         z = torch.einsum("jo,joi->ji", a, eh[:, kc].reshape(nbo, bso, bsi))  # [nbo, bsi]
-        if prob.full:
-            hk = prob.h[kc, kc]
-            m = brows @ hk @ brows.transpose(1, 2)  # [nbo, 4, 4]
-        else:
-            m = (brows * prob.h[kc][None, None, :]) @ brows.transpose(1, 2)
-        f = (brows @ z[:, :, None]).squeeze(-1) - a2[:, None] * (m @ v_cur[:, :, None]).squeeze(-1)
-        cur_val = 2 * (v_cur * f).sum(1) + a2 * (v_cur * (m @ v_cur[:, :, None]).squeeze(-1)).sum(1)
-        mm = m[:, combos[:, :, None], combos[:, None, :]]  # [nbo, 6, 2, 2]
-        mm = mm + 1e-10 * mm.diagonal(dim1=-2, dim2=-1).mean(-1)[..., None, None].clamp_min(
-            1e-30
-        ) * torch.eye(2)
-        fm = f[:, combos]  # [nbo, 6, 2]
-        sol = torch.linalg.solve(mm, fm[..., None]).squeeze(-1)  # [nbo, 6, 2]
-        vals = -(fm * sol).sum(-1) / a2[:, None]  # [nbo, 6]
+        cur_val, vals, sol = _group_solutions(prob, kc, brows, a2, z, v_cur)
         best = vals.argmin(dim=1)
         better = vals[rows_j, best] < cur_val - 1e-12 * prob.norm0
         if not bool(better.any()):

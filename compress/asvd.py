@@ -79,7 +79,6 @@ def compress_linear(
     hessian: torch.Tensor,
     *,
     rank: int,
-    damp: float = 0.01,
     fisher: torch.Tensor | None = None,
 ) -> CompressedLinear:
     """Whitened truncated SVD of `weight` [out, in] at `rank`.
@@ -88,7 +87,6 @@ def compress_linear(
         weight: [out, in].
         hessian: [in, in] calibration second moment.
         rank: kept rank.
-        damp: relative dampening of H before the Cholesky factorization.
         fisher: [out] output-channel Fisher: minimize the estimated loss instead of the output
             error (module docstring).
 
@@ -97,7 +95,7 @@ def compress_linear(
     """
     import torch
 
-    chol = whitening(hessian, damp=damp)  # [in, in] lower
+    chol = whitening(hessian)  # [in, in] lower (H dampened by 1%)
     g = None if fisher is None else loss_weights(fisher)  # [out]
     target = weight.double() if g is None else g[:, None] * weight.double()
     u, s, vh = torch.linalg.svd(target @ chol, full_matrices=False)

@@ -71,10 +71,7 @@ class HessianCollector:
         def hook(module: torch.nn.Module, args: tuple, output: object) -> None:
             x = args[0].detach().reshape(-1, args[0].shape[-1]).float()  # [tokens, in]
             xtx = (x.T @ x).double()
-            if name in self._sums:
-                self._sums[name] += xtx
-            else:
-                self._sums[name] = xtx
+            self._sums[name] = self._sums[name] + xtx if name in self._sums else xtx
             self._counts[name] = self._counts.get(name, 0) + x.shape[0]
 
         return hook

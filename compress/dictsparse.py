@@ -60,6 +60,15 @@ def _coef(values: torch.Tensor, support: torch.Tensor, k: int) -> torch.Tensor:
     return c.scatter_(0, support, values)
 
 
+def _refit_dictionary(w: torch.Tensor, h: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    """D = W H Cᵀ (C H Cᵀ)⁻¹ [out, k], the output-error minimizer for fixed C [k, in]."""
+    import torch
+
+    chc = c @ h @ c.T  # [k, k]
+    chc.diagonal().add_(1e-9 * chc.diagonal().mean().clamp_min(1e-30))
+    return torch.linalg.solve(chc, (w @ h @ c.T).T).T
+
+
 def compress_linear(
     weight: torch.Tensor,
     hessian: torch.Tensor,
@@ -96,15 +105,9 @@ def compress_linear(
     support = (d.T @ w).abs().topk(s, dim=0).indices.sort(dim=0).values  # [s, in]
     values = _fit_values(d, w, support)
     for _ in range(refits):
-        c = _coef(values, support, k)
-        chc = c @ h_damped @ c.T
-        chc.diagonal().add_(1e-9 * chc.diagonal().mean().clamp_min(1e-30))
-        d = torch.linalg.solve(chc, (w @ h_damped @ c.T).T).T  # [out, k]
+        d = _refit_dictionary(w, h_damped, _coef(values, support, k))
         values = _fit_values(d, w, support)
-    c = _coef(values, support, k)
-    chc = c @ h_damped @ c.T
-    chc.diagonal().add_(1e-9 * chc.diagonal().mean().clamp_min(1e-30))
-    d = torch.linalg.solve(chc, (w @ h_damped @ c.T).T).T
+    d = _refit_dictionary(w, h_damped, _coef(values, support, k))
     return CompressedLinear(
         "dictsparse",
         (out_f, in_f),

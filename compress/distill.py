@@ -89,6 +89,12 @@ def build_prompts(calib: Path, *, count: int, seed: int) -> list[str]:
     return prompts
 
 
+def _chat_text(tok: Any, prompt: str) -> str:
+    """`prompt` as one user turn in the target's chat template, ready for its answer."""
+    messages = [{"role": "user", "content": prompt}]
+    return str(tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
+
+
 def generate_answers(
     target_dir: Path, prompts: list[str], *, max_new_tokens: int, batch: int = 8
 ) -> list[list[int]]:
@@ -103,12 +109,7 @@ def generate_answers(
     model = AutoModelForCausalLM.from_pretrained(target_dir, dtype=torch.float32).eval()
     out: list[list[int]] = []
     for i in tqdm(range(0, len(prompts), batch), desc="target answers"):
-        texts = [
-            tok.apply_chat_template(
-                [{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True
-            )
-            for p in prompts[i : i + batch]
-        ]
+        texts = [_chat_text(tok, p) for p in prompts[i : i + batch]]
         enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
         with torch.no_grad():
             gen = model.generate(
@@ -150,10 +151,7 @@ def generate_answers_remote(
     model = httpx.get(f"{url}/v1/models", timeout=30).json()["data"][0]["id"]
 
     def one(prompt: str) -> list[int]:
-        text = tok.apply_chat_template(
-            [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
-        )
-        ids = tok(text, add_special_tokens=False)["input_ids"]
+        ids = tok(_chat_text(tok, prompt), add_special_tokens=False)["input_ids"]
         body = {
             "model": model,
             "prompt": ids,
@@ -213,6 +211,15 @@ def _zero_masks(model: torch.nn.Module) -> list[tuple[torch.Tensor, torch.Tensor
     return out
 
 
+def _apply_masks(masks: list[tuple[torch.Tensor, torch.Tensor]]) -> None:
+    """Hold the zeros of every (weight, mask) of `_zero_masks` at zero."""
+    import torch
+
+    with torch.no_grad():
+        for weight, keep in masks:
+            weight.mul_(keep)
+
+
 def _lr_at(step: int, cfg: DistillConfig) -> float:
     """Linear warm-up over the first 10% of the steps, then cosine decay to 0."""
     warm = max(1, cfg.steps // 10)
@@ -236,8 +243,9 @@ def train_draft(
         {"steps", "loss_first", "loss_last", "seconds"}.
     """
     import torch
-    from tqdm import tqdm
     from transformers import AutoModelForCausalLM
+
+    from compress.heal import train_steps
 
     torch.manual_seed(cfg.seed)
     rng = random.Random(cfg.seed)
@@ -245,29 +253,27 @@ def train_draft(
     model.train()
     model.get_input_embeddings().weight.requires_grad_(False)
     params = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
     masks = _zero_masks(model) if cfg.keep_zeros else []
     order: list[int] = []
-    losses: list[float] = []
-    t0 = time.time()
-    bar = tqdm(range(cfg.steps), desc="distill draft")
-    for step in bar:
+
+    def batch_loss(step: int) -> torch.Tensor:
+        nonlocal order
         if len(order) < cfg.batch:
             order += rng.sample(range(len(data)), len(data))
         picked, order = order[: cfg.batch], order[cfg.batch :]
-        ids, labels, mask = _batch_tensors([data[i] for i in picked], pad_id)
-        for group in opt.param_groups:
-            group["lr"] = _lr_at(step, cfg)
-        loss = _answer_loss(model, ids, labels, mask)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        with torch.no_grad():
-            for weight, keep in masks:
-                weight.mul_(keep)
-        losses.append(float(loss.detach()))
-        bar.set_postfix(loss=f"{losses[-1]:.3f}")
+        return _answer_loss(model, *_batch_tensors([data[i] for i in picked], pad_id))
+
+    t0 = time.time()
+    losses = train_steps(
+        torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0),
+        params,
+        steps=cfg.steps,
+        lr_at=lambda step: _lr_at(step, cfg),
+        batch_loss=batch_loss,
+        clip=1.0,
+        desc="distill draft",
+        after_step=lambda: _apply_masks(masks),
+    )
     model.eval()
     model.to(torch.bfloat16).save_pretrained(draft_dir)
     head = sum(losses[: min(5, len(losses))]) / max(1, min(5, len(losses)))

@@ -37,7 +37,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from compress.distill import DistillConfig
-from compress.hf_folder import copy_side_files as copy_side_files  # re-export (bench.random_llama)
 from compress.hf_folder import materialize, write_layerdrop
 from compress.options import from_namespace
 from compress.shared_data import default_calib

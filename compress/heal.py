@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -85,13 +86,10 @@ def _heal_linear_cls():  # type: ignore[no-untyped-def]
             b = None if bias is None else torch.nn.Parameter(bias.float(), requires_grad=False)
             self.bias = b
 
-        def factors(self) -> list[torch.nn.Parameter]:
-            """The trainable tensors."""
-            return [getattr(self, f"f_{k}") for k in self.trained]
-
-        def bundle(self) -> FormatTensors:
-            """The format bundle of the current tensors (differentiable)."""
-            return self.cls(**{k: getattr(self, f"f_{k}") for k in self.trained + self.fixed})
+        def bundle(self, *, detach: bool = False) -> FormatTensors:
+            """The format bundle of the current tensors (differentiable unless `detach`)."""
+            parts = {k: getattr(self, f"f_{k}") for k in self.trained + self.fixed}
+            return self.cls(**{k: v.detach() if detach else v for k, v in parts.items()})
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             # x: [..., in] -> [..., out]
@@ -109,8 +107,7 @@ def load_student(compressed_dir: Path) -> tuple[Any, dict[str, Any]]:
     Returns:
         (model, HF module name -> HealLinear). Only the HealLinears' factors require grad.
     """
-    from transformers import AutoConfig, AutoModelForCausalLM
-
+    from compress.perplexity import model_from_state
     from model_loaders.checkpoint.manifest import load_manifest
     from model_loaders.formats.writer import load_dense_state
 
@@ -122,11 +119,7 @@ def load_student(compressed_dir: Path) -> tuple[Any, dict[str, Any]]:
         e.name: {sfx: state.pop(f"{e.name}.{sfx}") for sfx in e.tensors()}
         for e in manifest.layers.values()
     }
-    config = AutoConfig.from_pretrained(compressed_dir)
-    config.quantization_config = None
-    model = AutoModelForCausalLM.from_config(config).float()
-    model.load_state_dict({k: v.float() for k, v in state.items()}, strict=False)
-    model.tie_weights()
+    model = model_from_state(compressed_dir, state)
     model.requires_grad_(False)
     heal_cls = _heal_linear_cls()
     linears = {}
@@ -156,34 +149,75 @@ def _mean_kl(teacher: Any, student: Any, ids: torch.Tensor) -> float:
     return sum(losses) / len(losses)
 
 
+def train_steps(
+    opt: torch.optim.Optimizer,
+    params: list[torch.Tensor],
+    *,
+    steps: int,
+    lr_at: Callable[[int], float],
+    batch_loss: Callable[[int], torch.Tensor],
+    clip: float,
+    desc: str,
+    after_step: Callable[[], None] | None = None,
+) -> list[float]:
+    """`steps` optimizer steps on `params` (healing and draft distillation).
+
+    Args:
+        opt, params: the optimizer and the tensors it trains (gradient norm clipped to `clip`).
+        steps, desc: step count and progress bar label.
+        lr_at, batch_loss: step -> learning rate of every group; step -> that step's loss.
+        clip: gradient-norm clip.
+        after_step: called after each optimizer step (e.g. to re-apply masks).
+
+    Returns:
+        The loss of every step.
+    """
+    import torch
+    from tqdm import tqdm
+
+    history: list[float] = []
+    bar = tqdm(range(steps), desc=desc, disable=steps < 2)
+    for step in bar:
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step)
+        loss = batch_loss(step)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, clip)
+        opt.step()
+        if after_step is not None:
+            after_step()
+        history.append(float(loss.detach()))
+        bar.set_postfix(loss=f"{history[-1]:.4f}")
+    return history
+
+
 def distill(
     teacher: Any, student: Any, params: list[torch.Tensor], ids: torch.Tensor, cfg: HealConfig
 ) -> list[float]:
-    """Run `cfg.steps` Adam steps on `params`, batch i = ids[i*batch:(i+1)*batch].
+    """Run `cfg.steps` Adam steps on `params` (lr linearly decayed to 0), batch i =
+    ids[i*batch:(i+1)*batch].
 
     Returns:
         The training KL of every step.
     """
     import torch
-    from tqdm import tqdm
 
-    opt = torch.optim.Adam(params, lr=cfg.lr)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1.0 - s / cfg.steps)
-    history = []
-    bar = tqdm(range(cfg.steps), desc="heal", disable=cfg.steps < 2)
-    for step in bar:
+    def batch_loss(step: int) -> torch.Tensor:
         x = ids[step * cfg.batch : (step + 1) * cfg.batch]  # [B, L]
         with torch.no_grad():
             target = teacher(x).logits  # [B, L, V]
-        loss = kl_loss(target, student(x).logits)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, cfg.clip)
-        opt.step()
-        sched.step()
-        history.append(float(loss.detach()))
-        bar.set_postfix(kl=f"{history[-1]:.4f}")
-    return history
+        return kl_loss(target, student(x).logits)
+
+    return train_steps(
+        torch.optim.Adam(params, lr=cfg.lr),
+        params,
+        steps=cfg.steps,
+        lr_at=lambda step: cfg.lr * (1.0 - step / cfg.steps),
+        batch_loss=batch_loss,
+        clip=cfg.clip,
+        desc="heal",
+    )
 
 
 def _windows(dense_dir: Path, calib: Path, cfg: HealConfig) -> tuple[torch.Tensor, torch.Tensor]:
@@ -196,17 +230,6 @@ def _windows(dense_dir: Path, calib: Path, cfg: HealConfig) -> tuple[torch.Tenso
     )
     held = calibration_samples(dense_dir, calib, nsamples=cfg.eval_windows, seed=cfg.seed + 1, **kw)
     return train, held
-
-
-def _detached_bundles(linears: dict[str, Any]) -> dict[str, FormatTensors]:
-    """HF module name -> the format bundle of a HealLinear's current tensors (no grad)."""
-    import torch
-
-    with torch.no_grad():
-        layers = {name: lin.bundle() for name, lin in linears.items()}
-        return {
-            n: type(b)(**{k: v.detach() for k, v in b.tensors().items()}) for n, b in layers.items()
-        }
 
 
 def heal(
@@ -241,12 +264,12 @@ def heal(
     teacher = AutoModelForCausalLM.from_pretrained(dense_dir, dtype=torch.float32).eval()
     teacher.requires_grad_(False)
     student, linears = load_student(compressed_dir)
-    params = [p for lin in linears.values() for p in lin.factors()]
+    params = [p for lin in linears.values() for p in lin.parameters() if p.requires_grad]
     train, held = _windows(dense_dir, calib, cfg)
     kl_before = _mean_kl(teacher, student, held)
     history = distill(teacher, student, params, train, cfg) if cfg.steps else []
     kl_after = _mean_kl(teacher, student, held)
-    write_checkpoint(dense_dir, out_dir, _detached_bundles(linears))
+    write_checkpoint(dense_dir, out_dir, {n: lin.bundle(detach=True) for n, lin in linears.items()})
     report = {
         "config": asdict(cfg),
         "dense": str(dense_dir),

@@ -23,6 +23,18 @@ def copy_side_files(src: Path, dst: Path) -> None:
             shutil.copy2(f, dst / f.name)
 
 
+def _write_folder(src: Path, out: Path, config: dict[str, Any], state: dict[str, Any]) -> Path:
+    """Replace `out` by a dense HF folder: `src`'s side files, `config`, one safetensors file."""
+    from safetensors.torch import save_file
+
+    if out.exists():
+        shutil.rmtree(out)
+    copy_side_files(src, out)
+    (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    save_file(state, str(out / "model.safetensors"), metadata={"format": "pt"})
+    return out
+
+
 def write_layerdrop(target: Path, out: Path, kept: list[int]) -> Path:
     """A dense HF folder with only the `kept` decoder layers (renumbered 0..N-1).
 
@@ -34,8 +46,6 @@ def write_layerdrop(target: Path, out: Path, kept: list[int]) -> Path:
     Returns:
         out.
     """
-    from safetensors.torch import save_file
-
     from model_loaders.formats.writer import load_dense_state
 
     state = load_dense_state(target)
@@ -50,15 +60,29 @@ def write_layerdrop(target: Path, out: Path, kept: list[int]) -> Path:
             rest = key.split(".", 3)[3]
             key = f"model.layers.{new_index[old]}.{rest}"
         draft[key] = tensor.contiguous()
-    if out.exists():
-        shutil.rmtree(out)
-    copy_side_files(target, out)
     config["num_hidden_layers"] = len(kept)
     if isinstance(config.get("layer_types"), list):
         config["layer_types"] = [config["layer_types"][i] for i in kept]
-    (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-    save_file(draft, str(out / "model.safetensors"), metadata={"format": "pt"})
-    return out
+    return _write_folder(target, out, config, draft)
+
+
+def decompressed_state(folder: Path, *, match_embeddings: bool = False) -> dict[str, Any]:
+    """Every tensor (name -> CPU tensor) of a dense or structserve `folder`, each compressed
+    linear replaced by its effective weight `<layer>.weight` (model_loaders' own bundles).
+    `match_embeddings`: cast each Ŵ to the embeddings' dtype (contiguous), as a dense
+    checkpoint stores it; else keep the dtype `to_dense` returns."""
+    from model_loaders.checkpoint.manifest import load_manifest
+    from model_loaders.formats import bundle
+    from model_loaders.formats.writer import load_dense_state
+
+    state = load_dense_state(folder)
+    manifest = load_manifest(folder)
+    dtype = state["model.embed_tokens.weight"].dtype if match_embeddings else None
+    for entry in (manifest.layers if manifest else {}).values():
+        parts = {sfx: state.pop(f"{entry.name}.{sfx}") for sfx in entry.tensors()}
+        weight = bundle(entry, parts).to_dense()
+        state[f"{entry.name}.weight"] = weight.to(dtype).contiguous() if dtype else weight
+    return state
 
 
 def materialize(structured: Path, out: Path) -> Path:
@@ -75,23 +99,7 @@ def materialize(structured: Path, out: Path) -> Path:
     Returns:
         out.
     """
-    from safetensors.torch import save_file
-
-    from model_loaders.checkpoint.manifest import expected_tensors, load_manifest
-    from model_loaders.formats import bundle
-    from model_loaders.formats.writer import load_dense_state
-
-    state = load_dense_state(structured)
-    manifest = load_manifest(structured)
+    state = decompressed_state(structured, match_embeddings=True)
     config = json.loads((structured / "config.json").read_text())
-    dtype = state["model.embed_tokens.weight"].dtype
-    for name, entry in (manifest.layers if manifest else {}).items():
-        tensors = {suffix: state.pop(f"{name}.{suffix}") for suffix in expected_tensors(entry)}
-        state[f"{name}.weight"] = bundle(entry, tensors).to_dense().to(dtype).contiguous()
     config.pop("quantization_config", None)
-    if out.exists():
-        shutil.rmtree(out)
-    copy_side_files(structured, out)
-    (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-    save_file(state, str(out / "model.safetensors"), metadata={"format": "pt"})
-    return out
+    return _write_folder(structured, out, config, state)

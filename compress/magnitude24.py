@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from compress.masks import mask24_from_scores
-from compress.types import CompressedLinear
+from compress.masks import prune24
 
 if TYPE_CHECKING:
     import torch
+
+    from compress.types import CompressedLinear
 
 
 def compress_linear(weight: torch.Tensor, hessian: torch.Tensor | None = None) -> CompressedLinear:
@@ -21,7 +22,4 @@ def compress_linear(weight: torch.Tensor, hessian: torch.Tensor | None = None) -
     Returns:
         A sparse24 CompressedLinear.
     """
-    mask = mask24_from_scores(weight.abs())
-    return CompressedLinear(
-        "sparse24", tuple(weight.shape), {"weight": weight * mask, "mask": mask}
-    )
+    return prune24(weight, weight.abs())

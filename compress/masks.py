@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from compress.types import CompressedLinear
+
 if TYPE_CHECKING:
     import torch
 
@@ -28,6 +30,14 @@ def mask24_from_scores(scores: torch.Tensor) -> torch.Tensor:
     mask = torch.zeros_like(groups, dtype=torch.bool)
     mask.scatter_(-1, top, True)
     return mask.reshape(out_f, in_f)
+
+
+def prune24(weight: torch.Tensor, scores: torch.Tensor) -> CompressedLinear:
+    """The sparse24 CompressedLinear keeping, in `weight` [out, in], the 2 highest `scores` of
+    every group of 4 inputs (no weight update)."""
+    mask = mask24_from_scores(scores)  # [out, in]
+    tensors = {"weight": weight * mask, "mask": mask}
+    return CompressedLinear("sparse24", tuple(weight.shape), tensors)
 
 
 def is_24(mask: torch.Tensor) -> bool:

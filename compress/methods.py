@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -10,7 +9,6 @@ from compress.options import option
 
 if TYPE_CHECKING:
     import torch
-    from torch import Tensor
 
     from compress.types import CompressedLinear
 
@@ -19,17 +17,9 @@ LOWRANK_METHODS = ("svd", "asvd")
 
 @dataclass(frozen=True)
 class MethodConfig:
-    """Per-method options (validated once by the CLI; each option field is its own CLI flag).
-
-    ratio: target parameter ratio (svd, asvd, dict), over the compressed linears.
-    allocation: rank allocation for svd/asvd, "uniform", "global" or "fisher" (asvd).
-    asvd_objective: "output" (SVD-LLM: output error) or "loss" (Fisher-weighted output error).
-    dense_fraction: share of rows/columns kept dense (spense).
-    spense_axis: "rows" (the checkpoint format) or "cols".
-    dict_sparsity: s / k for dict.
-    armor_iters, armor_adam_steps, armor_lr, armor_block_size, armor_hessian, armor_init:
-    ARMOR options (armor_lr for A and B; the kept values get armor_lr / 10).
-    ranks: HF module name -> rank, filled by a global allocation (not an option).
+    """Per-method options, validated once by the CLI. Each `option(...)` field is its own CLI
+    flag and documented by its help; `ranks` (HF module name -> rank) is filled by a global
+    allocation (compress/allocation.py).
     """
 
     method: str
@@ -80,83 +70,7 @@ def needs_fisher(method: MethodConfig) -> bool:
     )
 
 
-# (cfg, HF module name, weight [out, in], hessian [in, in], fisher [out] or None) -> result
-Compressor = Callable[
-    ["MethodConfig", str, "torch.Tensor", "torch.Tensor", "torch.Tensor | None"],
-    "CompressedLinear",
-]
-
-
-def _sparse24(
-    cfg: MethodConfig, name: str, w: Tensor, h: Tensor, fisher: Tensor | None
-) -> CompressedLinear:
-    from compress import magnitude24, sparsegpt24, wanda24
-
-    if cfg.method == "magnitude24":
-        return magnitude24.compress_linear(w)
-    return (wanda24 if cfg.method == "wanda24" else sparsegpt24).compress_linear(w, h)
-
-
-def _armor(
-    cfg: MethodConfig, name: str, w: Tensor, h: Tensor, fisher: Tensor | None
-) -> CompressedLinear:
-    from compress import armor
-
-    opts = armor.ArmorOptions(
-        block_size=cfg.armor_block_size,
-        iters=cfg.armor_iters,
-        adam_steps=cfg.armor_adam_steps,
-        lr=cfg.armor_lr,
-        lr_values=cfg.armor_lr / 10,
-        hessian=cfg.armor_hessian,
-        init=cfg.armor_init,
-    )
-    return armor.compress_linear(w, h, options=opts)
-
-
-def _spense(
-    cfg: MethodConfig, name: str, w: Tensor, h: Tensor, fisher: Tensor | None
-) -> CompressedLinear:
-    from compress import spense
-
-    return spense.compress_linear(w, h, fraction=cfg.dense_fraction, axis=cfg.spense_axis)
-
-
-def _lowrank(
-    cfg: MethodConfig, name: str, w: Tensor, h: Tensor, fisher: Tensor | None
-) -> CompressedLinear:
-    from compress import asvd, svd
-
-    shape = (int(w.shape[0]), int(w.shape[1]))
-    rank = cfg.ranks.get(name) or svd.uniform_rank(shape, cfg.ratio)
-    if cfg.method == "svd":
-        return svd.compress_linear(w, h, rank=rank)
-    if cfg.asvd_objective == "loss":
-        if fisher is None:
-            raise ValueError(f"{name}: asvd objective 'loss' needs its output Fisher")
-        return asvd.compress_linear(w, h, rank=rank, fisher=fisher)
-    return asvd.compress_linear(w, h, rank=rank)
-
-
-def _dict(
-    cfg: MethodConfig, name: str, w: Tensor, h: Tensor, fisher: Tensor | None
-) -> CompressedLinear:
-    from compress import dictsparse
-
-    return dictsparse.compress_linear(w, h, ratio=cfg.ratio, sparsity=cfg.dict_sparsity)
-
-
-_COMPRESSORS: dict[str, Compressor] = {
-    "magnitude24": _sparse24,
-    "wanda24": _sparse24,
-    "sparsegpt24": _sparse24,
-    "armor": _armor,
-    "spense": _spense,
-    "svd": _lowrank,
-    "asvd": _lowrank,
-    "dict": _dict,
-}
-METHODS = tuple(_COMPRESSORS)  # magnitude24, wanda24, sparsegpt24, armor, spense, svd, asvd, dict
+METHODS = ("magnitude24", "wanda24", "sparsegpt24", "armor", "spense", "svd", "asvd", "dict")
 
 
 def compress_one(
@@ -178,7 +92,39 @@ def compress_one(
     Returns:
         The CompressedLinear.
     """
-    compressor = _COMPRESSORS.get(cfg.method)
-    if compressor is None:
-        raise ValueError(f"unknown method {cfg.method!r}; choose from {', '.join(METHODS)}")
-    return compressor(cfg, name, weight, hessian, fisher)
+    from compress import armor, asvd, dictsparse, magnitude24, sparsegpt24, spense, svd, wanda24
+
+    method = cfg.method
+    if method == "magnitude24":
+        return magnitude24.compress_linear(weight)
+    if method in ("wanda24", "sparsegpt24"):
+        return (wanda24 if method == "wanda24" else sparsegpt24).compress_linear(weight, hessian)
+    if method == "armor":
+        opts = armor.ArmorOptions(
+            block_size=cfg.armor_block_size,
+            iters=cfg.armor_iters,
+            adam_steps=cfg.armor_adam_steps,
+            lr=cfg.armor_lr,
+            lr_values=cfg.armor_lr / 10,
+            hessian=cfg.armor_hessian,
+            init=cfg.armor_init,
+        )
+        return armor.compress_linear(weight, hessian, options=opts)
+    if method == "spense":
+        return spense.compress_linear(
+            weight, hessian, fraction=cfg.dense_fraction, axis=cfg.spense_axis
+        )
+    if method == "dict":
+        return dictsparse.compress_linear(
+            weight, hessian, ratio=cfg.ratio, sparsity=cfg.dict_sparsity
+        )
+    if method not in LOWRANK_METHODS:
+        raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+    shape = (int(weight.shape[0]), int(weight.shape[1]))
+    rank = cfg.ranks.get(name) or svd.uniform_rank(shape, cfg.ratio)
+    if method == "svd":
+        return svd.compress_linear(weight, hessian, rank=rank)
+    by_loss = cfg.asvd_objective == "loss"
+    if by_loss and fisher is None:
+        raise ValueError(f"{name}: asvd objective 'loss' needs its output Fisher")
+    return asvd.compress_linear(weight, hessian, rank=rank, fisher=fisher if by_loss else None)

@@ -8,7 +8,7 @@ config back from the parsed arguments, so each option is documented once, on its
 from __future__ import annotations
 
 import argparse
-from dataclasses import MISSING, Field, field, fields
+from dataclasses import MISSING, field, fields
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -19,13 +19,10 @@ def option(default: Any, help: str, *, choices: tuple[str, ...] | None = None) -
     return field(default=default, metadata={"help": help, "choices": choices})
 
 
-def _cli_fields(cls: type) -> list[Field[Any]]:
-    return [f for f in fields(cls) if "help" in f.metadata]
-
-
 def add_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls: type) -> None:
     """Add one `--name` option per `option(...)` field of the dataclass `cls`, in field order."""
-    for f in _cli_fields(cls):
+    cli_fields = [f for f in fields(cls) if "help" in f.metadata]
+    for f in cli_fields:
         assert f.default is not MISSING, f"{cls.__name__}.{f.name}: an option needs a default"
         kw: dict[str, Any] = {"default": f.default, "help": f.metadata["help"]}
         if f.metadata["choices"]:

@@ -86,11 +86,9 @@ def eval_windows(
 ) -> list[Window]:
     """Windows of the test text (default: WikiText-2 test) tokenized with `model_dir`'s
     tokenizer.json."""
-    from tokenizers import Tokenizer
+    from compress.calibration import tokenize_file
 
-    text = default_test_text() if text is None else text
-    tok = Tokenizer.from_file(str(Path(model_dir) / "tokenizer.json"))
-    ids = tok.encode(Path(text).read_text(encoding="utf-8"), add_special_tokens=False).ids
+    ids = tokenize_file(model_dir, default_test_text() if text is None else text)
     return make_windows(ids, context=context, stride=stride, max_windows=max_windows)
 
 
@@ -100,32 +98,33 @@ def ppl_result(total: float, count: int, windows: int, seconds: float, engine: s
     return PplResult(math.exp(nll), nll, count, windows, seconds, engine)
 
 
+def model_from_state(folder: Path, state: dict[str, Any], *, dtype: str = "float32") -> Any:
+    """A transformers model of `folder`'s config (quantization config dropped) holding the
+    dense `state` (missing keys keep their init; tied weights tied), in `dtype`."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    to = getattr(torch, dtype)
+    config = AutoConfig.from_pretrained(folder)
+    config.quantization_config = None
+    model = AutoModelForCausalLM.from_config(config).to(to)
+    model.load_state_dict({k: v.to(to) for k, v in state.items()}, strict=False)
+    model.tie_weights()
+    return model
+
+
 def materialized_model(model_dir: Path, *, dtype: str = "float32") -> Any:
     """A transformers model of a dense or structserve folder (compressed layers decompressed
     through model_loaders' own bundles: Ŵ exactly as the loaders define it)."""
     import torch
-    from safetensors.torch import load_file
-    from transformers import AutoConfig, AutoModelForCausalLM
+    from transformers import AutoModelForCausalLM
 
-    from model_loaders.checkpoint.folder import safetensors_files
+    from compress.hf_folder import decompressed_state
     from model_loaders.checkpoint.manifest import load_manifest
-    from model_loaders.formats import bundle
 
-    manifest = load_manifest(Path(model_dir))
-    if manifest is None:
+    if load_manifest(Path(model_dir)) is None:
         return AutoModelForCausalLM.from_pretrained(model_dir, dtype=getattr(torch, dtype)).eval()
-    state: dict[str, torch.Tensor] = {}
-    for path in safetensors_files(Path(model_dir)):
-        state.update(load_file(str(path)))
-    for entry in manifest.layers.values():
-        parts = {sfx: state.pop(f"{entry.name}.{sfx}") for sfx in entry.tensors()}
-        state[f"{entry.name}.weight"] = bundle(entry, parts).to_dense()
-    config = AutoConfig.from_pretrained(model_dir)
-    config.quantization_config = None
-    model = AutoModelForCausalLM.from_config(config).to(getattr(torch, dtype))
-    model.load_state_dict({k: v.to(getattr(torch, dtype)) for k, v in state.items()}, strict=False)
-    model.tie_weights()
-    return model.eval()
+    return model_from_state(model_dir, decompressed_state(Path(model_dir)), dtype=dtype).eval()
 
 
 def hf_perplexity(model_dir: Path, windows: list[Window], *, dtype: str = "float32") -> PplResult:

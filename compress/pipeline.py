@@ -114,20 +114,19 @@ def _moments(
 
 
 def _compress_group(
-    model: LayerwiseModel,
     layer: torch.nn.Module,
-    hidden: torch.Tensor,
     names: tuple[str, ...],
+    moments: dict[str, tuple[torch.Tensor, torch.Tensor | None]],
     cfg: RunConfig,
     prefix: str,
-    dense: tuple[torch.nn.Module, torch.Tensor] | None = None,
     fisher: dict[str, torch.Tensor] | None = None,
 ) -> dict[str, CompressedLinear]:
+    """Compress the linears `names` of `layer` on their moments (`_moments`), writing each Ŵ
+    back into the layer."""
     import torch
 
     from compress.target import dense_target
 
-    moments = _moments(model, layer, hidden, names, cfg, dense)
     out = {}
     for n in names:
         mod = layer.get_submodule(n)
@@ -150,14 +149,8 @@ def _compress_data_free(
     import torch
 
     layer = model.load_layer(index)
-    out = {}
-    for n in LINEARS:
-        w = layer.get_submodule(n).weight.data.float().cpu()
-        name = f"model.layers.{index}.{n}"
-        c = compress_one(cfg.method, name, w, torch.eye(w.shape[1]))
-        c.meta["rel_error"] = relative_error(w, c.dense(), torch.eye(w.shape[1]))
-        out[name] = c
-    return out
+    eye = {n: (torch.eye(layer.get_submodule(n).weight.shape[1]), None) for n in LINEARS}
+    return _compress_group(layer, LINEARS, eye, cfg, f"model.layers.{index}.")
 
 
 def compress_layer(
@@ -188,7 +181,8 @@ def compress_layer(
     groups = LINEAR_GROUPS if cfg.true_sequential else (LINEARS,)
     results: dict[str, CompressedLinear] = {}
     for names in groups:
-        results.update(_compress_group(model, layer, hidden, names, cfg, prefix, dense, fisher))
+        moments = _moments(model, layer, hidden, names, cfg, dense)
+        results.update(_compress_group(layer, names, moments, cfg, prefix, fisher))
     dense_out = None if dense is None else model.run_layer(dense[0], dense[1], batch=cfg.batch)
     return results, model.run_layer(layer, hidden, batch=cfg.batch), dense_out
 

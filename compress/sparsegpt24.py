@@ -93,19 +93,15 @@ def sparsegpt_prune(
     return w * mask, mask
 
 
-def compress_linear(
-    weight: torch.Tensor, hessian: torch.Tensor, *, blocksize: int = 128, damp: float = 0.01
-) -> CompressedLinear:
-    """Prune `weight` [out, in] to 2:4 with SparseGPT.
+def compress_linear(weight: torch.Tensor, hessian: torch.Tensor) -> CompressedLinear:
+    """Prune `weight` [out, in] to 2:4 with SparseGPT (default block width and dampening).
 
     Args:
         weight: [out, in] dense weight.
         hessian: [in, in] calibration second moment.
-        blocksize: lazy-update block width.
-        damp: relative dampening.
 
     Returns:
         A sparse24 CompressedLinear.
     """
-    w, mask = sparsegpt_prune(weight, hessian, blocksize=blocksize, damp=damp)
+    w, mask = sparsegpt_prune(weight, hessian)
     return CompressedLinear("sparse24", tuple(weight.shape), {"weight": w, "mask": mask})

@@ -28,18 +28,23 @@ def dense_count(dim: int, fraction: float, *, multiple: int = 1) -> int:
     return max(0, min(dim, n))
 
 
-def _rows(weight: torch.Tensor, hessian: torch.Tensor, fraction: float) -> CompressedLinear:
+def _others(dim: int, index: torch.Tensor) -> torch.Tensor:
+    """The ascending indices in [0, dim) that are not in `index`."""
     import torch
 
+    is_dense = torch.zeros(dim, dtype=torch.bool)
+    is_dense[index] = True
+    return (~is_dense).nonzero().squeeze(1)
+
+
+def _rows(weight: torch.Tensor, hessian: torch.Tensor, fraction: float) -> CompressedLinear:
     out_f, in_f = weight.shape
     w_hat, mask = sparsegpt_prune(weight, hessian)
     e = weight.float() - w_hat
     row_err = ((e @ hessian.float()) * e).sum(1)  # [out]
     n = dense_count(out_f, fraction)
     dense_idx = row_err.topk(n).indices.sort().values
-    is_dense = torch.zeros(out_f, dtype=torch.bool)
-    is_dense[dense_idx] = True
-    sparse_idx = (~is_dense).nonzero().squeeze(1)
+    sparse_idx = _others(out_f, dense_idx)
     t = {
         "dense_index": dense_idx,
         "dense_weight": weight[dense_idx].float().clone(),
@@ -61,9 +66,7 @@ def _cols(weight: torch.Tensor, hessian: torch.Tensor, fraction: float) -> Compr
     hinv_diag = (u * u).sum(0)  # diag of (H + λI)⁻¹ = UᵀU
     score = (weight.float() ** 2).sum(0) / hinv_diag  # [in]
     dense_idx = score.topk(n).indices.sort().values
-    is_dense = torch.zeros(in_f, dtype=torch.bool)
-    is_dense[dense_idx] = True
-    sparse_idx = (~is_dense).nonzero().squeeze(1)
+    sparse_idx = _others(in_f, dense_idx)
     perm = torch.cat([sparse_idx, dense_idx])
     w_p, mask_p = sparsegpt_prune(weight[:, perm], hessian[perm][:, perm], n_sparse_cols=in_f - n)
     ns = in_f - n

@@ -52,11 +52,8 @@ class CrossCollector:
             xh = args[0].detach().reshape(-1, args[0].shape[-1]).float()  # [T, in]
             x = self._x.pop(name)  # [T, in]
             hh, m = (xh.T @ xh).double(), (x.T @ xh).double()
-            if name in self._h:
-                self._h[name] += hh
-                self._m[name] += m
-            else:
-                self._h[name], self._m[name] = hh, m
+            self._h[name] = self._h[name] + hh if name in self._h else hh
+            self._m[name] = self._m[name] + m if name in self._m else m
             self._n[name] = self._n.get(name, 0) + xh.shape[0]
 
         return hook

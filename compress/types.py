@@ -45,6 +45,10 @@ def block_diag_apply_right(x: torch.Tensor, blocks: torch.Tensor) -> torch.Tenso
     return out.transpose(0, 1).reshape(m, n * bs)
 
 
+# the 2:4 tensor of each format that has one (stores half its values)
+_SPARSE24_PART = {"sparse24": "weight", "armor": "core", "spense": "sparse_weight"}
+
+
 @dataclass
 class CompressedLinear:
     """One compressed linear layer: format name (model_loaders.checkpoint.specs.Format), factor
@@ -99,18 +103,11 @@ class CompressedLinear:
         raise ValueError(f"unknown format {self.fmt!r}")
 
     def num_params(self) -> int:
-        """Stored parameters (values only; masks and indices are counted in bytes, not here)."""
-        t = self.tensors
-        if self.fmt == "dense":
-            return t["weight"].numel()
-        if self.fmt == "sparse24":
-            return t["weight"].numel() // 2
-        if self.fmt == "lowrank":
-            return t["u"].numel() + t["v"].numel()
-        if self.fmt == "armor":
-            return t["a"].numel() + t["b"].numel() + t["core"].numel() // 2
-        if self.fmt == "dictsparse":
-            return t["dictionary"].numel() + t["coef_values"].numel()
-        if self.fmt == "spense":
-            return t["dense_weight"].numel() + t["sparse_weight"].numel() // 2
-        raise ValueError(f"unknown format {self.fmt!r}")
+        """Stored parameters: the floating tensors' values, half of each 2:4 one (masks and
+        indices are counted in bytes, not here)."""
+        halved = _SPARSE24_PART.get(self.fmt)
+        return sum(
+            t.numel() // (2 if k == halved else 1)
+            for k, t in self.tensors.items()
+            if t.is_floating_point()
+        )

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from compress.masks import mask24_from_scores
-from compress.types import CompressedLinear
+from compress.masks import prune24
 
 if TYPE_CHECKING:
     import torch
+
+    from compress.types import CompressedLinear
 
 
 def compress_linear(weight: torch.Tensor, hessian: torch.Tensor) -> CompressedLinear:
@@ -25,7 +26,4 @@ def compress_linear(weight: torch.Tensor, hessian: torch.Tensor) -> CompressedLi
         A sparse24 CompressedLinear.
     """
     col_norm = hessian.diagonal().clamp_min(0).sqrt()  # [in]
-    mask = mask24_from_scores(weight.abs() * col_norm[None, :])
-    return CompressedLinear(
-        "sparse24", tuple(weight.shape), {"weight": weight * mask, "mask": mask}
-    )
+    return prune24(weight, weight.abs() * col_norm[None, :])
