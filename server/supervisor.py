@@ -2,7 +2,7 @@
 
 The child is spawned by server.launcher in its own session (process group): Ctrl-C and SIGTERM
 reach only the gateway, which drains in-flight requests first and then stops the whole engine
-group. `EngineSpec` lives in server.launcher (re-exported here).
+group. The engine's command line is a `server.launcher.EngineSpec`.
 """
 
 from __future__ import annotations
@@ -14,8 +14,6 @@ import signal
 from collections.abc import Callable
 
 from server.launcher import EngineSpec, signal_group, spawn_async, stop_async
-
-__all__ = ["EngineSpec", "EngineSupervisor"]
 
 log = logging.getLogger("structserve.supervisor")
 
