@@ -48,15 +48,12 @@ class EngineSupervisor:
         proc = self.process
         return proc.pid if proc is not None and proc.returncode is None else None
 
-    async def _spawn(self) -> asyncio.subprocess.Process:
-        log.info("starting engine: %s", " ".join(self.spec.command()))
-        return await spawn_async(self.spec.command(), env=self.spec.environment())
-
     async def _run(self) -> None:
         delay = self.backoff_s
         while not self._stopping:
             started = asyncio.get_running_loop().time()
-            self.process = await self._spawn()
+            log.info("starting engine: %s", " ".join(self.spec.command()))
+            self.process = await spawn_async(self.spec.command(), env=self.spec.environment())
             code = await self._wait_exit(self.process)
             signal_group(self.process.pid, signal.SIGKILL)  # workers left in its group
             if self._stopping:
