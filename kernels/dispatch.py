@@ -44,8 +44,9 @@ class KernelUnavailableError(RuntimeError):
     """An explicitly requested backend cannot run these tensors on this machine."""
 
 
-def _native_ok(t: torch.Tensor) -> bool:
-    return native.use_native(t)
+def _native_then(t: torch.Tensor, *rest: str) -> list[str]:
+    """The native backend first when it runs weight `t` here, then `rest` in order."""
+    return (["native"] if native.use_native(t) else []) + list(rest)
 
 
 def _native(cls: str, *names: str) -> Builder:
@@ -79,7 +80,7 @@ def _dense_vllm(t: Tensors) -> Forward | None:
 def _dense_auto(t: Tensors) -> list[str]:
     if t["weight"].device.type != "cpu":
         return ["torch"]
-    return (["native"] if _native_ok(t["weight"]) else []) + ["vllm", "torch"]
+    return _native_then(t["weight"], "vllm", "torch")
 
 
 # --- sparse24: values [O, I/2], meta [O, I/8] uint8 -------------------------------------------
@@ -108,12 +109,7 @@ def _sparse24_cuda(t: Tensors) -> Forward | None:
 
 
 def _sparse24_auto(t: Tensors) -> list[str]:
-    values = t["values"]
-    return (
-        (["cuda"] if values.is_cuda else [])
-        + (["native"] if _native_ok(values) else [])
-        + ["torch"]
-    )
+    return (["cuda"] if t["values"].is_cuda else []) + _native_then(t["values"], "torch")
 
 
 # --- blockdiag: blocks [n, bs, bs]; x [..., n·bs] -> [..., n·bs] ----------------------------
@@ -197,9 +193,9 @@ _AUTO: dict[str, Callable[[Tensors], list[str]]] = {
     "dense": _dense_auto,
     "sparse24": _sparse24_auto,
     "blockdiag": lambda t: (["triton"] if t["blocks"].is_cuda else []) + ["torch"],
-    "armor": lambda t: (["native"] if _native_ok(t["values"]) else []) + ["composed"],
-    "lowrank": lambda t: (["native"] if _native_ok(t["U"]) else []) + ["torch"],
-    "dictsparse": lambda t: (["native"] if _native_ok(t["D"]) else []) + ["torch"],
+    "armor": lambda t: _native_then(t["values"], "composed"),
+    "lowrank": lambda t: _native_then(t["U"], "torch"),
+    "dictsparse": lambda t: _native_then(t["D"], "torch"),
 }
 
 

@@ -8,8 +8,10 @@ optional bias. The 2:4 kernels read the stored `values` / `meta` layout of docs/
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
+from torch import Tensor
 
 from kernels.native import default_isa, load
 
@@ -61,13 +63,10 @@ class PackedDense:
         )
 
 
-class Sparse24:
-    """y = x·unpack24(values, meta)ᵀ + b, read compressed (no dense copy is ever made)."""
+class _NativeOp:
+    """A packed weight whose native call runs on [N, I] rows (`_call`); `__call__` adapts x."""
 
-    def __init__(self, values: torch.Tensor, meta: torch.Tensor) -> None:
-        """Args: values: [O, I/2]; meta: [O, I/8] uint8 (validated 2:4 codes)."""
-        self.values, self.meta = _bf16(values), meta.contiguous()
-        self.out_features = int(values.shape[0])
+    out_features: int
 
     def __call__(
         self, x: torch.Tensor, bias: torch.Tensor | None = None, *, isa: int | None = None
@@ -75,12 +74,25 @@ class Sparse24:
         """x: [..., I] -> [..., O]."""
         level = default_isa() if isa is None else isa
         ext = load()
-        return _run(
-            x, self.out_features, lambda x2: ext.sparse24(x2, self.values, self.meta, bias, level)
-        )
+        return _run(x, self.out_features, lambda x2: self._call(ext, x2, bias, level))
+
+    def _call(self, ext: Any, x2: Tensor, bias: Tensor | None, level: int) -> Tensor:
+        raise NotImplementedError
 
 
-class PackedLowRank:
+class Sparse24(_NativeOp):
+    """y = x·unpack24(values, meta)ᵀ + b, read compressed (no dense copy is ever made)."""
+
+    def __init__(self, values: torch.Tensor, meta: torch.Tensor) -> None:
+        """Args: values: [O, I/2]; meta: [O, I/8] uint8 (validated 2:4 codes)."""
+        self.values, self.meta = _bf16(values), meta.contiguous()
+        self.out_features = int(values.shape[0])
+
+    def _call(self, ext: Any, x2: Tensor, bias: Tensor | None, level: int) -> Tensor:
+        return ext.sparse24(x2, self.values, self.meta, bias, level)
+
+
+class PackedLowRank(_NativeOp):
     """y = U(Vx) + b, both factors packed, one native call."""
 
     def __init__(self, u: torch.Tensor, v: torch.Tensor) -> None:
@@ -89,34 +101,30 @@ class PackedLowRank:
         self.out_features, self.rank = (int(d) for d in u.shape)
         self.up, self.vp = ext.pack_dense(_bf16(u)), ext.pack_dense(_bf16(v))
 
-    def __call__(
-        self, x: torch.Tensor, bias: torch.Tensor | None = None, *, isa: int | None = None
-    ) -> torch.Tensor:
-        """x: [..., I] -> [..., O]."""
-        level = default_isa() if isa is None else isa
-        ext = load()
-        o, r = self.out_features, self.rank
-        return _run(x, o, lambda x2: ext.lowrank(x2, self.vp, r, self.up, o, bias, level))
+    def _call(self, ext: Any, x2: Tensor, bias: Tensor | None, level: int) -> Tensor:
+        return ext.lowrank(x2, self.vp, self.rank, self.up, self.out_features, bias, level)
 
 
-class PackedBlockDiag:
+class PackedBlockDiag(_NativeOp):
     """y = blockdiag(blocks)·x over the last dim, blocks packed."""
 
     def __init__(self, blocks: torch.Tensor) -> None:
         """Args: blocks: [n, bs, bs]."""
         self.n, self.block = int(blocks.shape[0]), int(blocks.shape[1])
+        self.out_features = self.n * self.block
         self.packed = load().pack_blocks(_bf16(blocks))
 
-    def __call__(self, x: torch.Tensor, *, isa: int | None = None) -> torch.Tensor:
-        """x: [..., n·bs] -> [..., n·bs]."""
-        level = default_isa() if isa is None else isa
-        ext = load()
-        return _run(
-            x, self.n * self.block, lambda x2: ext.blockdiag(x2, self.packed, self.block, level)
-        )
+    def __call__(  # type: ignore[override]
+        self, x: torch.Tensor, *, isa: int | None = None
+    ) -> torch.Tensor:
+        """x: [..., n·bs] -> [..., n·bs] (no bias)."""
+        return super().__call__(x, None, isa=isa)
+
+    def _call(self, ext: Any, x2: Tensor, bias: Tensor | None, level: int) -> Tensor:
+        return ext.blockdiag(x2, self.packed, self.block, level)
 
 
-class PackedArmor:
+class PackedArmor(_NativeOp):
     """y = A(S(Bx)) + b: packed block-diagonal wrappers around the stored 2:4 core, one call."""
 
     def __init__(
@@ -129,30 +137,13 @@ class PackedArmor:
         self.values, self.meta = _bf16(values), meta.contiguous()
         self.out_features = int(values.shape[0])
 
-    def __call__(
-        self, x: torch.Tensor, bias: torch.Tensor | None = None, *, isa: int | None = None
-    ) -> torch.Tensor:
-        """x: [..., I] -> [..., O]."""
-        level = default_isa() if isa is None else isa
-        ext = load()
-
-        def call(x2: torch.Tensor) -> torch.Tensor:
-            return ext.armor(
-                x2,
-                self.bp,
-                self.b_block,
-                self.values,
-                self.meta,
-                self.ap,
-                self.a_block,
-                bias,
-                level,
-            )
-
-        return _run(x, self.out_features, call)
+    def _call(self, ext: Any, x2: Tensor, bias: Tensor | None, level: int) -> Tensor:
+        b_side = (self.bp, self.b_block)
+        a_side = (self.ap, self.a_block)
+        return ext.armor(x2, *b_side, self.values, self.meta, *a_side, bias, level)
 
 
-class PackedDictSparse:
+class PackedDictSparse(_NativeOp):
     """y = D(Cx) + b: C read as stored (column-sparse values/index), D packed, one call."""
 
     def __init__(self, d: torch.Tensor, c_values: torch.Tensor, c_index: torch.Tensor) -> None:
@@ -162,16 +153,6 @@ class PackedDictSparse:
         self.c_values = c_values.detach().float().contiguous()
         self.c_index = c_index.to(torch.int32).contiguous()
 
-    def __call__(
-        self, x: torch.Tensor, bias: torch.Tensor | None = None, *, isa: int | None = None
-    ) -> torch.Tensor:
-        """x: [..., I] -> [..., O]."""
-        level = default_isa() if isa is None else isa
-        ext = load()
-
-        def call(x2: torch.Tensor) -> torch.Tensor:
-            return ext.dictsparse(
-                x2, self.c_values, self.c_index, self.atoms, self.dp, self.out_features, bias, level
-            )
-
-        return _run(x, self.out_features, call)
+    def _call(self, ext: Any, x2: Tensor, bias: Tensor | None, level: int) -> Tensor:
+        c_side = (self.c_values, self.c_index, self.atoms)
+        return ext.dictsparse(x2, *c_side, self.dp, self.out_features, bias, level)

@@ -224,16 +224,6 @@ class Engine:
         """`stop` this engine's process group; returns its exit code."""
         return stop(self.process, timeout_s=timeout_s)
 
-    def log_tail(self, lines: int = 40) -> str:
-        """The last lines of the engine's output."""
-        return log_tail(self.log_path, lines)
-
-
-def start_engine(spec: EngineSpec, log_path: Path) -> Engine:
-    """Spawn the engine `spec` describes, its output in `log_path`; does not wait."""
-    log.info("starting engine: %s", " ".join(spec.command()))
-    return Engine(spec, spawn(spec.command(), env=spec.environment(), log_path=log_path), log_path)
-
 
 @contextlib.contextmanager
 def running_engine(
@@ -251,7 +241,9 @@ def running_engine(
         ready_timeout_s: how long to wait for /health; None: return at once (the caller waits).
         stop_timeout_s: SIGTERM grace before SIGKILL.
     """
-    engine = start_engine(spec, log_path)
+    cmd = spec.command()
+    log.info("starting engine: %s", " ".join(cmd))
+    engine = Engine(spec, spawn(cmd, env=spec.environment(), log_path=log_path), log_path)
     try:
         if ready_timeout_s is not None:
             engine.wait_healthy(ready_timeout_s)

@@ -23,9 +23,10 @@ from server.cli_args import build_parser, cli_values, split_engine_args
 from server.cpu_layout import cpu_layout_env
 from server.engines import EnginePool, ModelCard
 from server.gateway_metrics import GatewayMetrics
+from server.launcher import EngineSpec
 from server.settings import Settings, load_settings
 from server.speculative import Speculation, SpeculationError, resolve_speculation
-from server.supervisor import EngineSpec, EngineSupervisor
+from server.supervisor import EngineSupervisor
 
 log = logging.getLogger("structserve.serve")
 

@@ -14,8 +14,13 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    InitSettingsSource,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 
 def _default_cache_dir() -> Path:
@@ -217,20 +222,6 @@ class Settings(BaseSettings):
         return [key.get_secret_value() for key in self.api_keys]
 
 
-class _YamlSource(PydanticBaseSettingsSource):
-    """Lowest-priority source: a YAML mapping of field names to values."""
-
-    def __init__(self, settings_cls: type[BaseSettings], data: dict[str, Any]) -> None:
-        super().__init__(settings_cls)
-        self._data = data
-
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        return self._data.get(field_name), field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        return dict(self._data)
-
-
 def read_yaml(path: Path) -> dict[str, Any]:
     """Parse a settings YAML file into a mapping (keys may use - or _)."""
     data = yaml.safe_load(path.read_text()) or {}
@@ -253,7 +244,8 @@ def load_settings(cli: dict[str, Any] | None = None, yaml_path: Path | None = No
             dotenv_settings: PydanticBaseSettingsSource,
             file_secret_settings: PydanticBaseSettingsSource,
         ) -> tuple[PydanticBaseSettingsSource, ...]:
-            return (init_settings, env_settings, _YamlSource(settings_cls, yaml_data))
+            yaml_source = InitSettingsSource(settings_cls, yaml_data)  # lowest priority
+            return (init_settings, env_settings, yaml_source)
 
     loaded = _Loaded(**(cli or {}))
     return Settings.model_construct(**loaded.model_dump())

@@ -2,7 +2,7 @@
 
 The child is spawned by server.launcher in its own session (process group): Ctrl-C and SIGTERM
 reach only the gateway, which drains in-flight requests first and then stops the whole engine
-group. `EngineSpec` lives in server.launcher (re-exported here).
+group. The engine's command line is a `server.launcher.EngineSpec`.
 """
 
 from __future__ import annotations
@@ -14,8 +14,6 @@ import signal
 from collections.abc import Callable
 
 from server.launcher import EngineSpec, signal_group, spawn_async, stop_async
-
-__all__ = ["EngineSpec", "EngineSupervisor"]
 
 log = logging.getLogger("structserve.supervisor")
 
@@ -50,15 +48,12 @@ class EngineSupervisor:
         proc = self.process
         return proc.pid if proc is not None and proc.returncode is None else None
 
-    async def _spawn(self) -> asyncio.subprocess.Process:
-        log.info("starting engine: %s", " ".join(self.spec.command()))
-        return await spawn_async(self.spec.command(), env=self.spec.environment())
-
     async def _run(self) -> None:
         delay = self.backoff_s
         while not self._stopping:
             started = asyncio.get_running_loop().time()
-            self.process = await self._spawn()
+            log.info("starting engine: %s", " ".join(self.spec.command()))
+            self.process = await spawn_async(self.spec.command(), env=self.spec.environment())
             code = await self._wait_exit(self.process)
             signal_group(self.process.pid, signal.SIGKILL)  # workers left in its group
             if self._stopping:

@@ -39,8 +39,6 @@ CATALOG: dict[str, CatalogEntry] = {
     ),
 }
 
-DEFAULT_MODEL = "smollm2-135m-instruct"
-
 
 def model_dir(cache_dir: Path, name: str) -> Path:
     """Where a catalog model's HF folder lives inside the cache."""

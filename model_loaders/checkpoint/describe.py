@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -84,13 +85,6 @@ def _float_bytes(index: dict[str, dict[str, Any]]) -> int:
     return 2
 
 
-def _elems(rec: dict[str, Any]) -> int:
-    n = 1
-    for d in rec["shape"]:
-        n *= int(d)
-    return n
-
-
 def layer_rows(folder: Path) -> list[LayerRow]:
     """Per-module rows: manifest layers with their format, every other module as dense."""
     manifest = load_manifest(folder)
@@ -104,7 +98,7 @@ def layer_rows(folder: Path) -> list[LayerRow]:
     rows = []
     for module, names in sorted(groups.items()):
         stored = sum(tensor_bytes(index[n]) for n in names)
-        params = sum(_elems(index[n]) for n in names)
+        params = sum(math.prod(int(d) for d in index[n]["shape"]) for n in names)
         entry = layers.get(module)
         dense = entry.dense_params() * elem if entry else stored
         fmt = entry.format.value if entry else "dense"

@@ -20,69 +20,52 @@ class CheckpointError(ValueError):
         self.found = str(found)
         super().__init__(f"{self.kind}: {tensor}: expected {self.expected}, found {self.found}")
 
+    def __init_subclass__(cls, *, kind: str, **kwargs: object) -> None:
+        """Subclasses name their kind of problem inline: `class X(CheckpointError, kind=...)`."""
+        super().__init_subclass__(**kwargs)
+        cls.kind = kind
 
-class ManifestError(CheckpointError):
+
+class ManifestError(CheckpointError, kind="invalid manifest"):
     """`quantization_config` is malformed (unknown format, missing or unknown key, bad value)."""
 
-    kind = "invalid manifest"
 
-
-class MissingTensorError(CheckpointError):
+class MissingTensorError(CheckpointError, kind="missing tensor"):
     """A tensor the manifest requires is absent."""
 
-    kind = "missing tensor"
 
-
-class UnexpectedTensorError(CheckpointError):
+class UnexpectedTensorError(CheckpointError, kind="unexpected tensor"):
     """The checkpoint holds a tensor the manifest does not account for."""
 
-    kind = "unexpected tensor"
 
-
-class TensorShapeError(CheckpointError):
+class TensorShapeError(CheckpointError, kind="wrong shape"):
     """A tensor has the wrong shape."""
 
-    kind = "wrong shape"
 
-
-class TensorDtypeError(CheckpointError):
+class TensorDtypeError(CheckpointError, kind="wrong dtype"):
     """A tensor has the wrong dtype."""
 
-    kind = "wrong dtype"
 
-
-class RankMismatchError(CheckpointError):
+class RankMismatchError(CheckpointError, kind="rank mismatch"):
     """Low-rank / dictionary factors disagree with each other or with the manifest."""
 
-    kind = "rank mismatch"
 
-
-class MaskNot24Error(CheckpointError):
+class MaskNot24Error(CheckpointError, kind="mask is not 2:4"):
     """A 2:4 position code or bitmask does not describe two of every four inputs."""
 
-    kind = "mask is not 2:4"
 
-
-class InvalidIndexError(CheckpointError):
+class InvalidIndexError(CheckpointError, kind="invalid index"):
     """An index tensor (spense rows, dictsparse coefficient rows) is out of range or repeats."""
 
-    kind = "invalid index"
 
-
-class TruncatedFileError(CheckpointError):
+class TruncatedFileError(CheckpointError, kind="truncated or corrupt file"):
     """A safetensors file is shorter than its header says, or its header is unreadable."""
 
-    kind = "truncated or corrupt file"
 
-
-class CorruptHeaderError(CheckpointError):
+class CorruptHeaderError(CheckpointError, kind="corrupt safetensors header"):
     """A safetensors header (or shard index) is not what the format allows: not a bounded JSON
     object, a malformed tensor record, or byte ranges that disagree with the shapes."""
 
-    kind = "corrupt safetensors header"
 
-
-class UnsafeCheckpointError(CheckpointError):
+class UnsafeCheckpointError(CheckpointError, kind="refused checkpoint"):
     """The folder asks for something never done: loading pickle, or reading a path outside it."""
-
-    kind = "refused checkpoint"

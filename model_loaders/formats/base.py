@@ -8,11 +8,9 @@ from dataclasses import dataclass
 
 import torch
 
-from kernels import kernel
+from kernels import Forward, kernel
 from model_loaders.checkpoint.manifest import LayerEntry
 from model_loaders.checkpoint.specs import Format
-
-Forward = Callable[[torch.Tensor], torch.Tensor]
 
 
 @dataclass

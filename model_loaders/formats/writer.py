@@ -163,28 +163,6 @@ def read_layers(folder: Path | str) -> dict[str, FormatTensors]:
     return layers
 
 
-def write_dense_equivalent(checkpoint_dir: Path | str, out_dir: Path | str) -> Path:
-    """Write a plain dense HF folder whose weights are the checkpoint's effective weights Ŵ.
-
-    Args:
-        checkpoint_dir: a structserve checkpoint.
-        out_dir: the folder to create (replaced when it exists).
-
-    Returns:
-        out_dir, without quantization_config: vLLM serves it with its own dense path.
-    """
-    checkpoint_dir, out_dir = Path(checkpoint_dir), Path(out_dir)
-    layers = read_layers(checkpoint_dir)
-    state = load_dense_state(checkpoint_dir)
-    for name, layer in layers.items():
-        for suffix in layer.tensors():
-            del state[f"{name}.{suffix}"]
-        state[f"{name}.weight"] = layer.to_dense().contiguous()
-    config = json.loads((checkpoint_dir / "config.json").read_text())
-    config.pop("quantization_config", None)
-    return _write_folder(checkpoint_dir, out_dir, config, state)
-
-
 def rewrite_checkpoint(src_dir: Path | str, out_dir: Path | str) -> Path:
     """Write a structserve checkpoint again with this writer: same layers, same values.
 

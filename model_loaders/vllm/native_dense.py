@@ -40,7 +40,20 @@ def _pack(layer: torch.nn.Module) -> bool:
     return True
 
 
-class NativeDenseLinearMethod(UnquantizedLinearMethod):
+class _PackedApply:
+    """`apply` through the packed weight when `_pack` packed one, else the vLLM base's."""
+
+    def apply(
+        self, layer: torch.nn.Module, x: torch.Tensor, bias: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """y = x·Wᵀ + bias. x: [N, I] -> [N, O] (the LM head: [N, hidden] -> [N, vocab])."""
+        packed = getattr(layer, _PACKED, None)
+        if packed is None:
+            return super().apply(layer, x, bias)  # type: ignore[misc]
+        return packed(x, bias)
+
+
+class NativeDenseLinearMethod(_PackedApply, UnquantizedLinearMethod):
     """vLLM's unquantized linear method with the native packed GEMV/GEMM on CPU."""
 
     def process_weights_after_loading(self, layer: torch.nn.Module) -> None:
@@ -51,17 +64,8 @@ class NativeDenseLinearMethod(UnquantizedLinearMethod):
             return
         layer.weight = torch.nn.Parameter(torch.empty(0, dtype=weight.dtype), requires_grad=False)
 
-    def apply(
-        self, layer: torch.nn.Module, x: torch.Tensor, bias: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """y = x·Wᵀ + bias. x: [N, I] -> [N, O]."""
-        packed = getattr(layer, _PACKED, None)
-        if packed is None:
-            return super().apply(layer, x, bias)
-        return packed(x, bias)
 
-
-class NativeLMHeadMethod(UnquantizedEmbeddingMethod):
+class NativeLMHeadMethod(_PackedApply, UnquantizedEmbeddingMethod):
     """vLLM's LM-head method with the native kernel for the logits GEMV.
 
     The (possibly tied) embedding weight stays as it is for token lookups; the packed copy is
@@ -75,12 +79,3 @@ class NativeLMHeadMethod(UnquantizedEmbeddingMethod):
             return
         isa = native.ISA_NAMES[native.cpu_isa()]
         log.info("structserve native CPU kernels (%s) run the LM head and dense layers", isa)
-
-    def apply(
-        self, layer: torch.nn.Module, x: torch.Tensor, bias: torch.Tensor | None = None
-    ) -> torch.Tensor:
-        """logits = x·Wᵀ + bias. x: [N, hidden] -> [N, vocab]."""
-        packed = getattr(layer, _PACKED, None)
-        if packed is None:
-            return super().apply(layer, x, bias)
-        return packed(x, bias)

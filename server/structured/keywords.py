@@ -1,9 +1,10 @@
 """Which JSON Schema keywords the decoding backend (llguidance) enforces while generating.
 
-Three classes: enforced (the grammar cannot produce a violating value), unenforced (the backend
-refuses or ignores it, so the gateway must refuse in strict mode or report it), annotations
-(no effect on validity: nothing to enforce). Keys not listed are unknown to JSON Schema and are
-annotations too (Draft 2020-12 ignores unknown keywords).
+Only the unenforced keywords are listed (the backend refuses or ignores them, so the gateway must
+refuse them in strict mode or report them). Every other keyword is either enforced (the grammar
+cannot produce a violating value; oneOf only when its branches are disjoint, `format` only for
+FORMATS) or an annotation with no effect on validity ($schema, title, description, default, ...;
+keys unknown to JSON Schema too: Draft 2020-12 ignores them).
 """
 
 from __future__ import annotations
@@ -15,19 +16,6 @@ from server.structured.walk import join, subschemas
 
 BACKEND = "guidance"
 
-ENFORCED = frozenset(
-    {
-        "type", "enum", "const",
-        "properties", "required", "additionalProperties", "patternProperties",
-        "minProperties", "maxProperties",
-        "items", "prefixItems", "additionalItems", "minItems", "maxItems",
-        "minLength", "maxLength", "pattern", "format",
-        "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf",
-        "anyOf", "allOf", "oneOf", "$ref", "$defs", "definitions",
-    }
-)  # fmt: skip
-"""Enforced by llguidance (oneOf only when its branches are disjoint; format: FORMATS)."""
-
 UNENFORCED = frozenset(
     {
         "not", "uniqueItems", "contains", "minContains", "maxContains", "propertyNames",
@@ -37,14 +25,6 @@ UNENFORCED = frozenset(
     }
 )  # fmt: skip
 """Refused by llguidance (or, for then/else, meaningless without `if`)."""
-
-ANNOTATIONS = frozenset(
-    {
-        "$schema", "$id", "id", "$anchor", "$vocabulary", "$comment", "title", "description",
-        "default", "examples", "deprecated", "readOnly", "writeOnly", "contentMediaType",
-        "contentEncoding", "contentSchema",
-    }
-)  # fmt: skip
 
 FORMATS = frozenset(
     {"date", "date-time", "time", "duration", "email", "hostname", "ipv4", "ipv6", "uri", "uuid"}

@@ -7,7 +7,6 @@ The decoding backend matches with automata and does not care, but the gateway's 
 
 from __future__ import annotations
 
-import re
 from re import _constants as C  # type: ignore[attr-defined]
 from re import _parser as P  # type: ignore[attr-defined]
 from typing import Any
@@ -143,15 +142,6 @@ def _min_width(item: tuple[Any, Any]) -> int:
     if op in (C.AT, C.ASSERT, C.ASSERT_NOT, C.GROUPREF):
         return 0
     return 1
-
-
-def is_valid(pattern: str) -> bool:
-    """Whether Python's `re` parses the pattern."""
-    try:
-        re.compile(pattern)
-    except re.error:
-        return False
-    return True
 
 
 def expanded_size(pattern: str, *, cap: int = 10**9) -> int:

@@ -27,11 +27,14 @@ from safetensors.torch import load_file, save_file
 
 from model_loaders.checkpoint.describe import describe_folder
 from model_loaders.checkpoint.folder import tensor_index
-from model_loaders.formats.writer import write_dense_equivalent
 from server.launcher import Engine, EngineExitedError, running_engine
 from tests.integration.gateways import engine_spec
 from tests.prereq import require, require_default_model
-from tests.unit.model_loaders.tiny_model import build_mixed, build_tiny_llama
+from tests.unit.model_loaders.tiny_model import (
+    build_mixed,
+    build_tiny_llama,
+    write_dense_equivalent,
+)
 
 pytestmark = pytest.mark.integration
 

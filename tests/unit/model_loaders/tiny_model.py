@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
 import torch
+from safetensors.torch import save_file
 
 from bench.speed_checkpoints import simple_compress
 from model_loaders.checkpoint.specs import Format
 from model_loaders.formats.base import FormatTensors
-from model_loaders.formats.writer import load_dense_state, write_checkpoint
+from model_loaders.formats.writer import load_dense_state, read_layers, write_checkpoint
 from tests.prereq import default_model_dir
 from tests.tiny_llama import save_tiny_llama
 
@@ -73,3 +75,24 @@ def mixed_layers(dense_dir: Path) -> dict[str, FormatTensors]:
 def build_mixed(dense_dir: Path, out: Path, *, sparse24_mode: str = "compressed") -> Path:
     """The mixed checkpoint: every format, in merged and unmerged vLLM layers."""
     return write_checkpoint(dense_dir, out, mixed_layers(dense_dir), sparse24_mode=sparse24_mode)
+
+
+def write_dense_equivalent(checkpoint_dir: Path, out_dir: Path) -> Path:
+    """A plain dense HF folder whose weights are the checkpoint's effective weights Ŵ.
+
+    Without quantization_config: vLLM serves it with its own dense path (the reference the
+    compressed checkpoint is compared against). `out_dir` must not exist.
+    """
+    layers = read_layers(checkpoint_dir)
+    state = load_dense_state(checkpoint_dir)
+    for name, layer in layers.items():
+        for suffix in layer.tensors():
+            del state[f"{name}.{suffix}"]
+        state[f"{name}.weight"] = layer.to_dense().contiguous()
+    skip = shutil.ignore_patterns("*.safetensors", "model.safetensors.index.json")
+    shutil.copytree(checkpoint_dir, out_dir, ignore=skip)
+    config = json.loads((checkpoint_dir / "config.json").read_text())
+    config.pop("quantization_config", None)
+    (out_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    save_file(state, str(out_dir / "model.safetensors"), metadata={"format": "pt"})
+    return out_dir

@@ -13,6 +13,7 @@ import pytest
 from server.launcher import (
     EngineExitedError,
     EngineSpec,
+    log_tail,
     running_engine,
     spawn,
     stop,
@@ -78,7 +79,7 @@ def test_start_healthy_then_stop_kills_the_group(tmp_path: Path) -> None:
     spec = _FakeSpec(port, [FAKE_ENGINE, str(port), str(marker), "0.3"])
     with running_engine(spec, tmp_path / "engine.log", ready_timeout_s=30) as engine:
         assert engine.process.poll() is None
-        assert "fake engine starting" in engine.log_tail()
+        assert "fake engine starting" in log_tail(engine.log_path)
         grandchild, parent = int(marker.read_text()), engine.process.pid
     assert gone_within(parent, 5.0)
     assert gone_within(grandchild, 5.0), "a process of the engine's group survived stop()"

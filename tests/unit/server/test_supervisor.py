@@ -8,7 +8,8 @@ from pathlib import Path
 
 import psutil
 
-from server.supervisor import EngineSpec, EngineSupervisor
+from server.launcher import EngineSpec
+from server.supervisor import EngineSupervisor
 from tests.unit.server.processes import gone_within
 
 

@@ -14,8 +14,9 @@ from model_loaders.checkpoint.manifest import load_manifest
 from model_loaders.formats.lowrank import LowRankTensors
 from model_loaders.formats.sparse24 import Sparse24Tensors, pack24, prune_magnitude24
 from model_loaders.formats.spense import SpenseTensors
-from model_loaders.formats.writer import read_layers, write_checkpoint, write_dense_equivalent
+from model_loaders.formats.writer import read_layers, write_checkpoint
 from tests.unit.model_loaders.conftest import COMPRESSED, compress_all, layer_name
+from tests.unit.model_loaders.tiny_model import write_dense_equivalent
 
 
 def test_pack24_round_trip_and_bytes() -> None:
