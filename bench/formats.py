@@ -1,7 +1,7 @@
 """Benchmark structserve formats in vLLM on this CPU: decode tok/s (c=1, c=16), weights, start.
 
-    .venv/bin/python -m bench.formats \
-        --model /root/.cache/structserve/models/smollm2-135m-instruct \
+    structserve bench formats \
+        --model ~/.cache/structserve/models/smollm2-135m-instruct \
         --work /tmp/ssbench --out /tmp/ssbench/formats.json
 
 Each variant compresses every decoder linear of the model with a simple deterministic method
@@ -169,7 +169,7 @@ def run_variant(folder: Path, variant: Variant, log: Path) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     """CLI entry point; prints a markdown table and writes JSON to --out."""
-    parser = argparse.ArgumentParser(prog="python -m bench.formats", description=__doc__)
+    parser = argparse.ArgumentParser(prog="structserve bench formats", description=__doc__)
     parser.add_argument("--model", type=Path, required=True, help="dense HF folder")
     parser.add_argument("--work", type=Path, required=True, help="where checkpoints and logs go")
     parser.add_argument("--out", type=Path, required=True, help="JSON results")
