@@ -1,9 +1,10 @@
 """vLLM methods that run dense layers on structserve's native CPU kernels (imports vLLM).
 
 `StructServeConfig.get_quant_method` returns these for dense linear layers and the LM head when
-the kernels are enabled ($STRUCTSERVE_NATIVE_KERNELS, kernels/native.py) and the weight is a bf16
-CPU tensor; otherwise vLLM's own methods run unchanged. Plain (unquantized) models reach them
-through a structserve manifest without layers (model_loaders.vllm.native_config).
+the kernels are enabled ($STRUCTSERVE_NATIVE_KERNELS, kernels/native.py); each layer is packed
+only when the kernel dispatcher (`kernels.kernel`, "auto") picks the native path for its weight,
+otherwise vLLM's own method runs it unchanged. Plain (unquantized) models reach them through a
+structserve manifest without layers (model_loaders.vllm.native_config).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import torch
 from vllm.model_executor.layers.linear import UnquantizedLinearMethod
 from vllm.model_executor.layers.vocab_parallel_embedding import UnquantizedEmbeddingMethod
 
+import kernels
 from kernels import native
 
 log = logging.getLogger("vllm.structserve.native")  # under vLLM's logger: shown in its log
@@ -28,15 +30,16 @@ def native_enabled() -> bool:
 
 
 def _pack(layer: torch.nn.Module) -> bool:
-    """Pack `layer.weight` for the native kernel; False (nothing done) when not applicable."""
+    """Pack `layer.weight` when the kernel dispatcher picks the native path for it; False
+    (nothing done) when it does not, and vLLM's own method runs the layer."""
     weight = getattr(layer, "weight", None)
     if not isinstance(weight, torch.Tensor) or weight.is_meta or weight.dim() != 2:
         return False
-    if not native.usable_weight(weight):
+    tensors = {"weight": weight.data}  # [O, I]
+    if kernels.choices("dense", tensors)[:1] != ["native"]:
         return False
-    from kernels.native_ops import PackedDense
-
-    setattr(layer, _PACKED, PackedDense(weight.data))
+    # the native dense kernel takes (x, bias): vLLM's apply passes the bias through
+    setattr(layer, _PACKED, kernels.kernel("dense", tensors, backend="native"))
     return True
 
 
