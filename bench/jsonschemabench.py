@@ -34,8 +34,10 @@ import jsonschema
 
 from bench import jsb_report
 from bench.jsb_data import SUBSETS, Case, data_root, load_cases, messages
-from bench.options import from_namespace, resolve_model, shared_data_dir
+from bench.options import resolve_model
 from bench.records import json_schema_format
+from compress.options import from_namespace
+from compress.shared_data import shared_data_dir
 
 DEFAULT_CACHE = Path.home() / ".cache" / "structserve" / "jsonschemabench"
 

@@ -9,9 +9,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
-import os
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 
@@ -24,20 +23,6 @@ from bench.workloads import (
     file_sha256,
     requests_sha256,
 )
-
-T = TypeVar("T")
-
-
-def from_namespace(cls: type[T], args: argparse.Namespace) -> T:
-    """Build the dataclass `cls` from the parsed flags whose names are its field names."""
-    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
-    return cls(**{name: getattr(args, name) for name in names})
-
-
-def shared_data_dir() -> Path:
-    """`$STRUCTSERVE_SHARED_DATA`, else `shared/data` beside the repository."""
-    env = os.environ.get("STRUCTSERVE_SHARED_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
 def csv_floats(text: str) -> list[float]:

@@ -31,13 +31,13 @@ from bench.options import (
     build_workload,
     csv_floats,
     csv_ints,
-    from_namespace,
     resolve_model,
-    shared_data_dir,
     utc_stamp,
 )
 from bench.records import BenchRequest
 from bench.runner import RunOptions, Target, make_client, run_shapes, run_sweep
+from compress.options import from_namespace
+from compress.shared_data import shared_data_dir
 
 
 @dataclass(frozen=True)

@@ -25,9 +25,7 @@ from bench.options import (
     WorkloadConfig,
     add_workload_args,
     build_workload,
-    from_namespace,
     resolve_model,
-    shared_data_dir,
     utc_stamp,
 )
 from bench.proc_sampler import ProcSampler, pid_listening_on
@@ -35,6 +33,8 @@ from bench.records import BenchRequest
 from bench.runner import RunOptions, Target, run_shapes
 from bench.soak import SoakPlan, run_soak
 from bench.soak_report import Bounds, markdown, soak_result
+from compress.options import from_namespace
+from compress.shared_data import shared_data_dir
 
 
 def build_parser() -> argparse.ArgumentParser:
