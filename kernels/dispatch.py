@@ -4,8 +4,8 @@ Serving (model_loaders/formats/*.plan) asks `kernel(op, tensors)` once per layer
 loaded and keeps the callable. `backend="auto"` takes the first path that applies on this
 platform, in the order measured fastest (docs/kernels.md):
 
-* dense: native packed GEMV/GEMM (bf16 CPU weight, native kernels enabled), vLLM's CPU GEMM
-  (oneDNN / its prepacked kernels, inside vLLM), then `F.linear`;
+* dense: vLLM's CPU GEMM (oneDNN / its prepacked kernels, inside vLLM), then `F.linear`; the
+  native packed GEMV/GEMM first only when STRUCTSERVE_NATIVE_KERNELS=on (measured slower);
 * sparse24: CUDA semi-structured 2:4 (cuSPARSELt / CUTLASS), native (reads values/meta as
   stored), then torch (unpacked on the fly per call);
 * armor: native (A(S(Bx)) in one call), then composed (each wrapper and the 2:4 core from this
@@ -80,6 +80,11 @@ def _dense_vllm(t: Tensors) -> Forward | None:
 def _dense_auto(t: Tensors) -> list[str]:
     if t["weight"].device.type != "cpu":
         return ["torch"]
+    if native.native_mode() != "on":
+        # measured on every machine recorded (docs/benchmarks.md, "Formats"): the native dense
+        # GEMV/GEMM never beat vLLM's own CPU GEMM (0.77-1.00x at c=1, 0.50-0.93x at c=16), so
+        # "auto" leaves plain dense layers to vLLM; STRUCTSERVE_NATIVE_KERNELS=on forces native
+        return ["vllm", "torch"]
     return _native_then(t["weight"], "vllm", "torch")
 
 

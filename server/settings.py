@@ -68,7 +68,8 @@ class Settings(BaseSettings):
     native_kernels: Literal["auto", "on", "off"] = Field(
         "auto",
         description="structserve's native CPU linear kernels in the engine "
-        "(STRUCTSERVE_NATIVE_KERNELS): auto = when they build, on = required, off = vLLM's own "
+        "(STRUCTSERVE_NATIVE_KERNELS): auto = where measured faster (the compressed formats; "
+        "dense layers keep vLLM's own GEMM), on = everywhere and required, off = vLLM's own "
         "paths. Plain models then load through structserve's quantization config too.",
     )
     cpu_in_process: Literal["auto", "on", "off"] = Field(

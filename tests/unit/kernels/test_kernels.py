@@ -135,6 +135,23 @@ def test_auto_on_cpu_keeps_serving_choices(monkeypatch: pytest.MonkeyPatch) -> N
     assert kernels.choices("armor", {"values": values, "meta": meta}) == ["composed"]
 
 
+def test_auto_leaves_plain_dense_to_vllm_unless_native_is_forced(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Dense "auto" is vLLM's own GEMM (measured faster); STRUCTSERVE_NATIVE_KERNELS=on forces
+    the native kernel first, and the compressed formats keep theirs under "auto"."""
+    from tests.prereq import require_native_kernels
+
+    require_native_kernels()
+    w = torch.randn(8, 16, dtype=torch.bfloat16)
+    values, meta = pack24(prune_magnitude24(w))
+    monkeypatch.setenv("STRUCTSERVE_NATIVE_KERNELS", "auto")
+    assert kernels.choices("dense", {"weight": w}) == ["vllm", "torch"]
+    assert kernels.choices("sparse24", {"values": values, "meta": meta}) == ["native", "torch"]
+    monkeypatch.setenv("STRUCTSERVE_NATIVE_KERNELS", "on")
+    assert kernels.choices("dense", {"weight": w}) == ["native", "vllm", "torch"]
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA")
 def test_semi_structured_gemm_cuda() -> None:
     from kernels.cuda_sparse24 import semi_structured_gemm
