@@ -88,7 +88,7 @@ def build(model: Path, work: Path, variant: Variant) -> Path:
 
 
 def resident_weight_bytes(folder: Path, mode: str) -> int:
-    """Weight bytes the engine keeps, per structserve's runtime plans (model_loaders.runtime)."""
+    """Weight bytes the engine keeps, as the formats' plans keep them (formats/*.plan)."""
     from model_loaders.checkpoint.folder import tensor_index
     from model_loaders.checkpoint.manifest import load_manifest, tensor_bytes
     from model_loaders.checkpoint.specs import Format

@@ -17,7 +17,7 @@ import openai
 import psutil
 import pytest
 
-from server.launcher import EngineExitedError, EngineSpec, spawn, stop, wait_healthy
+from server.launcher import EngineExitedError, EngineSpec, log_tail, spawn, stop, wait_healthy
 from tests.prereq import DEFAULT_MODEL
 
 MODEL = DEFAULT_MODEL
@@ -69,7 +69,7 @@ class Gateway:
 
     def log_tail(self, n: int = 60) -> str:
         """Last lines of the gateway's (and engine's) output."""
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+        return log_tail(self.log_path, n)
 
 
 def wait_ready(gw: Gateway, timeout_s: float) -> None:
