@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 
 from kernels import native, native_ops, torch_fast
-from kernels.cpu_gemm import _vllm_cpu_gemm
+from kernels.cpu_gemm import vllm_cpu_gemm
 from model_loaders.formats.sparse24 import pack24, prune_magnitude24
 
 OUT, IN = 1536, 576  # SmolLM2 gate/up projection shape
@@ -57,8 +57,8 @@ def _dense_variants(layers: int) -> list[Variant]:
     nb = _nbytes(*ws)
     head = _bf(49152, IN)
     head_packed = native_ops.PackedDense(head)
-    vllm = [_vllm_cpu_gemm(w.clone()) for w in ws]  # vLLM's own CPU dispatch (sgl / oneDNN)
-    vllm_head = _vllm_cpu_gemm(head.clone())
+    vllm = [vllm_cpu_gemm(w.clone()) for w in ws]  # vLLM's own CPU dispatch (sgl / oneDNN)
+    vllm_head = vllm_cpu_gemm(head.clone())
     extra = []
     if all(g is not None for g in vllm) and vllm_head is not None:
         extra = [

@@ -16,7 +16,7 @@ class _Holder(torch.nn.Module):
         self.bias = None
 
 
-def _vllm_cpu_gemm(weight: torch.Tensor) -> Gemm | None:
+def vllm_cpu_gemm(weight: torch.Tensor) -> Gemm | None:
     """x -> x·weightᵀ through vLLM's CPU dispatch (weight [O, I] prepacked), or None outside
     vLLM's CPU platform. The caller may release `weight` afterwards."""
     try:

@@ -72,9 +72,9 @@ def triton_usable(t: torch.Tensor) -> bool:
 
 
 def _dense_vllm(t: Tensors) -> Forward | None:
-    from kernels.cpu_gemm import _vllm_cpu_gemm
+    from kernels.cpu_gemm import vllm_cpu_gemm
 
-    return _vllm_cpu_gemm(t["weight"]) if t["weight"].device.type == "cpu" else None
+    return vllm_cpu_gemm(t["weight"]) if t["weight"].device.type == "cpu" else None
 
 
 def _dense_auto(t: Tensors) -> list[str]:
