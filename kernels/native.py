@@ -3,7 +3,8 @@
 The C++ extension is compiled on first use with `torch.utils.cpp_extension.load` into
 `$STRUCTSERVE_CACHE_DIR/kernels/<hash>` (default `~/.cache/structserve/kernels/<hash>`, the hash
 covering the sources, flags and torch version), so a normal install needs no build step; later
-processes only load the cached library. Threads come from torch's OpenMP pool (the count set by
+processes only load the cached library (kernels/native_build.py: stamped builds, a flock that
+dies with its holder). Threads come from torch's OpenMP pool (the count set by
 `torch.set_num_threads`, which vLLM sets per worker).
 
 Setting: `STRUCTSERVE_NATIVE_KERNELS` = `auto` (default: use them when they build), `on` (require
@@ -25,6 +26,8 @@ from pathlib import Path
 from types import ModuleType
 
 import torch
+
+from kernels.native_build import build_or_load
 
 MODE_ENV = "STRUCTSERVE_NATIVE_KERNELS"
 ISA_ENV = "STRUCTSERVE_NATIVE_ISA"
@@ -87,15 +90,13 @@ def _build() -> ModuleType:
         ) from exc
     key = source_hash()
     build = cache_dir() / key
-    build.mkdir(parents=True, exist_ok=True)
     try:
-        return cpp_extension.load(
-            name=f"structserve_cpu_{key}",
-            sources=[str(_CSRC / s) for s in _SOURCES],
-            extra_cflags=list(_CFLAGS),
-            extra_ldflags=list(_LDFLAGS),
-            build_directory=str(build),
-            verbose=False,
+        return build_or_load(
+            f"structserve_cpu_{key}",
+            [_CSRC / s for s in _SOURCES],
+            _CFLAGS,
+            _LDFLAGS,
+            build,
         )
     except (RuntimeError, OSError, ImportError) as exc:
         raise NativeUnavailableError(

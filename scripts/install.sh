@@ -50,8 +50,8 @@ print("install: imports ok")
 PY
 if [[ "$STRUCTSERVE_ENGINE" == cpu ]]; then
   # Native CPU kernels (kernels/native.py): compiled once here into ~/.cache/structserve/kernels;
-  # without a compiler the engine falls back to torch.
-  "$VENV/bin/python" -c "from kernels import native; print('install: native kernels', \
+  # without a compiler the engine falls back to torch. Bounded: a build never holds up the install.
+  timeout 1200 "$VENV/bin/python" -c "from kernels import native; print('install: native kernels', \
 'ready' if native.available() else 'unavailable (torch fallback)')" || true
 fi
 echo "$want" > "$stamp"
