@@ -9,8 +9,10 @@
 #       serve pulls the default model (smollm2-135m-instruct) into the cache volume on first
 #       start; `docker run ... structserve:cpu models pull smollm2-135m-instruct` pre-pulls it.
 #   docker run ... structserve:cpu serve -- --max-num-seqs=64      # vLLM args after `--`
-#   docker run ... --entrypoint python structserve:cpu -m vllm.entrypoints.openai.api_server ...
-#       runs only the engine (how deploy/k8s and deploy/compose.yaml use the image).
+#   docker run ... --entrypoint python structserve:cpu -m vllm.entrypoints.openai.api_server \
+#       --structured-outputs-config '{"backend": "guidance", "disable_any_whitespace": true}' ...
+#       runs only the engine (how deploy/k8s and deploy/compose.yaml use the image); the flag
+#       is required: the gateway refuses strict structured requests to any other backend.
 #
 # Stages: build-base (venv + tools) -> engine-cpu | engine-cuda (the venv for one engine build,
 # picked by ENGINE) -> runtime (slim, non-root, the venv copied in; no build caches, no /src).

@@ -6,6 +6,10 @@
     structserve bench formats --model DIR --work /tmp/ssbench --out formats.json
     structserve bench kernel-speed --threads 1 2
     structserve bench random-model --like DIR --out DIR
+    structserve bench schema-suite --backends structserve,llguidance
+    structserve bench jsb-offline --limit 40 --out results/jsb_offline.json
+    structserve bench verdict-latency --seconds 5
+    structserve bench bfcl --limit 5 --out results/bfcl
 
 `structserve bench COMMAND --help` lists each one's flags; docs/benchmarks.md the figures of
 record and the commands that produced them.
@@ -35,6 +39,12 @@ DELEGATED: dict[str, Benchmark] = {
     "formats": Benchmark("bench.formats", "Each compressed format served by vLLM: tok/s, memory."),
     "kernel-speed": Benchmark("bench.kernel_speed", "Native CPU kernels vs torch vs bandwidth."),
     "random-model": Benchmark("bench.random_llama", "Write a random-init Llama (speed, memory)."),
+    "schema-suite": Benchmark("bench.schema_suite", "JSON-Schema-Test-Suite, token level."),
+    "jsb-offline": Benchmark("bench.jsb_offline", "Schema policy on JSONSchemaBench, offline."),
+    "bfcl": Benchmark("bench.bfcl", "Tool calling on BFCL: structserve vs vLLM direct."),
+    "verdict-latency": Benchmark(
+        "bench.verdict_latency", "Plain requests' latency while a 64 KB grammar verdict runs."
+    ),
 }
 
 

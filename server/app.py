@@ -32,7 +32,8 @@ from server.middleware import (
     RequestIdMiddleware,
 )
 from server.openapi import install_openapi
-from server.routes import generate, health, models
+from server.responses import ResponsesService, ResponseStore
+from server.routes import generate, health, models, responses
 from server.routes import metrics as metrics_route
 from server.settings import Settings
 from server.structured import StructuredService
@@ -40,8 +41,16 @@ from server.supervisor import EngineSupervisor
 
 log = logging.getLogger("structserve.app")
 
-ROUTERS = (health.router, models.router, generate.router, metrics_route.router)
-ROUTES = ("/v1/chat/completions", "/v1/completions", "/v1/models", "/health", "/ready", "/metrics")
+ROUTERS = (health.router, models.router, generate.router, responses.router, metrics_route.router)
+ROUTES = (
+    "/v1/chat/completions",
+    "/v1/completions",
+    "/v1/responses",
+    "/v1/models",
+    "/health",
+    "/ready",
+    "/metrics",
+)
 
 
 def _install_error_handlers(app: FastAPI) -> None:
@@ -82,11 +91,14 @@ def _lifespan(
             supervisor.start()
         pool.start()
         await asyncio.to_thread(app.state.structured.start)
+        purge = asyncio.create_task(app.state.responses.purge_forever())
         try:
             yield
         finally:
             app.state.draining = True
+            purge.cancel()
             await pool.stop()
+            await asyncio.to_thread(app.state.responses.store.close)
             app.state.structured.close()
             if supervisor is not None:
                 await supervisor.stop()
@@ -134,6 +146,11 @@ def build_app(
     app.state.structured = structured
     limits = Limits.from_settings(settings)
     app.state.generation = GenerationService(pool, metrics, limits, structured)
+    app.state.responses = ResponsesService(
+        app.state.generation,
+        ResponseStore(settings.responses_db_path()),
+        retention_days=settings.responses_retention_days,
+    )
     for router in ROUTERS:
         app.include_router(router)
     _install_error_handlers(app)

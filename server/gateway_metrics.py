@@ -22,6 +22,8 @@ _HELP = {
     "gateway.",
     "structserve_in_flight_requests": "Requests being served now.",
     "structserve_engine_ready": "1 when the engine passes health.",
+    "structserve_engine_structured_verified": "1 when the backend canary verified the engine's "
+    "structured-output backend (strict requests go only to verified engines).",
     "structserve_engine_restarts": "Engine restarts by the supervisor.",
     "structserve_client_disconnects": "Requests whose client went away; their engine request "
     "was aborted.",
@@ -44,6 +46,7 @@ class GatewayMetrics:
         self.itl = self._histogram("structserve_inter_token_latency_seconds", _LATENCY_BUCKETS)
         self.in_flight = self._gauge("structserve_in_flight_requests")
         self.engine_ready = self._gauge("structserve_engine_ready", "engine")
+        self.engine_verified = self._gauge("structserve_engine_structured_verified", "engine")
         self.engine_restarts = self._counter("structserve_engine_restarts", "engine")
         self.client_disconnects = self._counter("structserve_client_disconnects", "route")
         self.request_timeouts = self._counter("structserve_request_timeouts", "route")
@@ -62,9 +65,11 @@ class GatewayMetrics:
         return Histogram(name, _HELP[name], ["route"], buckets=buckets, registry=self.registry)
 
     def set_engine_ready(self, engines: Iterable[Endpoint]) -> None:
-        """Refresh `structserve_engine_ready` from each engine's last health probe."""
+        """Refresh `structserve_engine_ready` (last health probe) and
+        `structserve_engine_structured_verified` (backend canary) of each engine."""
         for engine in engines:
             self.engine_ready.labels(engine.url).set(1.0 if engine.ready else 0.0)
+            self.engine_verified.labels(engine.url).set(1.0 if engine.verified else 0.0)
 
     def render(self) -> bytes:
         """The gateway's own metrics in Prometheus text format."""

@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 from fastapi import Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
 from server import json_body
+from server.echo import echoed_prompts
 from server.engines import Endpoint, EnginePool
 from server.errors import (
     EngineError,
@@ -29,8 +30,15 @@ from server.errors import (
 )
 from server.gateway_metrics import GatewayMetrics
 from server.protocol import parse_request
-from server.streaming import StreamObserver, choice_text, relay
+from server.streaming import (
+    StreamObserver,
+    annotate_choice,
+    choice_text,
+    relay,
+    sse_response,
+)
 from server.structured import StructuredPlan, StructuredService, plan_request
+from server.tools import aplan_tools, apply_tool_calls, tool_stream, wants_tools
 
 if TYPE_CHECKING:
     from server.settings import Settings
@@ -56,6 +64,8 @@ class Limits:
     log_prompts: bool
     max_outstanding: int = 256
     body_read_timeout_s: float = 30.0
+    tool_prompt: str = "builtin"
+    tool_dedupe: bool = True
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Limits:
@@ -66,6 +76,8 @@ class Limits:
             log_prompts=settings.log_prompts,
             max_outstanding=settings.max_outstanding_requests,
             body_read_timeout_s=settings.body_read_timeout_s,
+            tool_prompt=settings.tool_prompt,
+            tool_dedupe=settings.tool_dedupe,
         )
 
 
@@ -152,18 +164,53 @@ class GenerationService:
     async def handle(self, request: Request, route: str, model: type[BaseModel]) -> Response:
         """Validate the body, forward it to the least-loaded engine, relay the answer."""
         started = time.perf_counter()
+        body = await self.read_body(request)
+        return await self.handle_body(request, route, model, body, started=started)
+
+    async def read_body(self, request: Request) -> Any:
+        """The request's decoded JSON body, read within the body-read timeout (408 past it,
+        400 for anything that is not UTF-8 JSON)."""
         try:
             raw = await asyncio.wait_for(request.body(), self.limits.body_read_timeout_s)
         except TimeoutError:
             raise RequestTimeout("the request body did not arrive in time") from None
-        body = decode_body(raw)
+        return decode_body(raw)
+
+    async def handle_body(
+        self,
+        request: Request,
+        route: str,
+        model: type[BaseModel],
+        body: Any,
+        *,
+        started: float | None = None,
+    ) -> Response:
+        """Validate an already decoded body, forward it, relay the answer (what `handle` does
+        after reading the body; the Responses API calls it with a chat body it built).
+
+        Args:
+            request: the client's request (its disconnect cancels the engine request).
+            route: the engine route, e.g. "/v1/chat/completions".
+            model: the pydantic model validating `body`.
+            body: the decoded JSON body (rewritten in place by the structured-output policy).
+            started: `time.perf_counter()` when the request arrived (default: now).
+
+        Returns:
+            A JSONResponse (whole answer) or a StreamingResponse (SSE chunks, `data: {...}`).
+        """
+        started = time.perf_counter() if started is None else started
         parsed = parse_request(model, body)
         n = int(getattr(parsed, "n", 1))
         if n > self.limits.max_n:
             raise InvalidRequest(f"n: at most {self.limits.max_n} choices per request", param="n")
-        plan = await self._plan(body)  # before admission: no await between it and dispatch
+        chat = route.endswith("/chat/completions")
+        # before admission: no await between it and dispatch
+        plan = await self._plan(body, chat=chat)
         self._admit()
-        endpoint = self.pool.pick(str(body["model"]))
+        strict = plan is not None and plan.strict
+        endpoint = self.pool.pick(str(body["model"]), structured=plan is not None, strict=strict)
+        if plan is not None:
+            plan.backend = endpoint.backend_label()  # what this engine was verified to enforce
         if self.limits.log_prompts:
             log.info("request %s body=%s", request.state.request_id, json.dumps(body)[:4000])
         call = _Call(request, route, endpoint, body, plan, started)
@@ -171,9 +218,16 @@ class GenerationService:
             return await self._stream(call)
         return await self._unary(call)
 
-    async def _plan(self, body: dict[str, Any]) -> StructuredPlan | None:
+    async def _plan(self, body: dict[str, Any], *, chat: bool) -> StructuredPlan | None:
         """The structured-output plan (compile check off the event loop); counts refusals."""
         try:
+            if chat and wants_tools(body):  # the body becomes plain chat + a grammar
+                return await aplan_tools(
+                    body,
+                    self.structured,
+                    tool_prompt=self.limits.tool_prompt,
+                    dedupe=self.limits.tool_dedupe,
+                )
             if self.structured is None or not _asks_structured(body):
                 return plan_request(body)  # cheap: no thread hop on the plain path
             return await self.structured.aplan(body)
@@ -223,40 +277,59 @@ class GenerationService:
             call.endpoint.outstanding -= 1
         if response.status_code != 200:
             raise await upstream_error(response)
-        return self._checked_json(call, response)
+        return await self._checked_json(call, response)
 
-    def _checked_json(self, call: _Call, response: httpx.Response) -> Response:
-        """The engine's whole answer, each choice checked against the structured plan."""
+    async def _checked_json(self, call: _Call, response: httpx.Response) -> Response:
+        """The engine's whole answer, each choice checked against the structured plan (off the
+        event loop, all choices at once, each under the verdict deadline)."""
         try:
             data = response.json()
         except ValueError:
             raise EngineError("the engine answered with invalid JSON") from None
         call.request.state.usage = data.get("usage") if isinstance(data, dict) else None
         if call.plan is not None:
-            for choice in data.get("choices", []):
-                if call.plan.annotate(choice, choice_text(choice)).get("valid") is False:
+            echoed = await self._echoed(call)
+            n = int(call.body.get("n") or 1)
+            verdicts = await asyncio.gather(
+                *(
+                    annotate_choice(call.plan, c, choice_text(c), echoed=echoed, n=n)
+                    for c in data.get("choices", [])
+                )
+            )
+            for result in verdicts:
+                if result.get("valid") is False:
                     self.metrics.structured_validation_failures.inc()
+            apply_tool_calls(data, call.plan)
         return JSONResponse(data)
+
+    async def _echoed(self, call: _Call) -> list[str | None] | None:
+        """The prompts the engine echoes before the outputs (`echo: true`), else None."""
+        return await echoed_prompts(call.body, self.pool.client, call.endpoint.url)
 
     async def _stream(self, call: _Call) -> Response:
         deadline = asyncio.get_running_loop().time() + self.limits.request_timeout_s
+        echoed = await self._echoed(call) if call.plan is not None else None
         upstream = await self._open_stream(call, deadline)
         observer = StreamObserver(
             started=call.started,
             on_ttft=self.metrics.ttft.labels(call.route).observe,
             on_itl=self.metrics.itl.labels(call.route).observe,
             plan=call.plan,
+            echoed=echoed,
+            n=int(call.body.get("n") or 1),
         )
 
         async def body_iter() -> AsyncIterator[bytes]:
             try:
-                async for event in relay(
+                events = relay(
                     upstream,
                     observer,
                     deadline=deadline,
                     on_transport_error=lambda why: self.pool.mark_down(call.endpoint, why),
                     on_timeout=self.metrics.request_timeouts.labels(call.route).inc,
-                ):
+                )
+                async for event in tool_stream(events, call.plan):
+                    call.endpoint.last_output_at = time.monotonic()  # alive: see _probe_failed
                     yield event
             except asyncio.CancelledError:
                 self.metrics.client_disconnects.labels(call.route).inc()
@@ -266,8 +339,7 @@ class GenerationService:
                 call.endpoint.outstanding -= 1
                 await upstream.aclose()
 
-        headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-        return StreamingResponse(body_iter(), media_type="text/event-stream", headers=headers)
+        return sse_response(body_iter())
 
     async def _open_stream(self, call: _Call, deadline: float) -> httpx.Response:
         """Start the engine's stream; on success `call.endpoint.outstanding` stays counted."""

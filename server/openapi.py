@@ -13,10 +13,12 @@ from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
 from server.protocol import ChatCompletionRequest, CompletionRequest
+from server.responses.request import ResponsesRequest
 
 BODIES: dict[str, type[BaseModel]] = {
     "/v1/chat/completions": ChatCompletionRequest,
     "/v1/completions": CompletionRequest,
+    "/v1/responses": ResponsesRequest,
 }
 _REF = "#/components/schemas/{model}"
 

@@ -68,6 +68,20 @@ class ChatCompletionRequest(_SamplingRequest):
     max_completion_tokens: int | None = Field(None, ge=1)
     logprobs: bool | None = None
     top_logprobs: int | None = Field(None, ge=0, le=20)
+    tools: list[dict[str, Any]] | None = Field(
+        None,
+        description='Functions the model may call: {"type": "function", "function": {"name", '
+        '"description", "parameters", "strict"}}; arguments are enforced by the gateway\'s '
+        "grammar (docs/tools.md).",
+    )
+    tool_choice: str | dict[str, Any] | None = Field(
+        None,
+        description='"none", "auto" (default with tools), "required", or {"type": "function", '
+        '"function": {"name": ...}}.',
+    )
+    parallel_tool_calls: bool | None = Field(
+        None, description="false: exactly one call when the model calls (default true)."
+    )
 
     @model_validator(mode="after")
     def _check_logprobs(self) -> ChatCompletionRequest:

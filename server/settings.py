@@ -22,6 +22,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from server.structured.backend_args import check_backend_args
+
 
 def _default_cache_dir() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
@@ -144,6 +146,12 @@ class Settings(BaseSettings):
     structured_compile_timeout_s: float = Field(
         5.0, gt=0, description="Longest a structured-output grammar may take to compile (400)."
     )
+    structured_verdict_timeout_s: float = Field(
+        5.0,
+        gt=0,
+        description="Longest the check of one finished structured output may take; past it the "
+        "verdict says unchecked (valid: null) and the engine's finish_reason stands.",
+    )
     structured_max_schema_bytes: int = Field(
         256 * 1024, ge=1024, description="Largest accepted JSON schema, compact (400 above)."
     )
@@ -158,6 +166,38 @@ class Settings(BaseSettings):
         True,
         description="Generate integers that have no schema bound only within +-(2**53 - 1), the "
         "range every JSON parser holds exactly (RFC 8259); stops endless digit runs.",
+    )
+    tool_prompt: Literal["builtin", "model"] = Field(
+        "builtin",
+        description="How chat `tools` reach the model: builtin = the gateway describes them in "
+        "the system message and renders tool calls/results as text (any chat template); model "
+        "= forwarded to the model's own chat template (tool_choice none). Either way the "
+        "gateway's grammar enforces the <tool_call> syntax and the arguments (docs/tools.md).",
+    )
+    tool_dedupe: bool = Field(
+        True,
+        description="Send identical tool calls of one answer (same function, same arguments) "
+        "once: small models repeat a finished call where parallel calls are allowed, and a "
+        "client would run it twice. Dropped repeats are counted in the verdict (docs/tools.md).",
+    )
+    structured_close_objects: bool = Field(
+        True,
+        description="Generate only the properties a JSON schema object names (adds "
+        "additionalProperties: false to the grammar, never to validation) where no composition "
+        "($ref with siblings, allOf, anyOf beside properties) adds more; the open grammar is "
+        "forwarded when the closed one fails to compile.",
+    )
+    responses_db: Path | None = Field(
+        None,
+        description="SQLite file of stored /v1/responses responses and conversations "
+        "(previous_response_id); default: responses.sqlite under cache_dir. Needs a local "
+        "filesystem: one gateway replica per file (docs/responses.md).",
+    )
+    responses_retention_days: float = Field(
+        30.0,
+        ge=0,
+        description="Stored responses older than this many days are purged (at start-up, then "
+        "hourly); 0 keeps them forever.",
     )
     draft: str | None = Field(
         None,
@@ -184,6 +224,12 @@ class Settings(BaseSettings):
     @classmethod
     def _split_shell_words(cls, value: Any) -> Any:
         return shlex.split(value) if isinstance(value, str) else value
+
+    @field_validator("engine_args")
+    @classmethod
+    def _check_backend(cls, value: list[str]) -> list[str]:
+        check_backend_args(value)  # the policy needs llguidance: refuse any other backend
+        return value
 
     @field_validator("engine_url", "api_keys", mode="before")
     @classmethod
@@ -217,6 +263,10 @@ class Settings(BaseSettings):
         if self.restart_backoff_max_s < self.restart_backoff_s:
             raise ValueError("restart_backoff_max_s must be >= restart_backoff_s")
         return self
+
+    def responses_db_path(self) -> Path:
+        """The SQLite file of stored responses (`responses_db`, else under `cache_dir`)."""
+        return self.responses_db or self.cache_dir / "responses.sqlite"
 
     def api_key_values(self) -> list[str]:
         """The configured API keys as plain strings (never log them)."""

@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from fastapi.responses import StreamingResponse
 
+from server.echo import NOT_SEPARATED, generated_part
 from server.errors import EngineTimeout, EngineUnavailable, StructServeError
 from server.structured import StructuredPlan
 
@@ -26,6 +28,17 @@ log = logging.getLogger("structserve.streaming")
 def sse_event(payload: str) -> bytes:
     """One SSE `data:` event."""
     return f"data: {payload}\n\n".encode()
+
+
+def sse_response(events: AsyncIterator[bytes]) -> StreamingResponse:
+    """An SSE response of `events`, unbuffered (no cache, no proxy buffering)."""
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    return StreamingResponse(events, media_type="text/event-stream", headers=headers)
+
+
+def sse_data(line: str) -> str | None:
+    """The payload of an SSE `data:` line or event (stripped); None for any other line."""
+    return line[5:].strip() if line.startswith("data:") else None
 
 
 def sse_error(exc: StructServeError) -> bytes:
@@ -42,6 +55,33 @@ def choice_text(choice: dict[str, Any]) -> str:
     return choice.get("text") or ""
 
 
+async def annotate_choice(
+    plan: StructuredPlan,
+    choice: dict[str, Any],
+    text: str,
+    *,
+    echoed: list[str | None] | None = None,
+    n: int = 1,
+) -> dict[str, Any]:
+    """Check a finished choice's generated text (an echoed prompt stripped) off the event loop
+    and attach the verdict to it.
+
+    Args:
+        plan: the request's structured-output plan.
+        choice: the whole or final streamed choice (its finish_reason may be rewritten).
+        text: the choice's whole text, as the engine sent it.
+        echoed: `server.echo.echoed_prompts(...)`, None without echo.
+        n: choices per prompt.
+
+    Returns:
+        The verdict (also `choice["structured_output"]`).
+    """
+    generated = generated_part(text, echoed, int(choice.get("index", 0)), n)
+    if generated is None:
+        return plan.annotate_unchecked(choice, NOT_SEPARATED)
+    return await plan.aannotate(choice, generated)
+
+
 @dataclass
 class StreamObserver:
     """Per-stream timing and structured-output bookkeeping."""
@@ -53,9 +93,12 @@ class StreamObserver:
     last_token_at: float | None = None
     texts: dict[int, str] = field(default_factory=dict)
     usage: dict[str, Any] | None = None  # the engine's usage chunk (stream_options.include_usage)
+    echoed: list[str | None] | None = None  # the prompts the engine echoes (echo: true)
+    n: int = 1  # choices per prompt
 
-    def observe(self, payload: str) -> str:
-        """Record one data payload; returns it, rewritten if a verdict was attached."""
+    async def observe(self, payload: str) -> str:
+        """Record one data payload; returns it, rewritten if a verdict was attached (awaited off
+        the event loop: other streams keep flowing while a final chunk is checked)."""
         try:
             chunk = json.loads(payload)
         except ValueError:
@@ -74,14 +117,19 @@ class StreamObserver:
             self.last_token_at = now
         if self.plan is None:
             return payload
-        changed = False
+        checks = []
         for choice in choices:
             index = int(choice.get("index", 0))
             self.texts[index] = self.texts.get(index, "") + choice_text(choice)
             if choice.get("finish_reason") is not None:
-                self.plan.annotate(choice, self.texts[index])
-                changed = True
-        return json.dumps(chunk) if changed else payload
+                text = self.texts[index]
+                checks.append(
+                    annotate_choice(self.plan, choice, text, echoed=self.echoed, n=self.n)
+                )
+        if not checks:
+            return payload
+        await asyncio.gather(*checks)
+        return json.dumps(chunk)
 
 
 async def relay(
@@ -108,11 +156,11 @@ async def relay(
                     line = await anext(lines)
             except StopAsyncIteration:
                 return
-            if not line.startswith("data:"):
+            payload = sse_data(line)
+            if payload is None:
                 continue  # blank separators and comments
-            payload = line[5:].strip()
             if payload != "[DONE]":
-                payload = observer.observe(payload)
+                payload = await observer.observe(payload)
             yield sse_event(payload)
             if loop.time() > deadline:
                 raise TimeoutError

@@ -1,4 +1,5 @@
-"""Compile grammars in a child process with a deadline, and cache the verdicts by hash.
+"""Compile grammars in a child process with a deadline, and cache the verdicts by hash; match
+outputs in separate verdict workers (`verdict_worker.py`).
 
 llguidance is fast and bounds itself, but a deadline the gateway enforces by killing a process is
 the only bound that cannot fail: a runaway compile never blocks the event loop or the GIL.
@@ -8,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import select
-import subprocess
 import sys
 import threading
 import time
@@ -17,7 +16,8 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
-_START_TIMEOUT_S = 60.0
+from server.structured.line_worker import LineWorker
+from server.structured.verdict_worker import Match, VerdictPool
 
 
 @dataclass(frozen=True)
@@ -43,20 +43,29 @@ def _serve() -> None:
 
 
 class GrammarChecker:
-    """One llguidance worker process, used one call at a time, restarted after a timeout."""
+    """The llguidance worker processes: one compile worker (one call at a time, restarted after a
+    timeout) and a pool of verdict workers, so a verdict never waits behind a compile."""
 
-    def __init__(self, *, timeout_s: float, cache_size: int) -> None:
-        """Args: timeout_s: deadline of one compile or match; cache_size: verdicts kept."""
+    def __init__(
+        self,
+        *,
+        timeout_s: float,
+        cache_size: int,
+        verdict_timeout_s: float = 5.0,
+        verdict_workers: int = 2,
+    ) -> None:
+        """Args: timeout_s: deadline of one compile; cache_size: verdicts kept;
+        verdict_timeout_s: deadline of one output check; verdict_workers: processes matching."""
         self._timeout_s = timeout_s
         self._cache_size = cache_size
         self._cache: OrderedDict[str, CompileVerdict] = OrderedDict()
         self._lock = threading.Lock()
-        self._proc: subprocess.Popen[str] | None = None
-        self._tokenizer: Any = None
+        self._worker = LineWorker("server.structured.compiler")
+        self.verdicts = VerdictPool(timeout_s=verdict_timeout_s, workers=verdict_workers)
 
     @property
     def timeout_s(self) -> float:
-        """Deadline of one compile or match, in seconds."""
+        """Deadline of one compile, in seconds."""
         return self._timeout_s
 
     def compile(self, kind: str, spec: Any) -> CompileVerdict:
@@ -76,77 +85,34 @@ class GrammarChecker:
                 self._cache.move_to_end(key)
                 return CompileVerdict(hit.error, hit.warnings, hit.seconds, cached=True)
         start = time.perf_counter()
-        answer = self._call((kind, spec))
-        seconds = time.perf_counter() - start
-        if answer is None:
+        try:
+            with self._lock:
+                answer = self._worker.call([kind, spec], self._timeout_s)
+        except (TimeoutError, ChildProcessError):
+            seconds = time.perf_counter() - start
             return CompileVerdict("compile timed out", seconds=seconds, timed_out=True)
-        verdict = CompileVerdict(answer[0], list(answer[1]), seconds)
+        verdict = CompileVerdict(answer[0], list(answer[1]), time.perf_counter() - start)
         with self._lock:
             self._cache[key] = verdict
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
         return verdict
 
-    def matches(self, kind: str, spec: Any, text: str) -> bool:
-        """Whether `text` is in the constraint's language, matched in this process (the grammar
-        already compiled within bounds in the worker; matching is linear in the text), so a
-        verdict never waits behind another request's compile."""
-        from server.structured import llg
-
-        if self._tokenizer is None:
-            self._tokenizer = llg.byte_tokenizer()
-        return llg.matches(self._tokenizer, kind, spec, text)
-
-    def _call(self, job: tuple[str, Any]) -> Any:
-        with self._lock:
-            proc = self._ensure()
-            assert proc.stdin is not None
-            proc.stdin.write(json.dumps(job) + "\n")
-            proc.stdin.flush()
-            answer = self._read(proc, self._timeout_s)
-            if answer is None:
-                self._kill()
-            return answer
-
-    @staticmethod
-    def _read(proc: subprocess.Popen[str], timeout_s: float) -> Any:
-        assert proc.stdout is not None
-        ready, _, _ = select.select([proc.stdout], [], [], timeout_s)
-        line = proc.stdout.readline() if ready else ""
-        return json.loads(line) if line else None
-
-    def _ensure(self) -> subprocess.Popen[str]:
-        if self._proc is None or self._proc.poll() is not None:
-            self._kill()
-            self._proc = subprocess.Popen(
-                [sys.executable, "-m", "server.structured.compiler"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
-                text=True,
-                bufsize=1,
-            )
-            if self._read(self._proc, _START_TIMEOUT_S) != "ready":
-                self._kill()
-                raise RuntimeError("the llguidance worker process did not start")
-        return self._proc
-
-    def _kill(self) -> None:
-        if self._proc is not None:
-            if self._proc.poll() is None:
-                self._proc.kill()
-            self._proc.wait(timeout=5)
-        self._proc = None
+    def match(self, kind: str, spec: Any, text: str) -> Match:
+        """Whether `text` is in the constraint's language, decided by a verdict worker within
+        the verdict deadline (blocking; see `VerdictPool.match`)."""
+        return self.verdicts.match(kind, spec, text)
 
     def start(self) -> None:
-        """Start the worker now (it otherwise starts on first use)."""
+        """Start the compile worker now (it otherwise starts on first use)."""
         with self._lock:
-            self._ensure()
+            self._worker.start()
 
     def close(self) -> None:
-        """Stop the worker process."""
+        """Stop the compile worker and the verdict workers."""
         with self._lock:
-            self._kill()
+            self._worker.close()
+        self.verdicts.close()
 
 
 if __name__ == "__main__":

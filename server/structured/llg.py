@@ -92,11 +92,27 @@ def compile_grammar(tokenizer: LLTokenizer, kind: str, spec: Any) -> tuple[str |
     return None, list(messages)
 
 
-def matches(tokenizer: LLTokenizer, kind: str, spec: Any, text: str) -> bool:
-    """Whether `text` is a complete sentence of the constraint's language."""
+def match(tokenizer: LLTokenizer, kind: str, spec: Any, text: str) -> tuple[bool | None, str]:
+    """Match `text` against the constraint's language, byte by byte.
+
+    Returns:
+        (True, "") for a complete sentence; (False, why) when a byte does not fit or the text
+        ends early; (None, why) when the matcher itself failed (a grammar error, or a parser or
+        lexer limit such as "Current row has 2001 items; max is 2000", which right-recursive or
+        ambiguous grammars reach on long outputs): that says nothing about the text.
+    """
     matcher = LLMatcher(tokenizer, serialize(kind, spec), log_level=0)
-    if matcher.is_error():
-        return False
-    if not matcher.consume_tokens(list(text.encode("utf-8"))):
-        return False
-    return matcher.is_accepting()
+    data = list(text.encode("utf-8"))
+    consumed = 0 if matcher.is_error() else matcher.try_consume_tokens(data)
+    if matcher.is_error():  # try_consume_tokens stops before a byte that does not fit
+        return None, "matcher error: " + matcher.get_error().split("\n", 1)[0][:300]
+    if consumed < len(data):
+        return False, f"byte {consumed} of the output does not fit the {kind}"
+    if not matcher.is_accepting():
+        return False, f"the output ends before the {kind} is complete"
+    return True, ""
+
+
+def matches(tokenizer: LLTokenizer, kind: str, spec: Any, text: str) -> bool:
+    """Whether `text` is a complete sentence of the constraint's language (False when unsure)."""
+    return match(tokenizer, kind, spec, text)[0] is True

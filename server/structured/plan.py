@@ -7,11 +7,12 @@
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+import logging
 from typing import Any
 
 from server.errors import InvalidRequest
 from server.structured.bounds import apply_bounds
+from server.structured.closing import close_objects
 from server.structured.compiler import CompileVerdict, GrammarChecker
 from server.structured.finite import check_finite
 from server.structured.keywords import (
@@ -21,73 +22,12 @@ from server.structured.keywords import (
     unknown_formats,
 )
 from server.structured.llg import JSON_DEFAULTS
+from server.structured.rewrites import rewrite_schema
 from server.structured.schema import StructuredLimits, check_regex, check_schema, too_complex
-from server.structured.validate import json_errors, schema_validator, verdict
-from server.structured.walk import resolve_pointer, subschemas
+from server.structured.structured_plan import StructuredPlan
+from server.structured.walk import resolve_pointer
 
-JSON_KINDS = ("json_schema", "json_object")
-
-
-@dataclass
-class StructuredPlan:
-    """What the gateway enforces and checks for one request's structured output."""
-
-    kind: str  # json_schema | json_object | regex | choice | grammar | structural_tag
-    strict: bool = False
-    schema: Any = None
-    spec: Any = None
-    unenforced: list[dict[str, str]] = field(default_factory=list)
-    compile_s: float = 0.0
-    checker: GrammarChecker | None = None
-
-    def check(self, text: str, finish_reason: str | None) -> dict[str, Any]:
-        """Validate one finished choice's text.
-
-        Args:
-            text: the choice's whole generated text.
-            finish_reason: the engine's finish reason for the choice.
-
-        Returns:
-            The verdict to attach as `choice["structured_output"]`; the routes must also set
-            `choice["finish_reason"] = verdict["finish_reason"]` ("schema_violation" replaces
-            "stop" when the output is invalid).
-        """
-        extra = {
-            "backend": BACKEND,
-            "strict": self.strict,
-            "unenforced": self.unenforced,
-            "compile_ms": round(self.compile_s * 1000, 3),
-        }
-        errors = self._errors(text)
-        return verdict(kind=self.kind, errors=errors, finish_reason=finish_reason, **extra)
-
-    def annotate(self, choice: dict[str, Any], text: str) -> dict[str, Any]:
-        """Check one finished choice and attach the verdict to it, in place.
-
-        Args:
-            choice: the (whole or streamed) choice carrying the engine's finish_reason.
-            text: the choice's whole generated text.
-
-        Returns:
-            The verdict, now also `choice["structured_output"]`; `choice["finish_reason"]` is
-            the verdict's.
-        """
-        result = self.check(text, choice.get("finish_reason"))
-        choice["structured_output"] = result
-        choice["finish_reason"] = result.get("finish_reason", choice.get("finish_reason"))
-        return result
-
-    def _errors(self, text: str) -> list[dict[str, str]] | None:
-        if self.kind in JSON_KINDS:
-            return json_errors(schema_validator(self.schema), text)
-        if self.kind == "choice":
-            if text in self.spec:
-                return []
-            return [{"pointer": "", "keyword": "choice", "message": "not one of the choices"}]
-        if self.kind in ("regex", "grammar") and self.checker is not None:
-            ok = self.checker.matches(self.kind, self.spec, text)
-            return [] if ok else [{"pointer": "", "keyword": self.kind, "message": "no match"}]
-        return None
+log = logging.getLogger("structserve.structured")
 
 
 def plan_request(
@@ -210,7 +150,7 @@ def _plan_text(
     )
 
 
-def _plan_schema(
+def plan_schema(
     schema: Any,
     strict: bool,
     checker: GrammarChecker | None,
@@ -218,18 +158,54 @@ def _plan_schema(
     *,
     param: str,
 ) -> StructuredPlan:
-    check_schema(schema, limits, param=param)
-    check_finite(schema, param=param)
-    unenforced = unenforced_keywords(schema)
+    """The policy `response_format` json_schema gets, for any schema (e.g. a tool's parameters):
+    limits, metaschema, rewrites, strict refusal, bounds, compile check.
+
+    Args:
+        schema: the client's schema (not modified).
+        strict: refuse (400) what the backend cannot enforce, instead of listing it.
+        checker: the compile worker (None: no compile check).
+        limits: the configured bounds.
+        param: the request parameter named in errors.
+
+    Returns:
+        The plan: `spec` is the schema to forward (with `x-guidance`), `schema` the client's.
+
+    Raises:
+        InvalidRequest: as for `response_format`.
+    """
+    return _plan_schema(schema, strict, checker, limits, param=param)
+
+
+def _plan_schema(
+    schema: Any,
+    strict: bool,
+    checker: GrammarChecker | None,
+    limits: StructuredLimits,
+    *,
+    param: str,
+    rewrite: bool = True,
+) -> StructuredPlan:
+    if rewrite:
+        check_schema(schema, limits, param=param)
+        check_finite(schema, param=param)
+    rewritten = _rewritten(schema, full=rewrite)  # equivalent, more enforceable
+    fallback_differs = rewrite and rewritten != _rewritten(schema, full=False)
+    unenforced = unenforced_keywords(rewritten)
     if strict and unenforced:
         raise _unsupported(unenforced, param=param)
-    forwarded = _strip(schema, unenforced + unknown_formats(schema))
-    if limits.close_objects:
-        _close_objects(forwarded)
+    forwarded = strip_keywords(rewritten, unenforced + unknown_formats(rewritten))
     if isinstance(forwarded, dict):
         options = dict(JSON_DEFAULTS) if strict else {**JSON_DEFAULTS, "coerce_one_of": True}
         forwarded["x-guidance"] = options
-    forwarded, result = _compile_bounded(checker, forwarded, limits, param=param)
+    try:
+        forwarded, result = _compile_bounded(checker, forwarded, limits, param=param)
+    except InvalidRequest:
+        if not fallback_differs:
+            raise
+        result = CompileVerdict("the rewritten schema is too complex")
+    if result.error and fallback_differs:  # a rewrite never costs a schema
+        return _plan_schema(schema, strict, checker, limits, param=param, rewrite=False)
     if result.error:
         named = keywords_in_message(schema, result.error)
         if named and not any(word in result.error for word in ("too big", "limit")):
@@ -243,33 +219,45 @@ def _plan_schema(
     return StructuredPlan(
         kind="json_schema",
         strict=strict,
-        schema=schema,
+        schema=schema,  # the client's: outputs are validated against it, never a rewrite
         spec=forwarded,
         unenforced=unenforced + weakened,
         compile_s=result.seconds,
     )
 
 
+def _rewritten(schema: Any, *, full: bool) -> Any:
+    """The schema after every rewrite (`full`) or only the essential ones; a failing full rewrite
+    (a bug of ours) falls back to the essential ones, never failing the request."""
+    if full:
+        try:
+            return rewrite_schema(schema)
+        except Exception:
+            log.exception("schema rewrite failed; serving the schema with essential rewrites only")
+    return rewrite_schema(schema, essential_only=True)
+
+
 def _compile_bounded(
     checker: GrammarChecker | None, forwarded: Any, limits: StructuredLimits, *, param: str
 ) -> tuple[Any, CompileVerdict]:
-    """Compile the schema with the generation bounds; without them if only they fail to compile
-    (a bound never costs coverage)."""
+    """Compile the schema with the generation bounds (closed objects, then blank runs and
+    integers); if that grammar is refused, too complex or weakened, the one without closing, then
+    the client's own (a bound never costs coverage: the last verdict is the schema's own)."""
     bounded = copy.deepcopy(forwarded)
     changed = apply_bounds(
         bounded, max_blank_run=limits.max_blank_run, safe_integers=limits.safe_integers
     )
-    if not changed:
-        return forwarded, _compile(checker, "json", forwarded, param=param)
-    try:
-        result = _compile(checker, "json", bounded, param=param)
-    except InvalidRequest:  # too complex with the bounds: try without
-        return forwarded, _compile(checker, "json", forwarded, param=param)
-    if result.error and checker is not None:
-        plain = _compile(checker, "json", forwarded, param=param)
-        if not plain.error:
-            return forwarded, plain
-    return bounded, result
+    closed = copy.deepcopy(bounded)
+    candidates = [closed] if limits.close_objects and close_objects(closed) else []
+    candidates += [bounded] if changed else []
+    for spec in candidates:
+        try:
+            result = _compile(checker, "json", spec, param=param)
+        except InvalidRequest:  # too complex with the bounds: try with fewer
+            continue
+        if checker is None or not (result.error or result.warnings):
+            return spec, result
+    return forwarded, _compile(checker, "json", forwarded, param=param)
 
 
 def _compile(checker: GrammarChecker | None, kind: str, spec: Any, *, param: str) -> CompileVerdict:
@@ -298,7 +286,9 @@ def _unsupported(items: list[dict[str, str]], *, param: str) -> InvalidRequest:
     )
 
 
-def _strip(schema: Any, unenforced: list[dict[str, str]]) -> Any:
+def strip_keywords(schema: Any, unenforced: list[dict[str, str]]) -> Any:
+    """A copy of `schema` without the listed keywords (`{"keyword", "pointer"}` items, as
+    `keywords.unenforced_keywords` gives them): what a non-strict request forwards."""
     copied = copy.deepcopy(schema)
     for item in sorted(unenforced, key=lambda i: len(i["pointer"])):
         parent, _, _ = item["pointer"].rpartition("/")
@@ -309,20 +299,6 @@ def _strip(schema: Any, unenforced: list[dict[str, str]]) -> Any:
         if isinstance(node, dict):
             node.pop(item["keyword"], None)
     return copied
-
-
-def _close_objects(schema: Any) -> None:
-    if not isinstance(schema, dict) or any("allOf" in node for _, node in subschemas(schema)):
-        return
-    for _, node in subschemas(schema):
-        if (
-            isinstance(node.get("properties"), dict)
-            and "additionalProperties" not in node
-            and "patternProperties" not in node
-            and "unevaluatedProperties" not in node
-            and set(node.get("required") or []) <= set(node["properties"])
-        ):
-            node["additionalProperties"] = False
 
 
 def _load_json(text: str, *, param: str) -> Any:

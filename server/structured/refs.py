@@ -35,7 +35,13 @@ def check_refs(schema: dict[str, Any], *, param: str) -> None:
     root = spec.create_resource(schema)
     base = urljoin(_ROOT, root.id() or "")
     registry: Registry[Any] = Registry(retrieve=_refuse)  # type: ignore[call-arg]
-    registry = registry.with_resource(base, root).crawl()
+    try:
+        registry = registry.with_resource(base, root).crawl()
+    except (AttributeError, TypeError) as exc:  # a subschema slot holding a non-schema
+        raise InvalidRequest(
+            f"the schema's references cannot be resolved: a subschema is not a schema ({exc})",
+            param=param,
+        ) from None
     stack: list[tuple[str, Any, str]] = [("", schema, base)]
     while stack:
         where, node, node_base = stack.pop()
@@ -56,6 +62,11 @@ def _resolve(registry: Registry[Any], base: str, ref: str, *, pointer: str, para
         return
     except (referencing.exceptions.Unresolvable, referencing.exceptions.Unretrievable):
         pass
+    except (AttributeError, TypeError):  # the target is not a schema (e.g. a list)
+        raise InvalidRequest(
+            f"unresolvable $ref {ref!r} at {pointer}: it names something that is not a schema",
+            param=param,
+        ) from None
     document = urldefrag(urljoin(base, ref)).url
     try:
         if not ref.startswith("#"):

@@ -36,13 +36,20 @@ class StructuredLimits:
     backend's lexer builds states in proportion and fails mid-generation beyond its limits."""
     compile_timeout_s: float = 5.0
     """Longest the backend may take to compile one grammar (400 "schema too complex" above)."""
+    verdict_timeout_s: float = 5.0
+    """Longest one finished output's check may take (regex/grammar matching in a worker process
+    that is killed past it, JSON Schema validation in a thread); past it the verdict says
+    `checked: false, valid: null` and the engine's finish_reason stands."""
+    verdict_workers: int = 2
+    """How many verdict worker processes match regex/grammar outputs at once."""
     cache_size: int = 1024
     """How many compile verdicts are kept, keyed by the grammar's hash."""
     close_objects: bool = True
     """Generate no properties a schema does not name: objects with `properties` and no
-    `additionalProperties`/`patternProperties` get `additionalProperties: false` in the grammar
-    (never in schemas using `allOf`, where that could make the schema unsatisfiable). Outputs
-    stay valid; small models stop inventing keys until max_tokens."""
+    `additionalProperties`/`patternProperties` get `additionalProperties: false` in the grammar,
+    unless a composition (`$ref` with siblings, `allOf`, `anyOf` beside properties, ...) adds
+    properties (`server/structured/closing.py`). Outputs stay valid; small models stop inventing
+    keys until max_tokens."""
     max_blank_run: int = 32
     """Most consecutive blanks (space, C0 controls) the engine may generate inside a string
     whose schema has no pattern/format/enum/const; 0: unbounded (`server/structured/bounds.py`)."""

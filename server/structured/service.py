@@ -6,8 +6,9 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 from server.structured.compiler import GrammarChecker
-from server.structured.plan import StructuredPlan, plan_request
+from server.structured.plan import plan_request
 from server.structured.schema import StructuredLimits
+from server.structured.structured_plan import StructuredPlan
 
 if TYPE_CHECKING:
     from server.settings import Settings
@@ -20,7 +21,10 @@ class StructuredService:
         """Args: limits: bounds on schemas and compiles (defaults when None)."""
         self.limits = limits or StructuredLimits()
         self.checker = GrammarChecker(
-            timeout_s=self.limits.compile_timeout_s, cache_size=self.limits.cache_size
+            timeout_s=self.limits.compile_timeout_s,
+            cache_size=self.limits.cache_size,
+            verdict_timeout_s=self.limits.verdict_timeout_s,
+            verdict_workers=self.limits.verdict_workers,
         )
 
     @classmethod
@@ -30,14 +34,19 @@ class StructuredService:
             StructuredLimits(
                 max_schema_bytes=settings.structured_max_schema_bytes,
                 compile_timeout_s=settings.structured_compile_timeout_s,
+                verdict_timeout_s=settings.structured_verdict_timeout_s,
                 max_blank_run=settings.structured_max_blank_run,
                 safe_integers=settings.structured_safe_integers,
+                close_objects=settings.structured_close_objects,
             )
         )
 
     def plan(self, body: dict[str, Any]) -> StructuredPlan | None:
         """`plan_request` with this service's worker and limits (blocking)."""
-        return plan_request(body, self.checker, self.limits)
+        plan = plan_request(body, self.checker, self.limits)
+        if plan is not None:
+            plan.verdict_timeout_s = self.limits.verdict_timeout_s
+        return plan
 
     async def aplan(self, body: dict[str, Any]) -> StructuredPlan | None:
         """`plan` off the event loop, so a slow compile never stalls other requests.

@@ -32,9 +32,14 @@ def parse_json(text: str) -> tuple[Any, str | None]:
     return value, None
 
 
+def validator_class(schema: Any) -> type[jsonschema.protocols.Validator]:
+    """The validator class of the schema's own draft (`$schema`; Draft 2020-12 when absent)."""
+    return jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+
+
 def schema_validator(schema: Any) -> jsonschema.protocols.Validator:
     """A validator for the schema's own draft (default 2020-12) with format assertions on."""
-    cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+    cls = validator_class(schema)
     return cls(schema, format_checker=cls.FORMAT_CHECKER)
 
 
@@ -58,7 +63,12 @@ def json_errors(validator: jsonschema.protocols.Validator, text: str) -> list[di
 
 
 def verdict(
-    *, kind: str, errors: list[dict[str, str]] | None, finish_reason: str | None, **extra: Any
+    *,
+    kind: str,
+    errors: list[dict[str, str]] | None,
+    finish_reason: str | None,
+    reason: str = "unchecked",
+    **extra: Any,
 ) -> dict[str, Any]:
     """The `structured_output` object attached to a finished choice.
 
@@ -66,17 +76,19 @@ def verdict(
         kind: the request's constraint kind.
         errors: validation errors, or None when the output could not be checked.
         finish_reason: the engine's finish reason.
+        reason: why the output could not be checked (only used when `errors` is None).
         extra: further fields (backend, strict, unenforced).
 
     Returns:
-        {"kind", "checked", "valid", "errors", "finish_reason", ...}; `finish_reason` is what the
-        gateway reports for the choice.
+        {"kind", "checked", "valid", "errors", "finish_reason", ...}, plus "reason" when not
+        checked; `finish_reason` is what the gateway reports for the choice (an unchecked
+        output keeps the engine's).
     """
     valid = None if errors is None else not errors
     reported = finish_reason
     if finish_reason == "stop" and valid is False:
         reported = VIOLATION
-    return {
+    result = {
         "kind": kind,
         "checked": errors is not None,
         "valid": valid,
@@ -84,3 +96,6 @@ def verdict(
         "finish_reason": reported,
         **extra,
     }
+    if errors is None:
+        result["reason"] = reason
+    return result

@@ -8,6 +8,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -71,6 +72,29 @@ class Gateway:
         """Last lines of the gateway's (and engine's) output."""
         return log_tail(self.log_path, n)
 
+    def wait_both_in_flight(
+        self, unary: dict[str, object], *, engine_too: bool = True, timeout_s: float = 30
+    ) -> None:
+        """Until this gateway serves two requests (an open stream and `unary`, whose thread
+        fills `unary` when it ends) and, with `engine_too`, the engine runs at least two.
+
+        The gateway's own in-flight gauge is what proves both were accepted here: the engine is
+        shared with other gateways of the session (attached by `--engine-url`), whose backend
+        canaries also run in it after an engine restart, so its running count alone can reach
+        two while `unary` has not even connected.
+        """
+        deadline = time.monotonic() + timeout_s
+        while True:
+            assert "status" not in unary, f"the second request ended early: {unary}"
+            here = self.engine_metric("structserve_in_flight_requests") - 1  # minus this scrape
+            running = self.engine_metric("vllm:num_requests_running", direct=True) if engine_too else 2
+            if here >= 2 and running >= 2:
+                return
+            assert time.monotonic() < deadline, (
+                f"the second request never started (in flight here {here:g}, engine {running:g})"
+            )
+            time.sleep(0.05)
+
 
 def wait_ready(gw: Gateway, timeout_s: float) -> None:
     """Block until /ready answers 200, or fail with the log tail."""
@@ -113,6 +137,7 @@ def start_default_gateway(log_dir: Path) -> Gateway:
     engine_port = free_port()
     args = ["--model", MODEL, "--engine-port", str(engine_port), "--kv-cache-gb", "1"]
     args += ["--restart-backoff-s", "0.5", "--health-interval-s", "0.5"]
+    args += ["--responses-db", str(log_dir / "responses.sqlite")]  # not the user's cache
     url = f"http://127.0.0.1:{engine_port}"
     return start_ready_gateway(args, log_dir / "serve.log", url, READY_TIMEOUT_S)
 
@@ -136,8 +161,15 @@ def engine_spec(
 @contextlib.contextmanager
 def attached(target: Gateway, log_dir: Path, *extra: str) -> Iterator[Gateway]:
     """Another gateway with extra flags, attached to `target`'s engine (no new engine)."""
-    args = ["--engine-url", target.engine_url, "--health-interval-s", "0.5", *extra]
-    gw = start_gateway(args, log_dir / "serve.log", target.engine_url)
+    with attached_to(target.engine_url, log_dir, *extra) as gw:
+        yield gw
+
+
+@contextlib.contextmanager
+def attached_to(engine_url: str, log_dir: Path, *extra: str) -> Iterator[Gateway]:
+    """A gateway with extra flags attached (`--engine-url`) to the engine at `engine_url`."""
+    args = ["--engine-url", engine_url, "--health-interval-s", "0.5", *extra]
+    gw = start_gateway(args, log_dir / "serve.log", engine_url)
     try:
         wait_ready(gw, 60)
         yield gw

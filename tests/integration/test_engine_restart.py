@@ -52,10 +52,7 @@ def test_engine_killed_then_recovers(own_gateway: Gateway) -> None:
         lines = response.iter_lines()
         next(lines)
         worker = _unary_in_flight(gateway, unary)
-        deadline = time.monotonic() + 30
-        while gateway.engine_metric("vllm:num_requests_running", direct=True) < 2:
-            assert time.monotonic() < deadline, "the unary request never started"
-            time.sleep(0.05)
+        gateway.wait_both_in_flight(unary)
         engine.kill()
         killed = time.monotonic()
         rest = [line for line in lines if line.startswith("data:")]

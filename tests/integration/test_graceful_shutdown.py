@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 import signal
 import threading
-import time
 
 import httpx
 import psutil
 
 from tests.integration.gateways import Gateway
+
+UNARY_TOKENS = 240
 
 
 def test_sigterm_drains_then_stops_engine(own_gateway: Gateway) -> None:
@@ -20,7 +21,7 @@ def test_sigterm_drains_then_stops_engine(own_gateway: Gateway) -> None:
     body = {
         "model": gateway.model,
         "prompt": "Once upon a time",
-        "max_tokens": 200,
+        "max_tokens": 300,
         "ignore_eos": True,
         "stream": True,
         "stream_options": {"include_usage": True},
@@ -32,7 +33,7 @@ def test_sigterm_drains_then_stops_engine(own_gateway: Gateway) -> None:
         unary["started"] = True
         r = httpx.post(
             f"{gateway.base_url}/v1/completions",
-            json={**body, "stream": False, "stream_options": None, "max_tokens": 80},
+            json={**body, "stream": False, "stream_options": None, "max_tokens": UNARY_TOKENS},
             timeout=120,
         )
         unary["status"] = r.status_code
@@ -45,22 +46,19 @@ def test_sigterm_drains_then_stops_engine(own_gateway: Gateway) -> None:
         lines = response.iter_lines()
         events.append(next(lines))
         worker.start()
-        # SIGTERM only once both requests are accepted (running in the engine); requests are
-        # long enough (200 and 80 tokens) that they overlap even on a fast machine
-        deadline = time.monotonic() + 30
-        while gateway.engine_metric("vllm:num_requests_running", direct=True) < 2:
-            assert time.monotonic() < deadline, "the second request never started"
-            time.sleep(0.05)
+        # SIGTERM only once this gateway has accepted both (its in-flight gauge); they are long
+        # enough (300 and 240 tokens, seconds each here) to overlap while the gauge is polled
+        gateway.wait_both_in_flight(unary, engine_too=False)
         gateway.process.send_signal(signal.SIGTERM)
         events.extend(line for line in lines if line.startswith("data:"))
     worker.join(120)
 
     assert events[-1] == "data: [DONE]"
     chunks = [json.loads(e[5:]) for e in events if e.startswith("data: {")]
-    assert chunks[-1]["usage"]["completion_tokens"] == 200
+    assert chunks[-1]["usage"]["completion_tokens"] == 300
     finish = [c["choices"][0]["finish_reason"] for c in chunks if c["choices"]]
     assert finish[-1] == "length"
-    assert unary == {"started": True, "status": 200, "tokens": 80}, "an accepted request was lost"
+    assert unary == {"started": True, "status": 200, "tokens": UNARY_TOKENS}, "an accepted request was lost"
 
     assert gateway.process.wait(60) == 0
     assert not engine.is_running() or engine.status() == psutil.STATUS_ZOMBIE

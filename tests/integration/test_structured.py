@@ -41,8 +41,10 @@ def verdict(choice: Any) -> dict[str, Any]:
 def test_strict_unsupported_keyword_is_400_listing_it(gateway: Gateway) -> None:
     schema = {
         "type": "object",
-        "properties": {"tags": {"type": "array", "items": {"type": "string"}, "uniqueItems": True}},
-        "propertyNames": {"maxLength": 5},
+        "properties": {
+            "tags": {"type": "array", "items": {"type": "string"}, "uniqueItems": True},
+            "code": {"type": "string", "not": {"pattern": "^x"}},  # no exact rewrite of its own
+        },
     }
     with pytest.raises(openai.BadRequestError) as info:
         ask(gateway, schema)
@@ -50,7 +52,7 @@ def test_strict_unsupported_keyword_is_400_listing_it(gateway: Gateway) -> None:
     assert isinstance(err, dict)
     assert err["param"] == "response_format.json_schema.schema"
     assert "uniqueItems at /properties/tags/uniqueItems" in err["message"]
-    assert "propertyNames at /propertyNames" in err["message"]
+    assert "not at /properties/code/not" in err["message"]
 
 
 NAME = {"type": "string", "pattern": "^[a-z]+$", "minLength": 5, "maxLength": 8}

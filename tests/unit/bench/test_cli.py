@@ -181,7 +181,18 @@ def test_dispatch_and_missing_delegate(
     assert "--compare-base-url" in capsys.readouterr().out
 
 
-SHIPPED = ("serve", "jsonschemabench", "soak", "formats", "kernel-speed", "random-model")
+SHIPPED = (
+    "serve",
+    "jsonschemabench",
+    "soak",
+    "formats",
+    "kernel-speed",
+    "random-model",
+    "schema-suite",
+    "jsb-offline",
+    "bfcl",
+    "verdict-latency",
+)
 
 
 def test_help_lists_exactly_the_shipped_benchmarks(capsys: pytest.CaptureFixture[str]) -> None:

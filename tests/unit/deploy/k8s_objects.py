@@ -78,6 +78,16 @@ def selected(objects: list[Obj], selector: dict[str, str]) -> list[PodTemplate]:
     return [t for t in pod_templates(objects) if labels_match(selector, t.labels)]
 
 
+def engine_containers(objects: list[Obj]) -> list[tuple[PodTemplate, dict[str, Any]]]:
+    """Every container that runs vLLM (its command names vllm), with its pod template."""
+    return [
+        (t, c)
+        for t in pod_templates(objects)
+        for c in t.containers()
+        if "vllm" in " ".join(c.get("command", []))
+    ]
+
+
 def env_of(container: dict[str, Any]) -> dict[str, Any]:
     """A container's `env` as name -> entry."""
     return {e["name"]: e for e in container.get("env", [])}

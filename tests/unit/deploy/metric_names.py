@@ -14,6 +14,7 @@ GATEWAY_METRICS = {
     "structserve_inter_token_latency_seconds": "histogram",
     "structserve_in_flight_requests": "gauge",
     "structserve_engine_ready": "gauge",
+    "structserve_engine_structured_verified": "gauge",
     "structserve_engine_restarts_total": "counter",
     "structserve_structured_rejections_total": "counter",
     "structserve_structured_validation_failures_total": "counter",

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from tests.unit.deploy.conftest import DEPLOY, KUSTOMIZATIONS
-from tests.unit.deploy.k8s_objects import pod_templates
+from tests.unit.deploy.k8s_objects import engine_containers
 
 
 def _vllm_root() -> Path | None:
@@ -41,12 +41,10 @@ def _known_flags(root: Path) -> set[str]:
 def _used_flags(rendered) -> dict[str, set[str]]:
     used: dict[str, set[str]] = {}
     for name in KUSTOMIZATIONS:
-        for t in pod_templates(rendered[name]):
-            for c in t.containers():
-                if "vllm" in " ".join(c.get("command", [])):
-                    for arg in c.get("args", []):
-                        if arg.startswith("--"):
-                            used.setdefault(arg.split("=")[0], set()).add(f"{name}:{t.name}")
+        for t, c in engine_containers(rendered[name]):
+            for arg in c.get("args", []):
+                if arg.startswith("--"):
+                    used.setdefault(arg.split("=")[0], set()).add(f"{name}:{t.name}")
     compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
     for arg in compose["services"]["engine"]["command"]:
         used.setdefault(arg.split("=")[0], set()).add("compose:engine")

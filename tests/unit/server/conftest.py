@@ -1,8 +1,10 @@
-"""Gateway apps wired to fake engines through in-process ASGI transports."""
+"""Gateway apps wired to fake engines through in-process ASGI transports, and the one
+llguidance compile worker the structured-output and tool-calling unit tests share."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -12,6 +14,7 @@ from fastapi import FastAPI
 from server.app import build_app
 from server.engines import EnginePool
 from server.settings import Settings
+from server.structured import StructuredService
 from tests.unit.server.fake_engine import make_engine
 
 
@@ -31,14 +34,27 @@ class _Router(httpx.AsyncBaseTransport):
 GatewayFactory = Callable[..., Any]
 
 
+@pytest.fixture(scope="session")
+def service() -> Iterator[StructuredService]:
+    """One started llguidance compile worker for the whole session."""
+    svc = StructuredService()
+    svc.start()
+    yield svc
+    svc.close()
+
+
 @pytest.fixture
-async def make_gateway() -> AsyncIterator[GatewayFactory]:
-    """Factory: (engines: {host: app}, **settings) -> (client to the gateway, app, pool)."""
+async def make_gateway(tmp_path: Path) -> AsyncIterator[GatewayFactory]:
+    """Factory: (engines: {host: app}, **settings) -> (client to the gateway, app, pool).
+
+    Stored responses go to a temp file unless `responses_db` is given.
+    """
     stack: list[Any] = []
 
     async def make(engines: dict[str, FastAPI] | None = None, **overrides: Any) -> Any:
         engines = engines if engines is not None else {"engine-a": make_engine()}
-        settings = Settings(**{"health_interval_s": 0.05, **overrides})
+        defaults = {"health_interval_s": 0.05, "responses_db": tmp_path / "responses.sqlite"}
+        settings = Settings(**{**defaults, **overrides})
         client = httpx.AsyncClient(transport=_Router(engines))
         urls = [f"http://{host}" for host in engines] or ["http://missing"]
         pool = EnginePool(urls, client=client, probe_interval_s=0.05)

@@ -11,12 +11,41 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 
+from server.structured.canary import CANARIES
+
 WORDS = ["alpha", " beta", " gamma", " delta"]
 
 
-def make_engine(name: str = "fake-model", *, delay_s: float = 0.0) -> FastAPI:
-    """A FastAPI app answering like vLLM: /health, /v1/models, completions, chat, /metrics."""
+def canary_answer(body: dict[str, Any], backend: str) -> Response | None:
+    """How an engine running `backend` answers a backend-canary request (None: not a canary).
+
+    "guidance" answers exactly; "xgrammar" ignores x-guidance and refuses pattern+minLength, like
+    vLLM's; "busy" answers 503.
+    """
+    schema = (body.get("structured_outputs") or {}).get("json")
+    canary = next((c for c in CANARIES if c.schema == schema), None)
+    if canary is None:
+        return None
+    if backend == "busy":
+        return JSONResponse({"error": {"message": "busy"}}, status_code=503)
+    text = canary.expected
+    if backend == "xgrammar":
+        if canary.name == "pattern":
+            error = {"message": "features not supported by xgrammar", "code": 400}
+            return JSONResponse({"error": error}, status_code=400)
+        text = json.dumps(json.loads(text), separators=(",", ":"))
+    return JSONResponse({"id": "c", "choices": [{"index": 0, "text": text}]})
+
+
+def make_engine(
+    name: str = "fake-model", *, delay_s: float = 0.0, backend: str = "guidance"
+) -> FastAPI:
+    """A FastAPI app answering like vLLM: /health, /v1/models, completions, chat, /metrics.
+
+    `backend` ("guidance", "xgrammar", "busy"; `app.state.backend`) decides its canary answers.
+    """
     app = FastAPI()
+    app.state.backend = backend
     app.state.healthy = True
     app.state.running = 0
     app.state.bodies = []
@@ -43,6 +72,9 @@ def make_engine(name: str = "fake-model", *, delay_s: float = 0.0) -> FastAPI:
 
     async def generate(request: Request, chat: bool) -> Response:
         body = await request.json()
+        canary = canary_answer(body, app.state.backend)
+        if canary is not None:
+            return canary
         app.state.bodies.append(body)
         if body.get("max_tokens") == 999_999:
             return JSONResponse(

@@ -4,8 +4,10 @@ that send many requests to one app (fuzzing) and for module-scoped fixtures."""
 from __future__ import annotations
 
 import contextlib
+import tempfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,8 +26,12 @@ def gateway_client(**overrides: Any) -> Iterator[TestClient]:
     engines = {"engine-a": make_engine()}
     client = httpx.AsyncClient(transport=_Router(engines))
     pool = EnginePool(["http://engine-a"], client=client, probe_interval_s=0.05)
-    app = build_app(Settings(**{"health_interval_s": 0.05, **overrides}), pool)
-    with TestClient(app, raise_server_exceptions=False) as tc:
+    with contextlib.ExitStack() as stack:
+        if "responses_db" not in overrides:  # stored responses never land in the user's cache
+            tmp = stack.enter_context(tempfile.TemporaryDirectory())
+            overrides["responses_db"] = Path(tmp) / "responses.sqlite"
+        app = build_app(Settings(**{"health_interval_s": 0.05, **overrides}), pool)
+        tc = stack.enter_context(TestClient(app, raise_server_exceptions=False))
         deadline = time.monotonic() + 10
         while tc.get("/ready").status_code != 200 and time.monotonic() < deadline:
             time.sleep(0.05)

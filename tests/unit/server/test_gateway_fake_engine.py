@@ -241,3 +241,35 @@ async def test_every_503_and_429_carries_retry_after(make_gateway, stream: bool)
     assert r.status_code == 503 and r.headers["retry-after"] == "5"
     r = await gw.post("/v1/chat/completions", json={**CHAT, "stream": stream})
     assert r.status_code == 503 and r.headers["retry-after"] == "5"  # now: no ready engine
+
+
+async def test_slow_probes_do_not_eject_an_engine_that_streams_output(make_gateway) -> None:  # type: ignore[no-untyped-def]
+    """A busy engine answers /health late while it decodes: streaming output proves it alive;
+    once the output stops, slow probes eject it as before (a hung engine streams nothing)."""
+    import time
+
+    import httpx as _httpx
+
+    _, _, pool = await make_gateway()
+    await pool.stop()  # no background probes racing the manual ones
+    ep = pool.endpoints[0]
+    assert ep.ready
+    for _ in range(5):
+        ep.last_output_at = time.monotonic()
+        pool._probe_failed(ep, _httpx.ReadTimeout("busy"))
+        assert ep.ready and ep.consecutive_failures == 0
+    ep.last_output_at = time.monotonic() - 2 * pool.probe_timeout_s
+    for _ in range(3):
+        pool._probe_failed(ep, _httpx.ReadTimeout("hung"))
+    assert not ep.ready
+    ep.ready, ep.last_output_at = True, time.monotonic()
+    pool._probe_failed(ep, _httpx.ConnectError("refused"))  # gone: ejected at once regardless
+    assert not ep.ready
+
+
+async def test_streaming_marks_the_engine_alive(make_gateway) -> None:  # type: ignore[no-untyped-def]
+    gw, _, pool = await make_gateway()
+    before = pool.endpoints[0].last_output_at
+    r = await gw.post("/v1/chat/completions", json={**CHAT, "stream": True})
+    assert r.status_code == 200
+    assert pool.endpoints[0].last_output_at > before

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
 from server.errors import InvalidRequest
-from server.structured import StructuredService
+from server.structured import StructuredService, plan_request
 
 
 def schema_body(schema: Any, *, strict: bool = False) -> dict[str, Any]:
@@ -34,7 +35,7 @@ def test_strict_unsupported_keywords_listed_with_pointers(service: StructuredSer
     schema = {
         "type": "object",
         "properties": {"tags": {"type": "array", "uniqueItems": True}},
-        "not": {"required": ["x"]},
+        "not": {"pattern": "^x"},  # no positive form: stays refused
     }
     err = refused(service, schema_body(schema, strict=True))
     assert err.param == "response_format.json_schema.schema"
@@ -214,3 +215,34 @@ def test_compile_deadline_is_400_and_worker_recovers() -> None:
         assert slow.plan(schema_body({"type": "integer"})) is not None
     finally:
         slow.close()
+
+
+def test_a_failing_rewrite_step_falls_back_and_keeps_exact_formats(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from server.structured import rewrites
+
+    def broken(schema: object) -> object:
+        raise TypeError("bug in a rewrite")
+
+    monkeypatch.setattr(rewrites, "STEPS", (*rewrites.STEPS, broken))
+    schema = {"type": "string", "format": "date"}
+    body = {"response_format": {"type": "json_schema", "json_schema": {"schema": schema}}}
+    body["response_format"]["json_schema"]["strict"] = True
+    plan = plan_request(body)
+    assert plan is not None and plan.strict
+    forwarded = body["response_format"]["json_schema"]["schema"]
+    assert "pattern" in json.dumps(forwarded)  # the exact date pattern, not the backend's format
+
+
+def test_a_subschema_slot_holding_a_list_is_a_400_not_a_crash() -> None:
+    # JSONSchemaBench's JsonSchemaStore/tmlanguage.json crashed the reference crawl this way
+    schema = {
+        "$schema": "http://json-schema.org/draft-07/schema#",
+        "properties": {"x": {"additionalItems": [{}]}},
+    }
+    body = {"response_format": {"type": "json_schema", "json_schema": {"schema": schema}}}
+    try:
+        plan_request(body)
+    except InvalidRequest as exc:
+        assert exc.status_code == 400

@@ -64,3 +64,12 @@ def test_gateway_side_never_imports_torch() -> None:
         "assert not {'torch', 'vllm', 'xgrammar'} & set(sys.modules), sorted(sys.modules)"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_unchecked_verdict_says_why_and_keeps_finish_reason() -> None:
+    from server.structured.validate import verdict
+
+    result = verdict(kind="grammar", errors=None, finish_reason="stop", reason="unchecked: x")
+    assert result["checked"] is False and result["valid"] is None
+    assert result["finish_reason"] == "stop" and result["reason"] == "unchecked: x"
+    assert "reason" not in verdict(kind="grammar", errors=[], finish_reason="stop")
