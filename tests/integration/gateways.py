@@ -87,7 +87,9 @@ class Gateway:
         while True:
             assert "status" not in unary, f"the second request ended early: {unary}"
             here = self.engine_metric("structserve_in_flight_requests") - 1  # minus this scrape
-            running = self.engine_metric("vllm:num_requests_running", direct=True) if engine_too else 2
+            running = (
+                self.engine_metric("vllm:num_requests_running", direct=True) if engine_too else 2
+            )
             if here >= 2 and running >= 2:
                 return
             assert time.monotonic() < deadline, (

@@ -58,7 +58,9 @@ def test_sigterm_drains_then_stops_engine(own_gateway: Gateway) -> None:
     assert chunks[-1]["usage"]["completion_tokens"] == 300
     finish = [c["choices"][0]["finish_reason"] for c in chunks if c["choices"]]
     assert finish[-1] == "length"
-    assert unary == {"started": True, "status": 200, "tokens": UNARY_TOKENS}, "an accepted request was lost"
+    assert unary == {"started": True, "status": 200, "tokens": UNARY_TOKENS}, (
+        "an accepted request was lost"
+    )
 
     assert gateway.process.wait(60) == 0
     assert not engine.is_running() or engine.status() == psutil.STATUS_ZOMBIE
