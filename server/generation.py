@@ -38,7 +38,9 @@ from server.streaming import (
     sse_response,
 )
 from server.structured import StructuredPlan, StructuredService, plan_request
-from server.tools import aplan_tools, apply_tool_calls, tool_stream, wants_tools
+from server.tools import ToolPlan, aplan_tools, apply_tool_calls, tool_stream, wants_tools
+from server.tools.collect import ChatCollector
+from server.tools.repeat_stop import STOPPED, RepeatWatch, engine_stream_body
 
 if TYPE_CHECKING:
     from server.settings import Settings
@@ -66,6 +68,7 @@ class Limits:
     body_read_timeout_s: float = 30.0
     tool_prompt: str = "builtin"
     tool_dedupe: bool = True
+    tool_repeat_stop: bool = True
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Limits:
@@ -78,6 +81,7 @@ class Limits:
             body_read_timeout_s=settings.body_read_timeout_s,
             tool_prompt=settings.tool_prompt,
             tool_dedupe=settings.tool_dedupe,
+            tool_repeat_stop=settings.tool_repeat_stop,
         )
 
 
@@ -127,6 +131,11 @@ async def until_disconnect(request: Request, work: Awaitable[_T], poll_s: float 
     finally:
         if not task.done():
             task.cancel()
+
+
+def _stops_at_repeat(plan: StructuredPlan | None) -> bool:
+    """Whether the gateway reads the answer as a stream to end it at a repeated call."""
+    return isinstance(plan, ToolPlan) and plan.stop_at_repeat
 
 
 def _asks_structured(body: dict[str, Any]) -> bool:
@@ -227,6 +236,7 @@ class GenerationService:
                     self.structured,
                     tool_prompt=self.limits.tool_prompt,
                     dedupe=self.limits.tool_dedupe,
+                    repeat_stop=self.limits.tool_repeat_stop,
                 )
             if self.structured is None or not _asks_structured(body):
                 return plan_request(body)  # cheap: no thread hop on the plain path
@@ -255,6 +265,8 @@ class GenerationService:
         return EngineUnavailable(down, headers={"Retry-After": RETRY_AFTER[503]})
 
     async def _unary(self, call: _Call) -> Response:
+        if _stops_at_repeat(call.plan):
+            return await self._unary_collected(call)
         timeout_s = self.limits.request_timeout_s
         url = f"{call.endpoint.url}{call.route}"
         call.endpoint.outstanding += 1
@@ -277,15 +289,42 @@ class GenerationService:
             call.endpoint.outstanding -= 1
         if response.status_code != 200:
             raise await upstream_error(response)
-        return await self._checked_json(call, response)
-
-    async def _checked_json(self, call: _Call, response: httpx.Response) -> Response:
-        """The engine's whole answer, each choice checked against the structured plan (off the
-        event loop, all choices at once, each under the verdict deadline)."""
         try:
             data = response.json()
         except ValueError:
             raise EngineError("the engine answered with invalid JSON") from None
+        return await self._checked(call, data)
+
+    async def _unary_collected(self, call: _Call) -> Response:
+        """A unary tools answer read from the engine's stream, which is closed (aborting the
+        engine request) at the first repeated call (`server.tools.repeat_stop`)."""
+        assert isinstance(call.plan, ToolPlan)
+        timeout_s = self.limits.request_timeout_s
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        upstream = await self._open_stream(call, deadline, engine_stream_body(call.body))
+        collector = ChatCollector(RepeatWatch(call.plan.allow_text))
+        try:
+            async with asyncio.timeout_at(deadline):
+                await until_disconnect(call.request, collector.read(upstream.aiter_lines()))
+        except ClientGone:
+            self.metrics.client_disconnects.labels(call.route).inc()
+            raise
+        except (TimeoutError, httpx.TransportError) as exc:
+            raise self._engine_failure(
+                call,
+                exc,
+                timeout=f"the engine did not answer within the request timeout ({timeout_s:g} s)",
+                down="the engine failed while serving the request; retry shortly",
+            ) from None
+        finally:
+            call.endpoint.outstanding -= 1
+            await upstream.aclose()
+        return await self._checked(call, collector.answer(), stopped=collector.stopped)
+
+    async def _checked(self, call: _Call, data: Any, *, stopped: bool = False) -> Response:
+        """The engine's whole answer, each choice checked against the structured plan (off the
+        event loop, all choices at once, each under the verdict deadline); `stopped`: ended at
+        a repeated call (said in the verdict)."""
         call.request.state.usage = data.get("usage") if isinstance(data, dict) else None
         if call.plan is not None:
             echoed = await self._echoed(call)
@@ -299,6 +338,8 @@ class GenerationService:
             for result in verdicts:
                 if result.get("valid") is False:
                     self.metrics.structured_validation_failures.inc()
+                if stopped:
+                    result[STOPPED] = True
             apply_tool_calls(data, call.plan)
         return JSONResponse(data)
 
@@ -309,7 +350,10 @@ class GenerationService:
     async def _stream(self, call: _Call) -> Response:
         deadline = asyncio.get_running_loop().time() + self.limits.request_timeout_s
         echoed = await self._echoed(call) if call.plan is not None else None
-        upstream = await self._open_stream(call, deadline)
+        stops = _stops_at_repeat(call.plan)
+        upstream = await self._open_stream(
+            call, deadline, engine_stream_body(call.body) if stops else call.body
+        )
         observer = StreamObserver(
             started=call.started,
             on_ttft=self.metrics.ttft.labels(call.route).observe,
@@ -328,7 +372,8 @@ class GenerationService:
                     on_transport_error=lambda why: self.pool.mark_down(call.endpoint, why),
                     on_timeout=self.metrics.request_timeouts.labels(call.route).inc,
                 )
-                async for event in tool_stream(events, call.plan):
+                options = call.body.get("stream_options")
+                async for event in tool_stream(events, call.plan, options):
                     call.endpoint.last_output_at = time.monotonic()  # alive: see _probe_failed
                     yield event
             except asyncio.CancelledError:
@@ -341,13 +386,16 @@ class GenerationService:
 
         return sse_response(body_iter())
 
-    async def _open_stream(self, call: _Call, deadline: float) -> httpx.Response:
-        """Start the engine's stream; on success `call.endpoint.outstanding` stays counted."""
+    async def _open_stream(
+        self, call: _Call, deadline: float, body: dict[str, Any]
+    ) -> httpx.Response:
+        """Start the engine's stream of `body` (the call's, or what the gateway asks instead);
+        on success `call.endpoint.outstanding` stays counted."""
         timeout_s = self.limits.request_timeout_s
         upstream_req = self.pool.client.build_request(
             "POST",
             f"{call.endpoint.url}{call.route}",
-            json=call.body,
+            json=body,
             timeout=httpx.Timeout(timeout_s, connect=10.0),
         )
         call.endpoint.outstanding += 1

@@ -180,6 +180,12 @@ class Settings(BaseSettings):
         "once: small models repeat a finished call where parallel calls are allowed, and a "
         "client would run it twice. Dropped repeats are counted in the verdict (docs/tools.md).",
     )
+    tool_repeat_stop: bool = Field(
+        True,
+        description="With tool_dedupe: end an answer at its first repeated tool call (the gateway "
+        "reads the engine's stream and closes it), instead of letting a small model repeat the "
+        "call until max_tokens. The calls before the repeat are returned (docs/tools.md).",
+    )
     structured_close_objects: bool = Field(
         True,
         description="Generate only the properties a JSON schema object names (adds "

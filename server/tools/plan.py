@@ -27,6 +27,7 @@ class ToolPlan(StructuredPlan):
     parallel: bool = True  # more than one call allowed
     text_plan: StructuredPlan | None = None  # auto + response_format: the non-call answer's
     dedupe: bool = False  # identical calls sent once (server.tools.dedupe)
+    stop_at_repeat: bool = False  # the answer ends at its first repeat (server.tools.repeat_stop)
 
     def calls(self, parsed: ParsedOutput) -> list[tuple[str, str]]:
         """The calls of an output that reach the client (repeats dropped when `dedupe`)."""

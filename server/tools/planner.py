@@ -8,6 +8,7 @@ The engine never sees `tools` (builtin prompt) or sees them only to render its o
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from server.errors import InvalidRequest
@@ -34,6 +35,7 @@ def plan_tools(
     *,
     tool_prompt: str = "builtin",
     dedupe: bool = False,
+    repeat_stop: bool = False,
 ) -> StructuredPlan | None:
     """Check a chat body's tool fields and rewrite it (in place) into what the engine gets.
 
@@ -44,6 +46,8 @@ def plan_tools(
         tool_prompt: "builtin" (tools rendered by `server.tools.prompt`) or "model" (the
             model's chat template renders them).
         dedupe: identical calls of one answer are sent once (`server.tools.dedupe`).
+        repeat_stop: with `dedupe`, an answer ends at its first repeated call where repeats are
+            possible and the answer is read whole (`server.tools.repeat_stop`).
 
     Returns:
         A `ToolPlan` when calls are possible; with tool_choice "none" the response_format's
@@ -87,7 +91,16 @@ def plan_tools(
     _forward(body, tool_prompt)
     body.pop("response_format", None)  # the grammar carries it (auto) or it cannot apply
     body["structured_outputs"] = {"grammar": grammar}
-    return _tool_plan(request, plans, text_plan, grammar, compiled, checker, dedupe=dedupe)
+    plan = _tool_plan(request, plans, text_plan, grammar, compiled, checker, dedupe=dedupe)
+    plan.stop_at_repeat = repeat_stop and dedupe and _stoppable(request, body)
+    return plan
+
+
+def _stoppable(request: ToolRequest, body: dict[str, Any]) -> bool:
+    """Whether an answer can be ended at its first repeat: more than one call allowed, one
+    choice, no logprobs (they would have to be cut at the same place)."""
+    one = body.get("n") in (None, 1)
+    return request.parallel and one and not body.get("logprobs") and not body.get("top_logprobs")
 
 
 async def aplan_tools(
@@ -96,25 +109,28 @@ async def aplan_tools(
     *,
     tool_prompt: str = "builtin",
     dedupe: bool = False,
+    repeat_stop: bool = False,
 ) -> StructuredPlan | None:
     """`plan_tools` off the event loop with the service's compile worker and limits.
 
     Args:
         body: the chat body (rewritten in place).
         service: the structured-output service (None: default limits, no compile check).
-        tool_prompt, dedupe: see `plan_tools`.
+        tool_prompt, dedupe, repeat_stop: see `plan_tools`.
 
     Returns:
         See `plan_tools`.
     """
-    if service is None:
-        return plan_tools(body, None, StructuredLimits(), tool_prompt=tool_prompt, dedupe=dedupe)
-    checker, limits = service.checker, service.limits
+    checker = service.checker if service is not None else None
+    limits = service.limits if service is not None else StructuredLimits()
     plan = await asyncio.to_thread(
-        plan_tools, body, checker, limits, tool_prompt=tool_prompt, dedupe=dedupe
+        partial(plan_tools, tool_prompt=tool_prompt, dedupe=dedupe, repeat_stop=repeat_stop),
+        body,
+        checker,
+        limits,
     )
-    if plan is not None:
-        plan.verdict_timeout_s = service.limits.verdict_timeout_s
+    if plan is not None and service is not None:
+        plan.verdict_timeout_s = limits.verdict_timeout_s
     return plan
 
 

@@ -18,8 +18,9 @@ from server.streaming import sse_data, sse_event
 from server.structured import StructuredPlan
 from server.tools.dedupe import call_key
 from server.tools.plan import ToolPlan
+from server.tools.repeat_stop import STOPPED
 from server.tools.response import call_id
-from server.tools.syntax import CallScanner, Event
+from server.tools.syntax import CallScanner, Event, calls_text
 
 
 @dataclass
@@ -33,6 +34,7 @@ class RepeatFilter:
 
     sent: dict[int, int] = field(default_factory=dict)  # scanner call index -> position sent
     held: list[Event] = field(default_factory=list)  # the held call's events (call, args...)
+    first_repeat: int | None = None  # scanner index of the first call dropped as a repeat
 
     def filter(self, scanner: CallScanner, events: list[Event], finished: bool) -> list[Event]:
         """The events to send, of those `scanner` just produced."""
@@ -75,6 +77,8 @@ class RepeatFilter:
         if self._complete(scanner, index):
             key = call_key(*scanner.calls[index])
             if any(call_key(*scanner.calls[i]) == key for i in self.sent):
+                if self.first_repeat is None:
+                    self.first_repeat = index
                 return []
         self.sent[index] = len(self.sent)
         return [self._moved(event) for event in held]
@@ -108,6 +112,14 @@ class ToolDeltas:
         for choice in choices:
             out += self._choice(chunk, choice)
         return out
+
+    def kept_text(self, index: int) -> str | None:
+        """Choice `index`'s text before its first repeated call; None while it has none."""
+        repeats = self.filters.get(index)
+        if repeats is None or repeats.first_repeat is None:
+            return None
+        calls = self.scanners[index].calls[: repeats.first_repeat]
+        return calls_text([(name, arguments) for name, arguments in calls])
 
     def _choice(self, chunk: dict[str, Any], choice: dict[str, Any]) -> list[dict[str, Any]]:
         index = int(choice.get("index", 0))
@@ -166,13 +178,21 @@ def _merged(events: list[Event]) -> list[Event]:
 
 
 async def tool_stream(
-    events: AsyncIterator[bytes], plan: StructuredPlan | None
+    events: AsyncIterator[bytes],
+    plan: StructuredPlan | None,
+    options: dict[str, Any] | None = None,
 ) -> AsyncIterator[bytes]:
     """Relay SSE events, converting chat chunks into tool-call deltas for a `ToolPlan`.
+
+    With `plan.stop_at_repeat` the engine was asked for usage in every chunk
+    (`server.tools.repeat_stop`): the client gets usage as its `options` ask, and the stream ends
+    (the caller then closes the engine's) at the first repeated call, with a finishing chunk
+    judged on the calls before it.
 
     Args:
         events: `server.streaming.relay`'s events (one `data:` event each).
         plan: the request's plan; anything but a `ToolPlan` passes every event through.
+        options: the client's `stream_options`.
 
     Yields:
         The events to send.
@@ -182,13 +202,65 @@ async def tool_stream(
             yield event
         return
     deltas = ToolDeltas(plan.allow_text, plan.dedupe)
+    usage = _UsageView(options, engine_continuous=plan.stop_at_repeat)
     async for event in events:
         chunk = _chunk(event)
         if chunk is None:
             yield event
             continue
-        for converted in deltas.convert(chunk):
+        view = usage.client_view(chunk)
+        for converted in deltas.convert(view) if view is not None else []:
             yield sse_event(json.dumps(converted))
+        kept = deltas.kept_text(0) if plan.stop_at_repeat else None
+        if kept is not None:
+            for part in await _stopped_ending(plan, chunk, kept, usage):
+                yield sse_event(part)
+            return
+
+
+@dataclass
+class _UsageView:
+    """Usage as the client asked for it, when the engine was asked for it in every chunk."""
+
+    options: dict[str, Any] | None
+    engine_continuous: bool
+    last: dict[str, Any] | None = None
+
+    @property
+    def include(self) -> bool:
+        return bool((self.options or {}).get("include_usage"))
+
+    @property
+    def continuous(self) -> bool:
+        return self.include and bool((self.options or {}).get("continuous_usage_stats"))
+
+    def client_view(self, chunk: dict[str, Any]) -> dict[str, Any] | None:
+        """The chunk without the usage the client did not ask for (None: a usage-only chunk
+        it did not ask for)."""
+        if not self.engine_continuous or not isinstance(chunk.get("usage"), dict):
+            return chunk
+        self.last = chunk["usage"]
+        if not chunk.get("choices"):
+            return chunk if self.include else None
+        return chunk if self.continuous else {k: v for k, v in chunk.items() if k != "usage"}
+
+
+async def _stopped_ending(
+    plan: ToolPlan, chunk: dict[str, Any], kept: str, usage: _UsageView
+) -> list[str]:
+    """The events that end a stream stopped at a repeated call: the finishing chunk (its
+    verdict judged on `kept`), the usage chunk when asked for, [DONE]."""
+    head: dict[str, Any] = {k: chunk[k] for k in ("id", "object", "created", "model") if k in chunk}
+    choice: dict[str, Any] = {"index": 0, "delta": {}, "logprobs": None, "finish_reason": "stop"}
+    verdict = await plan.aannotate(choice, kept)
+    verdict[STOPPED] = True
+    final: dict[str, Any] = {**head, "choices": [choice]}
+    if usage.continuous and usage.last is not None:
+        final["usage"] = usage.last
+    parts = [json.dumps(final)]
+    if usage.include and usage.last is not None:
+        parts.append(json.dumps({**head, "choices": [], "usage": usage.last}))
+    return [*parts, "[DONE]"]
 
 
 def _chunk(event: bytes) -> dict[str, Any] | None:

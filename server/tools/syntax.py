@@ -20,6 +20,16 @@ CLOSE = "}\n</tool_call>"
 SEPARATOR = "\n"
 
 
+def call_block(name: str, arguments: str) -> str:
+    """One call as the grammar writes it (arguments: the JSON object text as generated)."""
+    return f"{OPEN}{name}{MID}{arguments}{CLOSE}"  # CLOSE's "}" ends the wrapper object
+
+
+def calls_text(calls: list[tuple[str, str]]) -> str:
+    """Calls as the grammar writes them: blocks joined by SEPARATOR (the text they parse from)."""
+    return SEPARATOR.join(call_block(name, arguments) for name, arguments in calls)
+
+
 @dataclass(frozen=True)
 class Event:
     """What one piece of output meant: `text`, a `call` starting (value = its name), or a piece

@@ -261,22 +261,34 @@ TRIANGLE: Any = {
 
 def test_a_repeated_call_is_sent_once(gateway: Gateway) -> None:
     """BFCL simple_python_0: with more calls allowed, this model writes the same call again
-    (greedy, measured); the client gets it once, unary and streamed, and the verdict says so."""
+    (greedy, measured); the answer ends there (the gateway reads the engine's stream and closes
+    it, `tool_repeat_stop`): the client gets the call once, unary and streamed, and the verdict
+    says so."""
     messages: Any = [
         {"role": "user", "content": "Find the area of a triangle with a base of 10 units and "
          "height of 5 units."}
     ]  # fmt: skip
     kw: Any = {"messages": messages, "tools": [TRIANGLE], "tool_choice": "required"}
-    [choice] = chat(gateway, max_tokens=120, **kw).choices
+    answer = chat(gateway, max_tokens=120, **kw)
+    [choice] = answer.choices
     calls = [(c.function.name, json.loads(c.function.arguments)) for c in choice.message.tool_calls]
     assert calls == [("calculate_triangle_area", {"base": 10, "height": 5})]
     verdict = choice.model_extra["structured_output"]
-    assert verdict["duplicate_calls_dropped"] >= 1 and verdict["valid"] is True
+    assert verdict["stopped_at_repeat"] is True and verdict["valid"] is True
     assert choice.finish_reason == "tool_calls"
+    assert answer.usage is not None and 0 < answer.usage.completion_tokens < 120
     streamed: dict[int, list[str]] = {}
-    for chunk in chat(gateway, max_tokens=120, stream=True, **kw):
+    finals, usage = [], None
+    options: Any = {"include_usage": True}
+    for chunk in chat(gateway, max_tokens=120, stream=True, stream_options=options, **kw):
         for entry in (chunk.choices[0].delta.tool_calls or []) if chunk.choices else []:
             name = entry.function.name if entry.function and entry.function.name else None
             part = streamed.setdefault(entry.index, [name or "", ""])
             part[1] += (entry.function.arguments or "") if entry.function else ""
+        finals += [c for c in chunk.choices if c.finish_reason]
+        usage = chunk.usage
     assert [(n, json.loads(a)) for n, a in streamed.values()] == calls
+    [final] = finals
+    assert final.finish_reason == "tool_calls"
+    assert final.model_extra["structured_output"]["stopped_at_repeat"] is True
+    assert usage is not None and 0 < usage.completion_tokens < 120

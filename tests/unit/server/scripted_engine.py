@@ -58,8 +58,23 @@ def _part(text: str, chat: bool, *, delta: bool) -> dict[str, Any]:
     )
 
 
-def make_scripted_engine(outputs: Outputs, *, name: str = "fake-model") -> FastAPI:
-    """An engine answering every choice with `outputs(body, index)`, finish_reason "stop"."""
+def _pieces(text: str, size: int | None) -> list[str]:
+    """A stream's pieces: halves (size None), else `size` characters each."""
+    if size is None:
+        return [text[: len(text) // 2], text[len(text) // 2 :]]
+    return [text[i : i + size] for i in range(0, len(text), size)] or [""]
+
+
+def _usage(generated: int) -> dict[str, int]:
+    return {"prompt_tokens": 1, "completion_tokens": generated, "total_tokens": 1 + generated}
+
+
+def make_scripted_engine(
+    outputs: Outputs, *, name: str = "fake-model", piece: int | None = None
+) -> FastAPI:
+    """An engine answering every choice with `outputs(body, index)`, finish_reason "stop";
+    streams send each choice in halves, or in pieces of `piece` characters. Usage counts one
+    token per character (in every chunk with `stream_options.continuous_usage_stats`)."""
     app = FastAPI()
     app.state.bodies = []
 
@@ -84,7 +99,8 @@ def make_scripted_engine(outputs: Outputs, *, name: str = "fake-model") -> FastA
         choices = _choices(body, outputs)
         kind = "chat.completion" if chat else "text_completion"
         if body.get("stream"):
-            return StreamingResponse(_stream(choices, chat, kind), media_type="text/event-stream")
+            events = _stream(choices, chat, kind, body.get("stream_options") or {})
+            return StreamingResponse(events, media_type="text/event-stream")
         whole = [
             {"index": i, **_part(echo + text, chat, delta=False), "finish_reason": "stop"}
             for i, echo, text in choices
@@ -102,18 +118,28 @@ def make_scripted_engine(outputs: Outputs, *, name: str = "fake-model") -> FastA
         )
 
     async def _stream(
-        choices: list[tuple[int, str, str]], chat: bool, kind: str
+        choices: list[tuple[int, str, str]], chat: bool, kind: str, options: dict[str, Any]
     ) -> AsyncIterator[str]:
-        """Like vLLM: the echoed prompt rides with the first piece; then pieces; then the finish."""
+        """Like vLLM: the echoed prompt rides with the first piece; then pieces; then the finish;
+        usage as `options` ask."""
         obj = f"{kind}.chunk" if chat else kind
+        head = {"id": "x", "object": obj, "created": 0, "model": name}
+        generated = 0
         for i, echo, text in choices:
-            half = len(text) // 2
-            for piece, finish in ((echo + text[:half], None), (text[half:], "stop")):
-                choice = {"index": i, **_part(piece, chat, delta=True), "finish_reason": finish}
-                if chat and finish is None:
+            parts = _pieces(text, piece)
+            for j, part in enumerate(parts):
+                finish = "stop" if j == len(parts) - 1 else None
+                part = echo + part if j == 0 else part
+                choice = {"index": i, **_part(part, chat, delta=True), "finish_reason": finish}
+                if chat and j == 0:
                     choice["delta"]["role"] = "assistant"  # vLLM names the role first
-                chunk = {"id": "x", "object": obj, "created": 0, "model": name, "choices": [choice]}
+                generated += len(part)
+                chunk = {**head, "choices": [choice]}
+                if options.get("include_usage") and options.get("continuous_usage_stats"):
+                    chunk["usage"] = _usage(generated)
                 yield f"data: {json.dumps(chunk)}\n\n"
+        if options.get("include_usage"):
+            yield f"data: {json.dumps({**head, 'choices': [], 'usage': _usage(generated)})}\n\n"
         yield "data: [DONE]\n\n"
 
     def route(chat: bool) -> Callable[[Request], Awaitable[Response]]:
