@@ -264,27 +264,35 @@ class GenerationService:
         self.pool.mark_down(call.endpoint, f"{type(exc).__name__}: {exc}")
         return EngineUnavailable(down, headers={"Retry-After": RETRY_AFTER[503]})
 
-    async def _unary(self, call: _Call) -> Response:
-        if _stops_at_repeat(call.plan):
-            return await self._unary_collected(call)
-        timeout_s = self.limits.request_timeout_s
-        url = f"{call.endpoint.url}{call.route}"
-        call.endpoint.outstanding += 1
+    async def _engine_work(self, call: _Call, work: Awaitable[_T], deadline: float) -> _T:
+        """Await `work` (talking to the engine) under the request's deadline (event-loop time),
+        cancelling it when the client goes; cancelling closes the connection, and vLLM aborts.
+        Timeouts are 504, transport errors 503 (the engine marked down)."""
         try:
-            post = self.pool.client.post(url, json=call.body, timeout=timeout_s)
-            # a hard deadline: cancelling the post closes the connection, and vLLM aborts
-            async with asyncio.timeout(timeout_s):
-                response = await until_disconnect(call.request, post)
+            async with asyncio.timeout_at(deadline):
+                return await until_disconnect(call.request, work)
         except ClientGone:
             self.metrics.client_disconnects.labels(call.route).inc()
             raise
         except (TimeoutError, httpx.TransportError) as exc:
+            timeout_s = self.limits.request_timeout_s
             raise self._engine_failure(
                 call,
                 exc,
                 timeout=f"the engine did not answer within the request timeout ({timeout_s:g} s)",
                 down="the engine failed while serving the request; retry shortly",
             ) from None
+
+    async def _unary(self, call: _Call) -> Response:
+        if _stops_at_repeat(call.plan):
+            return await self._unary_collected(call)
+        timeout_s = self.limits.request_timeout_s
+        deadline = asyncio.get_running_loop().time() + timeout_s
+        url = f"{call.endpoint.url}{call.route}"
+        call.endpoint.outstanding += 1
+        try:
+            post = self.pool.client.post(url, json=call.body, timeout=timeout_s)
+            response = await self._engine_work(call, post, deadline)
         finally:
             call.endpoint.outstanding -= 1
         if response.status_code != 200:
@@ -299,23 +307,11 @@ class GenerationService:
         """A unary tools answer read from the engine's stream, which is closed (aborting the
         engine request) at the first repeated call (`server.tools.repeat_stop`)."""
         assert isinstance(call.plan, ToolPlan)
-        timeout_s = self.limits.request_timeout_s
-        deadline = asyncio.get_running_loop().time() + timeout_s
+        deadline = asyncio.get_running_loop().time() + self.limits.request_timeout_s
         upstream = await self._open_stream(call, deadline, engine_stream_body(call.body))
         collector = ChatCollector(RepeatWatch(call.plan.allow_text))
         try:
-            async with asyncio.timeout_at(deadline):
-                await until_disconnect(call.request, collector.read(upstream.aiter_lines()))
-        except ClientGone:
-            self.metrics.client_disconnects.labels(call.route).inc()
-            raise
-        except (TimeoutError, httpx.TransportError) as exc:
-            raise self._engine_failure(
-                call,
-                exc,
-                timeout=f"the engine did not answer within the request timeout ({timeout_s:g} s)",
-                down="the engine failed while serving the request; retry shortly",
-            ) from None
+            await self._engine_work(call, collector.read(upstream.aiter_lines()), deadline)
         finally:
             call.endpoint.outstanding -= 1
             await upstream.aclose()
