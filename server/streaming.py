@@ -11,7 +11,7 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +39,17 @@ def sse_response(events: AsyncIterator[bytes]) -> StreamingResponse:
 def sse_data(line: str) -> str | None:
     """The payload of an SSE `data:` line or event (stripped); None for any other line."""
     return line[5:].strip() if line.startswith("data:") else None
+
+
+async def sse_payloads(lines: AsyncIterator[str]) -> AsyncGenerator[str, None]:
+    """The payloads of the SSE `data:` lines among `lines`, up to `[DONE]` (not included)."""
+    async for line in lines:
+        payload = sse_data(line)
+        if payload is None:
+            continue
+        if payload == "[DONE]":
+            return
+        yield payload
 
 
 def sse_error(exc: StructServeError) -> bytes:

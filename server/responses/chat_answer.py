@@ -7,13 +7,14 @@ StreamingResponse of SSE `data: {...}` events (chunks, the usage chunk, or an er
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 from fastapi.responses import Response, StreamingResponse
 
 from server.errors import EngineError
-from server.streaming import sse_data
+from server.streaming import sse_payloads
 
 
 def whole_answer(response: Response) -> dict[str, Any]:
@@ -41,17 +42,9 @@ async def chat_events(response: StreamingResponse) -> AsyncGenerator[dict[str, A
         Each chunk, usage chunk or `{"error": {...}}` object.
     """
     body = response.body_iterator
-    buffer = ""
     try:
-        async for piece in body:
-            buffer += piece if isinstance(piece, str) else bytes(piece).decode("utf-8")
-            *lines, buffer = buffer.split("\n")
-            for line in lines:
-                payload = sse_data(line)
-                if payload is None:
-                    continue
-                if payload == "[DONE]":
-                    return
+        async with aclosing(sse_payloads(_lines(body))) as payloads:
+            async for payload in payloads:
                 try:
                     event = json.loads(payload)
                 except ValueError:
@@ -62,3 +55,13 @@ async def chat_events(response: StreamingResponse) -> AsyncGenerator[dict[str, A
         close = getattr(body, "aclose", None)
         if close is not None:
             await close()
+
+
+async def _lines(body: AsyncIterable[Any]) -> AsyncIterator[str]:
+    """The text lines of a response body's pieces (str or bytes)."""
+    buffer = ""
+    async for piece in body:
+        buffer += piece if isinstance(piece, str) else bytes(piece).decode("utf-8")
+        *lines, buffer = buffer.split("\n")
+        for line in lines:
+            yield line

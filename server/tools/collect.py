@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from server.errors import EngineError, StructServeError, from_status
-from server.streaming import sse_data
+from server.streaming import sse_payloads
 from server.tools.repeat_stop import RepeatWatch
 
 
@@ -28,12 +28,7 @@ class ChatCollector:
     async def read(self, lines: AsyncIterator[str]) -> None:
         """Read until [DONE], an error event, or the first repeated call (then stop reading:
         the caller closes the stream, which aborts the engine request)."""
-        async for line in lines:
-            payload = sse_data(line)
-            if payload is None:
-                continue
-            if payload == "[DONE]":
-                return
+        async for payload in sse_payloads(lines):
             try:
                 chunk = json.loads(payload)
             except ValueError:
