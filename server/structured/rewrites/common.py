@@ -6,7 +6,7 @@ reported where the client wrote it).
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import jsonschema
@@ -48,6 +48,21 @@ def uses_unevaluated(schema: Any) -> bool:
 def children_first(schema: Any) -> list[dict[str, Any]]:
     """Every object subschema of `schema`, each one after all of its descendants."""
     return [node for _, node in reversed(list(subschemas(schema)))]
+
+
+def rewritable_nodes(
+    schema: Any,
+) -> Iterator[tuple[dict[str, Any], frozenset[str], list[str]]]:
+    """The object subschemas a rewrite may change, children first, each with the document's
+    draft keywords and `pointer_refs` (both taken before any change): none when the document
+    uses unevaluated* (`uses_unevaluated`), no node whose keywords its `$ref` makes ignored."""
+    if uses_unevaluated(schema):
+        return
+    keywords = draft_keywords(schema)
+    fragments = pointer_refs(schema)
+    for node in children_first(schema):
+        if not ref_siblings_ignored(node, keywords):
+            yield node, keywords, fragments
 
 
 def ref_siblings_ignored(node: dict[str, Any], keywords: frozenset[str]) -> bool:

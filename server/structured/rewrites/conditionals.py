@@ -20,13 +20,9 @@ _KEYS = ("if", "then", "else")
 
 def apply(schema: Any) -> Any:
     """Rewrite `schema` (a private copy: may be changed in place); returns the result."""
-    if common.uses_unevaluated(schema):
-        return schema
-    keywords = common.draft_keywords(schema)
-    fragments = common.pointer_refs(schema)
-    for node in common.children_first(schema):
+    for node, keywords, fragments in common.rewritable_nodes(schema):
         present = [key for key in _KEYS if key in node]
-        if not present or common.ref_siblings_ignored(node, keywords):
+        if not present:
             continue
         if not all(common.detachable(node, key, fragments) for key in present):
             continue

@@ -23,13 +23,7 @@ _KEYS = ("dependentRequired", "dependentSchemas", "dependencies")
 
 def apply(schema: Any) -> Any:
     """Rewrite `schema` (a private copy: may be changed in place); returns the result."""
-    if common.uses_unevaluated(schema):
-        return schema
-    keywords = common.draft_keywords(schema)
-    fragments = common.pointer_refs(schema)
-    for node in common.children_first(schema):
-        if common.ref_siblings_ignored(node, keywords):
-            continue
+    for node, keywords, fragments in common.rewritable_nodes(schema):
         for key in _KEYS:
             if not common.detachable(node, key, fragments) or not isinstance(node[key], dict):
                 continue

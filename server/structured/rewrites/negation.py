@@ -38,14 +38,8 @@ _COUNT_COMPLEMENT = {  # keyword -> (type, opposite keyword, offset)
 
 def apply(schema: Any) -> Any:
     """Rewrite `schema` (a private copy: may be changed in place); returns the result."""
-    if common.uses_unevaluated(schema):
-        return schema
-    keywords = common.draft_keywords(schema)
-    fragments = common.pointer_refs(schema)
-    for node in common.children_first(schema):
-        if common.ref_siblings_ignored(node, keywords) or not common.detachable(
-            node, "not", fragments
-        ):
+    for node, keywords, fragments in common.rewritable_nodes(schema):
+        if not common.detachable(node, "not", fragments):
             continue
         negated = complement(node["not"], keywords)
         if negated is not None:
