@@ -5,7 +5,9 @@ loaded and keeps the callable. `backend="auto"` takes the first path that applie
 platform, in the order measured fastest (docs/kernels.md):
 
 * dense: vLLM's CPU GEMM (oneDNN / its prepacked kernels, inside vLLM), then `F.linear`; the
-  native packed GEMV/GEMM first only when STRUCTSERVE_NATIVE_KERNELS=on (measured slower);
+  native packed GEMV/GEMM first where vLLM's GEMM for that shape is only `F.linear` (no oneDNN
+  bf16 matmul, e.g. AVX2-only CPUs: native measured 1.5-4.9x faster there) or when
+  STRUCTSERVE_NATIVE_KERNELS=on (elsewhere measured slower than oneDNN);
 * sparse24: CUDA semi-structured 2:4 (cuSPARSELt / CUTLASS), native (reads values/meta as
   stored), then torch (unpacked on the fly per call);
 * armor: native (A(S(Bx)) in one call), then composed (each wrapper and the 2:4 core from this
@@ -78,14 +80,24 @@ def _dense_vllm(t: Tensors) -> Forward | None:
 
 
 def _dense_auto(t: Tensors) -> list[str]:
-    if t["weight"].device.type != "cpu":
+    w = t["weight"]
+    if w.device.type != "cpu":
         return ["torch"]
-    if native.native_mode() != "on":
-        # measured on every machine recorded (docs/benchmarks.md, "Formats"): the native dense
-        # GEMV/GEMM never beat vLLM's own CPU GEMM (0.77-1.00x at c=1, 0.50-0.93x at c=16), so
-        # "auto" leaves plain dense layers to vLLM; STRUCTSERVE_NATIVE_KERNELS=on forces native
-        return ["vllm", "torch"]
-    return _native_then(t["weight"], "vllm", "torch")
+    mode = native.native_mode()
+    if mode == "on" or (mode == "auto" and _vllm_gemm_is_f_linear(w)):
+        return _native_then(w, "vllm", "torch")
+    # measured on every AVX512 machine recorded (docs/benchmarks.md, "Formats"): the native
+    # dense GEMV/GEMM never beat vLLM's oneDNN / sgl GEMM (0.77-1.00x at c=1, 0.50-0.93x at
+    # c=16), so "auto" leaves those plain dense layers to vLLM
+    return ["vllm", "torch"]
+
+
+def _vllm_gemm_is_f_linear(w: torch.Tensor) -> bool:
+    """vLLM would run this weight with `F.linear` (docs/benchmarks.md, "An AVX2-only host": the
+    native kernel is 1.5x at batch 1 and 3.8-4.9x at batch 16-512 there)."""
+    from kernels.cpu_gemm import falls_back_to_torch
+
+    return falls_back_to_torch(int(w.shape[0]), int(w.shape[1]), w.dtype)
 
 
 # --- sparse24: values [O, I/2], meta [O, I/8] uint8 -------------------------------------------

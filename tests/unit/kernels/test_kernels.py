@@ -135,21 +135,51 @@ def test_auto_on_cpu_keeps_serving_choices(monkeypatch: pytest.MonkeyPatch) -> N
     assert kernels.choices("armor", {"values": values, "meta": meta}) == ["composed"]
 
 
-def test_auto_leaves_plain_dense_to_vllm_unless_native_is_forced(
-    monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.parametrize("f_linear", [False, True])
+def test_auto_leaves_plain_dense_to_vllm_unless_it_is_f_linear_or_native_is_forced(
+    monkeypatch: pytest.MonkeyPatch, f_linear: bool
 ) -> None:
-    """Dense "auto" is vLLM's own GEMM (measured faster); STRUCTSERVE_NATIVE_KERNELS=on forces
-    the native kernel first, and the compressed formats keep theirs under "auto"."""
+    """Dense "auto" is vLLM's own GEMM where it has a kernel (measured faster than native),
+    native first where vLLM's GEMM is only F.linear (measured slower); STRUCTSERVE_NATIVE_KERNELS=on
+    forces native first, and the compressed formats keep theirs under "auto"."""
+    from kernels import cpu_gemm
     from tests.prereq import require_native_kernels
 
     require_native_kernels()
+    monkeypatch.setattr(cpu_gemm, "falls_back_to_torch", lambda o, i, dtype: f_linear)
     w = torch.randn(8, 16, dtype=torch.bfloat16)
     values, meta = pack24(prune_magnitude24(w))
     monkeypatch.setenv("STRUCTSERVE_NATIVE_KERNELS", "auto")
-    assert kernels.choices("dense", {"weight": w}) == ["vllm", "torch"]
+    auto = ["native", "vllm", "torch"] if f_linear else ["vllm", "torch"]
+    assert kernels.choices("dense", {"weight": w}) == auto
     assert kernels.choices("sparse24", {"values": values, "meta": meta}) == ["native", "torch"]
     monkeypatch.setenv("STRUCTSERVE_NATIVE_KERNELS", "on")
     assert kernels.choices("dense", {"weight": w}) == ["native", "vllm", "torch"]
+    monkeypatch.setenv("STRUCTSERVE_NATIVE_KERNELS", "off")
+    assert kernels.choices("dense", {"weight": w}) == ["vllm", "torch"]
+
+
+@pytest.mark.parametrize("shape", [(1536, 576), (64, 64)])
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
+def test_the_f_linear_probe_agrees_with_vllms_dispatch(
+    shape: tuple[int, int], dtype: torch.dtype
+) -> None:
+    """The probe says "F.linear" exactly when vLLM's own dispatch of a real weight of that shape
+    keeps the weight for F.linear (it prepacks and drops it for every kernel it has)."""
+    pytest.importorskip("vllm")
+    from kernels import cpu_gemm
+
+    holder = cpu_gemm._dispatched(torch.randn(*shape).to(dtype))
+    if holder is None:
+        pytest.skip("vLLM is not on its CPU platform here")
+    kept = holder.weight.numel() > 0
+    assert cpu_gemm.falls_back_to_torch(*shape, dtype) is kept
+    x = torch.randn(3, shape[1]).to(dtype)
+    gemm = cpu_gemm.vllm_cpu_gemm(torch.ones(*shape, dtype=dtype))
+    assert gemm is not None
+    torch.testing.assert_close(
+        gemm(x).float(), x.float().sum(-1, keepdim=True).expand(3, shape[0]), rtol=2e-2, atol=2e-1
+    )
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA")
