@@ -14,8 +14,20 @@ import torch
 from torch import Tensor
 
 from kernels.native import default_isa, load
+from kernels.native_library import ops
 
 _KERNEL_DTYPES = (torch.bfloat16, torch.float32)
+
+
+def _ext() -> Any:
+    """The kernels' entry points: the registered torch operators while torch.compile traces
+    (kernels/native_library.py), else the extension module itself (no dispatcher overhead).
+    Eager calls, the constructors included, register the operators first."""
+    if torch.compiler.is_compiling():
+        return torch.ops.structserve_native
+    ext = load()
+    ops()
+    return ext
 
 
 def _run(
@@ -40,9 +52,8 @@ class PackedDense:
     def __init__(self, weight: torch.Tensor) -> None:
         """Args: weight: [O, I] (used as bf16)."""
         self.out_features, self.in_features = (int(d) for d in weight.shape)
-        self._ext = load()
         self._isa = default_isa()
-        self.packed = self._ext.pack_dense(_bf16(weight))  # [⌈O/32⌉, ⌈I/2⌉, 32, 2]
+        self.packed = _ext().pack_dense(_bf16(weight))  # [⌈O/32⌉, ⌈I/2⌉, 32, 2]
 
     @property
     def nbytes(self) -> int:
@@ -54,26 +65,25 @@ class PackedDense:
     ) -> torch.Tensor:
         """x: [..., I] -> [..., O]."""
         level = self._isa if isa is None else isa
+        ext = _ext()
         if x.dim() == 2 and x.dtype in _KERNEL_DTYPES and x.is_contiguous():  # vLLM's case
-            return self._ext.dense(x, self.packed, self.out_features, bias, level)
-        return _run(
-            x,
-            self.out_features,
-            lambda x2: self._ext.dense(x2, self.packed, self.out_features, bias, level),
-        )
+            return ext.dense(x, self.packed, self.out_features, bias, level)
+        packed, cols = self.packed, self.out_features
+        return _run(x, cols, lambda x2: ext.dense(x2, packed, cols, bias, level))
 
 
 class _NativeOp:
     """A packed weight whose native call runs on [N, I] rows (`_call`); `__call__` adapts x."""
 
     out_features: int
+    _isa: int  # the default instruction set, read once when packed (not while compiling)
 
     def __call__(
         self, x: torch.Tensor, bias: torch.Tensor | None = None, *, isa: int | None = None
     ) -> torch.Tensor:
         """x: [..., I] -> [..., O]."""
-        level = default_isa() if isa is None else isa
-        ext = load()
+        level = self._isa if isa is None else isa
+        ext = _ext()
         return _run(x, self.out_features, lambda x2: self._call(ext, x2, bias, level))
 
     def _call(self, ext: Any, x2: Tensor, bias: Tensor | None, level: int) -> Tensor:
@@ -85,6 +95,8 @@ class Sparse24(_NativeOp):
 
     def __init__(self, values: torch.Tensor, meta: torch.Tensor) -> None:
         """Args: values: [O, I/2]; meta: [O, I/8] uint8 (validated 2:4 codes)."""
+        _ext()
+        self._isa = default_isa()
         self.values, self.meta = _bf16(values), meta.contiguous()
         self.out_features = int(values.shape[0])
 
@@ -97,7 +109,7 @@ class PackedLowRank(_NativeOp):
 
     def __init__(self, u: torch.Tensor, v: torch.Tensor) -> None:
         """Args: u: [O, r]; v: [r, I]."""
-        ext = load()
+        ext, self._isa = _ext(), default_isa()
         self.out_features, self.rank = (int(d) for d in u.shape)
         self.up, self.vp = ext.pack_dense(_bf16(u)), ext.pack_dense(_bf16(v))
 
@@ -112,7 +124,8 @@ class PackedBlockDiag(_NativeOp):
         """Args: blocks: [n, bs, bs]."""
         self.n, self.block = int(blocks.shape[0]), int(blocks.shape[1])
         self.out_features = self.n * self.block
-        self.packed = load().pack_blocks(_bf16(blocks))
+        self._isa = default_isa()
+        self.packed = _ext().pack_blocks(_bf16(blocks))
 
     def __call__(  # type: ignore[override]
         self, x: torch.Tensor, *, isa: int | None = None
@@ -131,7 +144,7 @@ class PackedArmor(_NativeOp):
         self, a: torch.Tensor, values: torch.Tensor, meta: torch.Tensor, b: torch.Tensor
     ) -> None:
         """Args: a: [O/bs, bs, bs]; values: [O, I/2]; meta: [O, I/8]; b: [I/bs, bs, bs]."""
-        ext = load()
+        ext, self._isa = _ext(), default_isa()
         self.ap, self.a_block = ext.pack_blocks(_bf16(a)), int(a.shape[1])
         self.bp, self.b_block = ext.pack_blocks(_bf16(b)), int(b.shape[1])
         self.values, self.meta = _bf16(values), meta.contiguous()
@@ -149,7 +162,8 @@ class PackedDictSparse(_NativeOp):
     def __init__(self, d: torch.Tensor, c_values: torch.Tensor, c_index: torch.Tensor) -> None:
         """Args: d: [O, k]; c_values: [s, I]; c_index: [s, I] int32 (validated)."""
         self.out_features, self.atoms = (int(v) for v in d.shape)
-        self.dp = load().pack_dense(_bf16(d))
+        self._isa = default_isa()
+        self.dp = _ext().pack_dense(_bf16(d))
         self.c_values = c_values.detach().float().contiguous()
         self.c_index = c_index.to(torch.int32).contiguous()
 

@@ -13,7 +13,7 @@ The first run compiles the extension (about a minute, cached under ~/.cache/stru
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import torch
@@ -181,16 +181,15 @@ def test_dictsparse(isa: int, dtype: torch.dtype, threads: int) -> None:
             _check(kernel(x, b, isa=_level(isa)), want, dtype, f"dictsparse {o}x{i} k{k} batch {n}")
 
 
-def test_dispatcher_native_backend() -> None:
-    """Every kernel is reachable through kernels.kernel with backend="native" (3-D activations)."""
-    x = _bf(2, 3, 64)
-    w, b = _bf(40, 64), _bf(40)
+def _every_op() -> list[tuple[str, dict[str, torch.Tensor]]]:
+    """One small weight set per dispatcher op, for [..., 64] inputs (40 outputs, blockdiag 64)."""
+    w = _bf(40, 64)
     values, meta = pack24(prune_magnitude24(w))
     u, v = _bf(40, 8), _bf(8, 64)
     a, bb = _bf(5, 8, 8), _bf(8, 8, 8)
     d, cv = _bf(40, 16), _bf(4, 64)
     ci = torch.rand(16, 64).argsort(dim=0)[:4].to(torch.int32)
-    pairs = [
+    return [
         ("dense", {"weight": w}),
         ("sparse24", {"values": values, "meta": meta}),
         ("lowrank", {"U": u, "V": v}),
@@ -198,7 +197,13 @@ def test_dispatcher_native_backend() -> None:
         ("armor", {"A": a, "values": values, "meta": meta, "B": bb}),
         ("dictsparse", {"D": d, "C_values": cv, "C_index": ci}),
     ]
-    for op, tensors in pairs:
+
+
+def test_dispatcher_native_backend() -> None:
+    """Every kernel is reachable through kernels.kernel with backend="native" (3-D activations)."""
+    x = _bf(2, 3, 64)
+    b = _bf(40)
+    for op, tensors in _every_op():
         wide = {k: t.float() if t.is_floating_point() else t for k, t in tensors.items()}
         got = kernels.kernel(op, tensors, backend="native")(x)
         want = kernels.kernel(op, wide, backend="reference")(x.float())
@@ -206,6 +211,23 @@ def test_dispatcher_native_backend() -> None:
             got, want = got + b, want + b.float()
         _check(got, want, torch.bfloat16, op)
         assert got.shape[:2] == (2, 3)
+
+
+def _doubled(forward: Callable[[torch.Tensor], torch.Tensor]) -> Callable[..., torch.Tensor]:
+    return lambda t: forward(t) * 2  # [N, O]: the kernel inside a larger graph
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32])
+def test_every_kernel_traces_whole_under_torch_compile(dtype: torch.dtype) -> None:
+    """vLLM compiles the model unless --enforce-eager: each native kernel is a torch operator
+    (kernels/native_library.py), so a compiled layer is one graph (fullgraph: no break) and
+    computes what the eager call does."""
+    x = _bf(5, 64).to(dtype)
+    for op, tensors in _every_op():
+        forward = kernels.kernel(op, tensors, backend="native")
+        torch._dynamo.reset()
+        compiled = torch.compile(_doubled(forward), fullgraph=True, backend="aot_eager")
+        torch.testing.assert_close(compiled(x), forward(x) * 2, rtol=0, atol=0, msg=op)
 
 
 def test_isa_above_cpu_is_refused() -> None:
