@@ -1,4 +1,5 @@
-"""Benchmark structserve formats in vLLM on this CPU: decode tok/s (c=1, c=16), weights, start.
+"""Benchmark structserve formats in vLLM on this CPU: decode tok/s (c=1, c=16), TTFT
+(a ~480-token prompt), weights, start.
 
     structserve bench formats \
         --model ~/.cache/structserve/models/smollm2-135m-instruct \
@@ -6,9 +7,10 @@
 
 Each variant compresses every decoder linear of the model with a simple deterministic method
 (bench.speed_checkpoints: truncated SVD, magnitude 2:4, ...): speed and memory only, not quality.
-Engines start one at a time (server.launcher: eager, 1 GiB KV cache) and are stopped before
-the next. Every variant runs as `structserve serve` runs it: the native CPU kernels (`auto`), a
-plain model through an empty structserve manifest; "dense (vLLM's own kernels)" turns them off.
+Engines start one at a time (server.launcher: eager unless "compiled", 1 GiB KV cache) and are
+stopped before the next. Every variant runs as `structserve serve` runs it: the native CPU kernels
+(`auto`), a plain model through an empty structserve manifest; "vLLM's own kernels" turns them
+off (vLLM alone, same flags).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import statistics
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -25,12 +28,14 @@ from typing import Any
 import httpx
 
 from bench.proc_sampler import ProcSampler
+from model_loaders.checkpoint.resident import resident_weight_bytes
 from model_loaders.vllm.native_config import native_engine_args
 from server.launcher import EngineSpec, running_engine
 
 PORT = 8340
 READY_TIMEOUT_S = 1800.0
 PROMPT = "Write a long story about a robot who learns to paint."
+LONG_PROMPT = " ".join([PROMPT] * 40)  # ~480 tokens: TTFT is mostly prefill GEMMs
 
 
 @dataclass(frozen=True)
@@ -42,11 +47,14 @@ class Variant:
     options: dict[str, Any]
     mode: str = "dense"
     native: str = "auto"  # STRUCTSERVE_NATIVE_KERNELS
+    eager: bool = True  # False: vLLM's torch.compile (the engine starts slower)
 
 
 VARIANTS = [
     Variant("dense", "dense", {}),
     Variant("dense (vLLM's own kernels)", "dense", {}, native="off"),
+    Variant("dense (compiled)", "dense", {}, eager=False),
+    Variant("dense (vLLM's own kernels, compiled)", "dense", {}, native="off", eager=False),
     Variant("lowrank-50%", "lowrank", {"param_fraction": 0.5}),
     Variant("sparse24 (dense mode)", "sparse24", {}),
     Variant("sparse24 (compressed mode)", "sparse24", {}, mode="compressed"),
@@ -54,6 +62,7 @@ VARIANTS = [
     Variant("armor (bs=32, dense mode)", "armor", {"block_size": 32}),
     Variant("armor (bs=32, compressed mode)", "armor", {"block_size": 32}, mode="compressed"),
     Variant("dictsparse (k=min/4, s=k/4)", "dictsparse", {}),
+    Variant("dictsparse (k=min/4, s=k/4, compressed mode)", "dictsparse", {}, mode="compressed"),
 ]
 
 
@@ -87,37 +96,24 @@ def build(model: Path, work: Path, variant: Variant) -> Path:
     return write_checkpoint(model, out, layers)
 
 
-def resident_weight_bytes(folder: Path, mode: str) -> int:
-    """Weight bytes the engine keeps, as the formats' plans keep them (formats/*.plan)."""
-    from model_loaders.checkpoint.folder import tensor_index
-    from model_loaders.checkpoint.manifest import load_manifest, tensor_bytes
-    from model_loaders.checkpoint.specs import Format
-
-    index = tensor_index(folder)
-    total = sum(tensor_bytes(r) for r in index.values())
-    manifest = load_manifest(folder)
-    if manifest is None:
-        return total
-    for name, entry in manifest.layers.items():
-        stored = sum(tensor_bytes(index[f"{name}.{t}"]) for t in entry.tensors())
-        o, i, p = entry.out_features, entry.in_features, entry.params
-        dense = o * i * 2
-        if entry.format is Format.LOWRANK:
-            kept = min(dense, p["rank"] * (o + i) * 2)
-        elif entry.format is Format.DICTSPARSE:
-            kept = min(dense, p["atoms"] * (o + i) * 2)
-        else:
-            kept = stored if mode == "compressed" else dense
-        total += kept - stored
-    return total
-
-
 async def _one(client: httpx.AsyncClient, tokens: int) -> int:
     body = {"model": "m", "prompt": PROMPT, "max_tokens": tokens, "temperature": 0.0}
     body["ignore_eos"] = True
     res = await client.post("/v1/completions", json=body, timeout=600)
     res.raise_for_status()
     return int(res.json()["usage"]["completion_tokens"])
+
+
+async def _ttft_ms(url: str, repeats: int) -> float:
+    """Median time of a one-token completion of LONG_PROMPT (prefill + first token), ms."""
+    times = []
+    async with httpx.AsyncClient(base_url=url) as client:
+        for _ in range(repeats + 1):  # the first one warms up
+            body = {"model": "m", "prompt": LONG_PROMPT, "max_tokens": 1, "temperature": 0.0}
+            start = time.perf_counter()
+            (await client.post("/v1/completions", json=body, timeout=600)).raise_for_status()
+            times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times[1:])
 
 
 async def _throughput(url: str, concurrency: int, requests: int, tokens: int) -> float:
@@ -143,6 +139,7 @@ def engine_spec(folder: Path, variant: Variant) -> EngineSpec:
         port=PORT,
         kv_cache_gb=1.0,
         max_model_len=1024,
+        enforce_eager=variant.eager,
         extra_args=["--max-num-seqs", "16", *native_engine_args(folder, variant.native)],
         env={
             "VLLM_CPU_KVCACHE_SPACE": "1",
@@ -159,10 +156,12 @@ def run_variant(folder: Path, variant: Variant, log: Path) -> dict[str, Any]:
         tree = ProcSampler([engine.process.pid]).sample()  # the engine and its workers
         c1 = asyncio.run(_throughput(engine.url, 1, 2, 64))
         c16 = asyncio.run(_throughput(engine.url, 16, 16, 64))
+        ttft = asyncio.run(_ttft_ms(engine.url, 3))
     return {
         "start_s": round(ready_s, 1),
         "tok_s_c1": round(c1, 1),
         "tok_s_c16": round(c16, 1),
+        "ttft_ms": round(ttft, 1),
         "rss_bytes": tree.gateway_rss + tree.engine_rss,
     }
 
@@ -185,7 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     chosen = [v for v in VARIANTS if not args.only or v.name in args.only]
     for round_, variant in ((r, v) for r in range(args.rounds) for v in chosen):
         folder = build(args.model, args.work, variant)
-        log = args.work / f"{variant.fmt}-{variant.mode}-{variant.native}.log"
+        compiled = "" if variant.eager else "-compiled"
+        log = args.work / f"{variant.fmt}-{variant.mode}-{variant.native}{compiled}.log"
         result = run_variant(folder, variant, log)
         desc = describe_folder(folder)
         row = {**asdict(variant), **result, "disk_bytes": desc.get("weight_bytes")}
