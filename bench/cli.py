@@ -10,6 +10,7 @@
     structserve bench jsb-offline --limit 40 --out results/jsb_offline.json
     structserve bench verdict-latency --seconds 5
     structserve bench bfcl --limit 5 --out results/bfcl
+    structserve bench choice-trie --sizes 10000 100000 1000000
 
 `structserve bench COMMAND --help` lists each one's flags; docs/benchmarks.md the figures of
 record and the commands that produced them.
@@ -42,6 +43,7 @@ DELEGATED: dict[str, Benchmark] = {
     "schema-suite": Benchmark("bench.schema_suite", "JSON-Schema-Test-Suite, token level."),
     "jsb-offline": Benchmark("bench.jsb_offline", "Schema policy on JSONSchemaBench, offline."),
     "bfcl": Benchmark("bench.bfcl", "Tool calling on BFCL: structserve vs vLLM direct."),
+    "choice-trie": Benchmark("bench.choice_trie", "Choice-set trie: build, mask step, exactness."),
     "verdict-latency": Benchmark(
         "bench.verdict_latency", "Plain requests' latency while a 64 KB grammar verdict runs."
     ),

@@ -191,6 +191,7 @@ SHIPPED = (
     "schema-suite",
     "jsb-offline",
     "bfcl",
+    "choice-trie",
     "verdict-latency",
 )
 

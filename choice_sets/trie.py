@@ -1,0 +1,171 @@
+"""A prefix tree of allowed token sequences flattened into sorted edge arrays (STATIC-style).
+
+Issue 18's mechanism: every allowed output is a token sequence (its canonical tokenization)
+followed by an end token (EOS), so decoding stops exactly at an item. The tree is stored as
+flat tensors, so one decoding step for a whole batch is a handful of vectorized ops instead of a
+pointer walk per request:
+
+* `edge_key [E]` int64, sorted: `parent · V + token` of every edge (V = vocabulary size);
+* `edge_child [E]` int32: the node each edge leads to;
+* `row_start [N + 1]` int64: node n's edges are `edge_key[row_start[n] : row_start[n + 1]]`
+  (CSR rows; the root is node 0);
+* `root_mask [V]` bool: the root's row as a dense table (the paper's dense first level: the root
+  of a large set fans out to much of the vocabulary).
+
+`allowed(nodes)` is the [B, V] mask of next tokens, `advance(nodes, tokens)` the next nodes
+(a binary search in `edge_key`). The build is vectorized too (numpy): sort the padded sequences,
+find where each row's prefix first differs from the previous row's, and number the new prefixes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+PAD = -1  # after a sequence's end token
+
+
+class EmptyChoiceSetError(ValueError):
+    """A choice set needs at least one item."""
+
+
+class TokenOutOfRangeError(ValueError):
+    """A token id is negative or not below the vocabulary size."""
+
+
+@dataclass(frozen=True)
+class ChoiceTrie:
+    """The flattened prefix tree of a choice set (module docstring)."""
+
+    vocab_size: int
+    end_token: int
+    edge_key: torch.Tensor  # [E] int64, sorted
+    edge_child: torch.Tensor  # [E] int32
+    row_start: torch.Tensor  # [N + 1] int64
+    root_mask: torch.Tensor  # [V] bool: the root's next tokens (a dense first level)
+    items: int  # distinct sequences
+
+    @property
+    def nodes(self) -> int:
+        """Nodes, the root included."""
+        return int(self.row_start.numel()) - 1
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the flat tensors."""
+        parts = (self.edge_key, self.edge_child, self.row_start, self.root_mask)
+        return sum(t.numel() * t.element_size() for t in parts)
+
+    @classmethod
+    def build(
+        cls, sequences: Sequence[Sequence[int]], vocab_size: int, end_token: int
+    ) -> ChoiceTrie:
+        """The trie of `sequences` (token ids, each gets `end_token` appended; duplicates count
+        once).
+
+        Raises:
+            EmptyChoiceSetError: no sequences.
+            TokenOutOfRangeError: a token id outside [0, vocab_size).
+        """
+        if not sequences:
+            raise EmptyChoiceSetError("a choice set needs at least one item")
+        rows = _sorted_unique(_padded(sequences, end_token, vocab_size))  # [S, L]
+        parent, token, child, n_nodes = _edges(rows)
+        key = parent.astype(np.int64) * vocab_size + token
+        order = np.argsort(key, kind="stable")
+        key, child = key[order], child[order]
+        row_start = np.searchsorted(key, np.arange(n_nodes + 1, dtype=np.int64) * vocab_size)
+        root_mask = torch.zeros(vocab_size, dtype=torch.bool)
+        root_mask[torch.from_numpy(key[: row_start[1]] % vocab_size)] = True
+        return cls(
+            vocab_size=vocab_size,
+            end_token=end_token,
+            edge_key=torch.from_numpy(key),
+            edge_child=torch.from_numpy(child.astype(np.int32)),
+            row_start=torch.from_numpy(row_start.astype(np.int64)),
+            root_mask=root_mask,
+            items=int(rows.shape[0]),
+        )
+
+    def allowed(self, nodes: torch.Tensor) -> torch.Tensor:
+        """Next-token mask [B, V] (bool) of `nodes` [B]; a leaf (an item ended) allows only the
+        end token again. The root's row is a dense table (its fan-out can be the vocabulary);
+        other rows gather their edges padded to the batch's widest node."""
+        nodes = nodes.long()
+        at_root = nodes == 0  # [B]
+        starts = self.row_start[nodes]  # [B]
+        counts = torch.where(at_root, 0, self.row_start[nodes + 1] - starts)  # [B]
+        offsets = torch.arange(int(counts.max()))  # [K]
+        last = max(self.edge_key.numel() - 1, 0)
+        edges = (starts[:, None] + offsets).clamp_(max=last)  # [B, K]
+        tokens = self.edge_key[edges] % self.vocab_size  # [B, K]
+        tokens = torch.where(offsets < counts[:, None], tokens, self.vocab_size)  # pad: column V
+        mask = torch.zeros(nodes.numel(), self.vocab_size + 1, dtype=torch.bool)
+        mask.scatter_(1, tokens, True)
+        mask = mask[:, : self.vocab_size]
+        mask[at_root] = self.root_mask
+        mask[(counts == 0) & ~at_root, self.end_token] = True
+        return mask
+
+    def advance(self, nodes: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """The nodes [B] reached from `nodes` [B] by `tokens` [B]; -1 where a token is not an
+        edge (never the case for tokens drawn from `allowed`), a leaf stays where it is."""
+        nodes, tokens = nodes.long(), tokens.long()
+        key = nodes * self.vocab_size + tokens  # [B]
+        pos = torch.searchsorted(self.edge_key, key).clamp(max=max(self.edge_key.numel() - 1, 0))
+        found = self.edge_key[pos] == key
+        nxt = torch.where(found, self.edge_child[pos].long(), torch.full_like(nodes, -1))
+        leaf = self.row_start[nodes + 1] == self.row_start[nodes]
+        return torch.where(leaf, nodes, nxt)
+
+
+def _padded(sequences: Sequence[Sequence[int]], end_token: int, vocab_size: int) -> np.ndarray:
+    """[S, L] int64: each sequence, its end token, then PAD."""
+    lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
+    width = int(lengths.max()) + 1
+    rows = np.full((len(sequences), width), PAD, dtype=np.int64)
+    flat = np.fromiter((t for s in sequences for t in s), dtype=np.int64, count=int(lengths.sum()))
+    if flat.size and (int(flat.min()) < 0 or int(flat.max()) >= vocab_size):
+        raise TokenOutOfRangeError(f"token ids must lie in [0, {vocab_size})")
+    if not 0 <= end_token < vocab_size:
+        raise TokenOutOfRangeError(f"end token {end_token} not in [0, {vocab_size})")
+    cols = np.arange(width)[None, :]
+    rows[cols < lengths[:, None]] = flat  # row-major fill: each row's tokens in order
+    rows[np.arange(len(sequences)), lengths] = end_token
+    return rows
+
+
+def _sorted_unique(rows: np.ndarray) -> np.ndarray:
+    """Rows in lexicographic order, duplicates dropped."""
+    rows = rows[np.lexsort(rows.T[::-1])]
+    keep = np.ones(rows.shape[0], dtype=bool)
+    keep[1:] = (rows[1:] != rows[:-1]).any(axis=1)
+    return rows[keep]
+
+
+def _edges(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """(parent, token, child) of every edge of the sorted unique rows, and the node count.
+
+    Row i's prefix of depth d is a new node exactly when the row first differs from row i - 1 at
+    a column <= d; otherwise it is row i - 1's node at that depth.
+    """
+    s, width = rows.shape
+    first_diff = np.zeros(s, dtype=np.int64)
+    if s > 1:
+        first_diff[1:] = (rows[1:] != rows[:-1]).argmax(axis=1)
+    valid = rows != PAD  # [S, L]
+    new = valid & (first_diff[:, None] <= np.arange(width)[None, :])  # [S, L]
+    new[0] = valid[0]
+    # number new prefixes depth by depth (column-major), 1.. (0 is the root)
+    order = np.cumsum(new.T.ravel()).reshape(width, s).T  # [S, L]
+    ids = np.where(new, order, 0)
+    # a non-new valid cell is the row above's node: forward-fill down each column
+    src = np.where(new, np.arange(s)[:, None], 0)
+    np.maximum.accumulate(src, axis=0, out=src)
+    node = ids[src, np.arange(width)[None, :]]  # [S, L]
+    parent = np.zeros_like(node)
+    parent[:, 1:] = node[:, :-1]
+    return parent[new], rows[new], node[new], int(new.sum()) + 1
