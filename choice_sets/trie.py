@@ -19,11 +19,13 @@ find where each row's prefix first differs from the previous row's, and number t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+from kernels import kernel
 
 PAD = -1  # after a sequence's end token
 
@@ -47,6 +49,7 @@ class ChoiceTrie:
     row_start: torch.Tensor  # [N + 1] int64
     root_mask: torch.Tensor  # [V] bool: the root's next tokens (a dense first level)
     items: int  # distinct sequences
+    backend: str = "auto"  # kernels.kernel backend of the decoding step
 
     @property
     def nodes(self) -> int:
@@ -61,10 +64,14 @@ class ChoiceTrie:
 
     @classmethod
     def build(
-        cls, sequences: Sequence[Sequence[int]], vocab_size: int, end_token: int
+        cls,
+        sequences: Sequence[Sequence[int]],
+        vocab_size: int,
+        end_token: int,
+        backend: str = "auto",
     ) -> ChoiceTrie:
         """The trie of `sequences` (token ids, each gets `end_token` appended; duplicates count
-        once).
+        once); `backend` picks the decoding step's kernel (kernels.kernel).
 
         Raises:
             EmptyChoiceSetError: no sequences.
@@ -88,38 +95,36 @@ class ChoiceTrie:
             row_start=torch.from_numpy(row_start.astype(np.int64)),
             root_mask=root_mask,
             items=int(rows.shape[0]),
+            backend=backend,
         )
 
     def allowed(self, nodes: torch.Tensor) -> torch.Tensor:
         """Next-token mask [B, V] (bool) of `nodes` [B]; a leaf (an item ended) allows only the
-        end token again. The root's row is a dense table (its fan-out can be the vocabulary);
-        other rows gather their edges padded to the batch's widest node."""
-        nodes = nodes.long()
-        at_root = nodes == 0  # [B]
-        starts = self.row_start[nodes]  # [B]
-        counts = torch.where(at_root, 0, self.row_start[nodes + 1] - starts)  # [B]
-        offsets = torch.arange(int(counts.max()))  # [K]
-        last = max(self.edge_key.numel() - 1, 0)
-        edges = (starts[:, None] + offsets).clamp_(max=last)  # [B, K]
-        tokens = self.edge_key[edges] % self.vocab_size  # [B, K]
-        tokens = torch.where(offsets < counts[:, None], tokens, self.vocab_size)  # pad: column V
-        mask = torch.zeros(nodes.numel(), self.vocab_size + 1, dtype=torch.bool)
-        mask.scatter_(1, tokens, True)
-        mask = mask[:, : self.vocab_size]
-        mask[at_root] = self.root_mask
-        mask[(counts == 0) & ~at_root, self.end_token] = True
-        return mask
+        end token again. The root's row is a dense table (its fan-out can be the vocabulary)."""
+        return self._step("trie_mask")(nodes)
 
     def advance(self, nodes: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         """The nodes [B] reached from `nodes` [B] by `tokens` [B]; -1 where a token is not an
         edge (never the case for tokens drawn from `allowed`), a leaf stays where it is."""
-        nodes, tokens = nodes.long(), tokens.long()
-        key = nodes * self.vocab_size + tokens  # [B]
-        pos = torch.searchsorted(self.edge_key, key).clamp(max=max(self.edge_key.numel() - 1, 0))
-        found = self.edge_key[pos] == key
-        nxt = torch.where(found, self.edge_child[pos].long(), torch.full_like(nodes, -1))
-        leaf = self.row_start[nodes + 1] == self.row_start[nodes]
-        return torch.where(leaf, nodes, nxt)
+        return self._step("trie_advance")(torch.stack([nodes.long(), tokens.long()]))  # [2, B]
+
+    def _step(self, op: str) -> Callable[[torch.Tensor], torch.Tensor]:
+        """The dispatcher's kernel for `op` over this trie, chosen once (kernels/dispatch.py)."""
+        steps = self.__dict__.setdefault("_steps", {})
+        if op not in steps:
+            steps[op] = kernel(op, self.tensors(), backend=self.backend)
+        step: Callable[[torch.Tensor], torch.Tensor] = steps[op]
+        return step
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        """The flat tensors by the dispatcher's names (kernels/dispatch.py, trie ops)."""
+        return {
+            "row_start": self.row_start,
+            "edge_key": self.edge_key,
+            "edge_child": self.edge_child,
+            "root_mask": self.root_mask,
+            "end": torch.tensor(self.end_token),
+        }
 
 
 def _padded(sequences: Sequence[Sequence[int]], end_token: int, vocab_size: int) -> np.ndarray:

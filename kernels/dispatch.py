@@ -13,7 +13,9 @@ platform, in the order measured fastest (docs/kernels.md):
 * armor: native (A(S(Bx)) in one call), then composed (each wrapper and the 2:4 core from this
   dispatcher's own auto choice);
 * blockdiag: Triton on CUDA, then torch (one bmm);
-* lowrank, dictsparse: native, then torch.
+* lowrank, dictsparse: native, then torch;
+* trie_mask, trie_advance (a choice-set trie's decoding step, choice_sets/trie.py): native, then
+  torch.
 
 Every op also has a "reference" backend (kernels/reference.py, pure torch) that tests compare the
 fast paths against. Tensors are passed by their stored names (docs/formats.md): dense `weight`;
@@ -165,6 +167,39 @@ def _dictsparse_reference(t: Tensors) -> Forward:
     return lambda x: reference.dictsparse_linear(x, d, cv, ci)
 
 
+# --- trie_mask: nodes [B] -> mask [B, V]; trie_advance: moves [2, B] (nodes; tokens) -> [B] ---
+# tensors: row_start [N+1], edge_key [E], edge_child [E], root_mask [V], end (0-d): a choice-set
+# trie (choice_sets/trie.py)
+
+
+def _trie_reference(op: str) -> Builder:
+    def build(t: Tensors) -> Forward:
+        rs, ek = t["row_start"], t["edge_key"]
+        if op == "trie_mask":
+            root, end = t["root_mask"], int(t["end"])
+            return lambda nodes: reference.trie_mask(nodes, rs, ek, root, end)
+        child, vocab = t["edge_child"], int(t["root_mask"].numel())
+        return lambda moves: reference.trie_advance(moves[0], moves[1], rs, ek, child, vocab)
+
+    return build
+
+
+def _trie_native(op: str) -> Builder:
+    def build(t: Tensors) -> Forward | None:
+        if t["edge_key"].device.type != "cpu" or not native.enabled():
+            return None
+        ext, rs, ek = native.load(), t["row_start"], t["edge_key"]
+        if op == "trie_mask":
+            root, end = t["root_mask"], int(t["end"])
+            return lambda nodes: ext.trie_mask(nodes.long(), rs, ek, root, end)
+        child, vocab = t["edge_child"], int(t["root_mask"].numel())
+        return lambda moves: ext.trie_advance(
+            moves[0].long(), moves[1].long(), rs, ek, child, vocab
+        )
+
+    return build
+
+
 _BUILDERS: dict[str, dict[str, Builder]] = {
     "dense": {
         "reference": lambda t: lambda x: reference.dense_linear(x, t["weight"]),
@@ -202,6 +237,16 @@ _BUILDERS: dict[str, dict[str, Builder]] = {
         "torch": _dictsparse_torch,
         "native": _native("PackedDictSparse", "D", "C_values", "C_index"),
     },
+    "trie_mask": {
+        "reference": _trie_reference("trie_mask"),
+        "torch": _trie_reference("trie_mask"),
+        "native": _trie_native("trie_mask"),
+    },
+    "trie_advance": {
+        "reference": _trie_reference("trie_advance"),
+        "torch": _trie_reference("trie_advance"),
+        "native": _trie_native("trie_advance"),
+    },
 }
 OPS = tuple(_BUILDERS)
 
@@ -213,6 +258,9 @@ _AUTO: dict[str, Callable[[Tensors], list[str]]] = {
     "armor": lambda t: _native_then(t["values"], "composed"),
     "lowrank": lambda t: _native_then(t["U"], "torch"),
     "dictsparse": lambda t: _native_then(t["D"], "torch"),
+    # measured (docs/benchmarks.md, "Choice sets"): the torch step is ~18 op dispatches
+    "trie_mask": lambda t: ["native", "torch"],
+    "trie_advance": lambda t: ["native", "torch"],
 }
 
 

@@ -34,7 +34,7 @@ ISA_ENV = "STRUCTSERVE_NATIVE_ISA"
 MODES = ("auto", "on", "off")
 ISA_NAMES = {0: "none", 1: "avx2", 2: "avx512", 3: "avx512bf16"}
 _CSRC = Path(__file__).parent / "csrc"
-_SOURCES = ("ops.cpp", "isa_avx512bf16.cpp", "isa_avx512.cpp", "isa_avx2.cpp")
+_SOURCES = ("ops.cpp", "isa_avx512bf16.cpp", "isa_avx512.cpp", "isa_avx2.cpp", "trie.cpp")
 _HEADERS = ("common.h", "avx512_impl.h")
 _CFLAGS = ("-O3", "-std=c++17", "-fopenmp", "-fno-math-errno")
 _LDFLAGS = ("-fopenmp",)

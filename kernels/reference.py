@@ -152,3 +152,47 @@ def dictsparse_linear(
     """y = (x·Cᵀ)·Dᵀ + b. x: [..., I], d: [O, k], c_values/c_index: [s, I] -> [..., O]."""
     c = dictsparse_coefficients(c_values, c_index, d.shape[1])  # [k, I]
     return _bias((x @ c.t()) @ d.t(), bias)
+
+
+def trie_mask(
+    nodes: torch.Tensor,
+    row_start: torch.Tensor,
+    edge_key: torch.Tensor,
+    root_mask: torch.Tensor,
+    end_token: int,
+) -> torch.Tensor:
+    """Next-token mask [B, V] of trie `nodes` [B] (choice_sets/trie.py): the root's row is
+    `root_mask` [V], a node without edges allows `end_token`, any other node its edges' tokens
+    (`edge_key` [E] = parent·V + token, node n's edges at `row_start[n] : row_start[n + 1]`)."""
+    vocab = int(root_mask.numel())
+    nodes = nodes.long()
+    at_root = nodes == 0  # [B]
+    starts = row_start[nodes]  # [B]
+    counts = torch.where(at_root, 0, row_start[nodes + 1] - starts)  # [B]
+    offsets = torch.arange(int(counts.max()))  # [K]
+    edges = (starts[:, None] + offsets).clamp_(max=max(edge_key.numel() - 1, 0))  # [B, K]
+    tokens = edge_key[edges] % vocab  # [B, K]
+    tokens = torch.where(offsets < counts[:, None], tokens, vocab)  # padding: column V
+    mask = torch.zeros(nodes.numel(), vocab + 1, dtype=torch.bool)
+    mask.scatter_(1, tokens, True)
+    mask = mask[:, :vocab]
+    mask[at_root] = root_mask
+    mask[(counts == 0) & ~at_root, end_token] = True
+    return mask
+
+
+def trie_advance(
+    nodes: torch.Tensor,
+    tokens: torch.Tensor,
+    row_start: torch.Tensor,
+    edge_key: torch.Tensor,
+    edge_child: torch.Tensor,
+    vocab: int,
+) -> torch.Tensor:
+    """The trie nodes [B] reached from `nodes` [B] along `tokens` [B]; -1 where a token is not
+    an edge; a node without edges stays."""
+    nodes, tokens = nodes.long(), tokens.long()
+    key = nodes * vocab + tokens  # [B]
+    pos = torch.searchsorted(edge_key, key).clamp(max=max(edge_key.numel() - 1, 0))  # [B]
+    nxt = torch.where(edge_key[pos] == key, edge_child[pos].long(), torch.full_like(nodes, -1))
+    return torch.where(row_start[nodes + 1] == row_start[nodes], nodes, nxt)

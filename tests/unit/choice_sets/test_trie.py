@@ -30,11 +30,24 @@ def _random_items(rng: random.Random, count: int) -> list[list[int]]:
     return items
 
 
+BACKENDS = ["torch", "native"]
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """Each decoding-step kernel: the torch path (the reference) and the native one."""
+    if request.param == "native":
+        from tests.prereq import require_native_kernels
+
+        require_native_kernels()
+    return str(request.param)
+
+
 @pytest.mark.parametrize("seed", range(6))
-def test_masks_and_moves_match_a_pointer_trie(seed: int) -> None:
+def test_masks_and_moves_match_a_pointer_trie(seed: int, backend: str) -> None:
     rng = random.Random(seed)
     items = _random_items(rng, 200)
-    trie = ChoiceTrie.build(items, VOCAB, END)
+    trie = ChoiceTrie.build(items, VOCAB, END, backend=backend)
     reference = _pointer_trie(items)
     assert trie.items == len({tuple(i) for i in items})
     # walk every item, checking the mask at each step against the reference's children
@@ -50,12 +63,12 @@ def test_masks_and_moves_match_a_pointer_trie(seed: int) -> None:
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_batched_random_walks_always_end_on_an_item(seed: int) -> None:
+def test_batched_random_walks_always_end_on_an_item(seed: int, backend: str) -> None:
     """Sampling any allowed token at every step, a batch of 64 walks ends on members only."""
     rng = random.Random(100 + seed)
     items = _random_items(rng, 300)
     members = {tuple(i) for i in items}
-    trie = ChoiceTrie.build(items, VOCAB, END)
+    trie = ChoiceTrie.build(items, VOCAB, END, backend=backend)
     gen = torch.Generator().manual_seed(seed)
     nodes = torch.zeros(64, dtype=torch.long)
     out: list[list[int]] = [[] for _ in range(64)]
@@ -71,8 +84,23 @@ def test_batched_random_walks_always_end_on_an_item(seed: int) -> None:
     assert all(tuple(o[:-1]) in members and o[-1] == END for o in out)
 
 
-def test_a_token_off_the_tree_is_refused_and_bad_sets_raise() -> None:
-    trie = ChoiceTrie.build([[3, 4], [3, 5]], VOCAB, END)
+def test_native_step_equals_the_torch_step_on_every_node() -> None:
+    """The fast kernel against its reference, every node of a random trie in one batch, with
+    random tokens (edges and non-edges)."""
+    from tests.prereq import require_native_kernels
+
+    require_native_kernels()
+    items = _random_items(random.Random(7), 400)
+    fast = ChoiceTrie.build(items, VOCAB, END, backend="native")
+    ref = ChoiceTrie.build(items, VOCAB, END, backend="torch")
+    nodes = torch.arange(fast.nodes)
+    tokens = torch.randint(0, VOCAB, (fast.nodes,), generator=torch.Generator().manual_seed(0))
+    assert torch.equal(fast.allowed(nodes), ref.allowed(nodes))
+    assert torch.equal(fast.advance(nodes, tokens), ref.advance(nodes, tokens))
+
+
+def test_a_token_off_the_tree_is_refused_and_bad_sets_raise(backend: str) -> None:
+    trie = ChoiceTrie.build([[3, 4], [3, 5]], VOCAB, END, backend=backend)
     assert trie.advance(torch.tensor([0]), torch.tensor([4])).tolist() == [-1]
     with pytest.raises(EmptyChoiceSetError):
         ChoiceTrie.build([], VOCAB, END)
