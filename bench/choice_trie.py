@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from choice_sets.trie import ChoiceTrie
+from choice_sets.trie import ChoiceTrie, pointer_trie
 
 FAMILIES = ("SKU", "ICD", "GTIN", "ASIN", "ISBN", "UPC", "EAN", "MPN")
 DEFAULT_TOKENIZER = Path.home() / ".cache/structserve/models/smollm2-135m-instruct"
@@ -39,15 +39,6 @@ def _tokenize(folder: Path, items: list[str]) -> tuple[list[list[int]], int, int
     tok = AutoTokenizer.from_pretrained(str(folder))
     ids = tok(items, add_special_tokens=False)["input_ids"]
     return ids, len(tok), int(tok.eos_token_id)
-
-
-def _pointer_trie(sequences: list[list[int]], end: int) -> dict[int, Any]:
-    root: dict[int, Any] = {}
-    for seq in sequences:
-        node = root
-        for t in [*seq, end]:
-            node = node.setdefault(t, {})
-    return root
 
 
 def _median_ms(samples: list[float]) -> float:
@@ -108,7 +99,7 @@ def measure(sequences: list[list[int]], vocab: int, end: int, walks: int) -> dic
         row[f"walks_b{batch}"] = len(got["spelled"])
     row["not_members"] = wrong
     start = time.perf_counter()
-    root = _pointer_trie(sequences, end)
+    root = pointer_trie(sequences, end)
     row["reference_build_s"] = round(time.perf_counter() - start, 3)
     row["reference_mask_ms_b16"] = _reference_step_ms(root, vocab, 16, 50)
     return row

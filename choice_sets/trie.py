@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -125,6 +126,17 @@ class ChoiceTrie:
             "root_mask": self.root_mask,
             "end": torch.tensor(self.end_token),
         }
+
+
+def pointer_trie(sequences: Sequence[Sequence[int]], end_token: int) -> dict[int, Any]:
+    """The reference: the same set as nested dicts (token -> child), each sequence ending with
+    `end_token` (for tests and `structserve bench choice-trie`)."""
+    root: dict[int, Any] = {}
+    for seq in sequences:
+        node = root
+        for t in [*seq, end_token]:
+            node = node.setdefault(t, {})
+    return root
 
 
 def _padded(sequences: Sequence[Sequence[int]], end_token: int, vocab_size: int) -> np.ndarray:

@@ -7,19 +7,10 @@ import random
 import pytest
 import torch
 
-from choice_sets.trie import ChoiceTrie, EmptyChoiceSetError, TokenOutOfRangeError
+from choice_sets.trie import ChoiceTrie, EmptyChoiceSetError, TokenOutOfRangeError, pointer_trie
 
 END = 0
 VOCAB = 50
-
-
-def _pointer_trie(items: list[list[int]]) -> dict[int, dict]:
-    root: dict[int, dict] = {}
-    for item in items:
-        node = root
-        for t in [*item, END]:
-            node = node.setdefault(t, {})
-    return root
 
 
 def _random_items(rng: random.Random, count: int) -> list[list[int]]:
@@ -48,7 +39,7 @@ def test_masks_and_moves_match_a_pointer_trie(seed: int, backend: str) -> None:
     rng = random.Random(seed)
     items = _random_items(rng, 200)
     trie = ChoiceTrie.build(items, VOCAB, END, backend=backend)
-    reference = _pointer_trie(items)
+    reference = pointer_trie(items, END)
     assert trie.items == len({tuple(i) for i in items})
     # walk every item, checking the mask at each step against the reference's children
     for item in items:
