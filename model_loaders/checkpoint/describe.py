@@ -17,7 +17,7 @@ from typing import Any
 from model_loaders.checkpoint.errors import CheckpointError
 from model_loaders.checkpoint.folder import tensor_index
 from model_loaders.checkpoint.manifest import float_element_bytes, load_manifest, tensor_bytes
-from model_loaders.checkpoint.resident import resident_weight_bytes
+from model_loaders.checkpoint.resident import resident_bytes
 from model_loaders.checkpoint.specs import Format
 
 
@@ -78,7 +78,7 @@ def describe_folder(folder: Path) -> dict[str, Any]:
     out |= {"weight_bytes": stored, "dense_bytes": dense}
     out["compression_ratio"] = round(stored / dense, 4) if dense else 1.0
     out["linear_compression_ratio"] = round(layer_stored / layer_dense, 4) if layer_dense else 1.0
-    resident = resident_weight_bytes(folder)
+    resident = resident_bytes(index, manifest)
     out["resident_weight_bytes"] = resident
     out["resident_ratio"] = round(resident / dense, 4) if resident and dense else None
     return out

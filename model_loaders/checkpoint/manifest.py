@@ -7,6 +7,7 @@ The spec is docs/formats.md; what each format allows comes from its row in
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from model_loaders.checkpoint.specs import DTYPE_BYTES, FLOAT_DTYPES, FORMATS, F
 QUANT_METHOD = "structserve"
 SPEC_VERSION = 1
 SPARSE24_MODES = ("dense", "compressed")
+SPARSE24_MODE_ENV = "STRUCTSERVE_SPARSE24_MODE"  # the engine's override of a manifest's mode
 
 
 @dataclass(frozen=True)
@@ -168,3 +170,9 @@ def float_element_bytes(index: dict[str, dict[str, Any]]) -> int:
         if rec["dtype"] in FLOAT_DTYPES:
             return DTYPE_BYTES[rec["dtype"]]
     return 2
+
+
+def requested_sparse24_mode(manifest: Manifest) -> str:
+    """The 2:4 runtime mode asked for: $STRUCTSERVE_SPARSE24_MODE, else the manifest's (not
+    validated: the engine's config refuses a value outside SPARSE24_MODES)."""
+    return os.environ.get(SPARSE24_MODE_ENV) or manifest.sparse24_mode

@@ -8,8 +8,8 @@ tests/unit/model_loaders check it against the plans' real tensors.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+from typing import Any
 
 from model_loaders.checkpoint.folder import tensor_index
 from model_loaders.checkpoint.manifest import (
@@ -18,17 +18,16 @@ from model_loaders.checkpoint.manifest import (
     Manifest,
     float_element_bytes,
     load_manifest,
+    requested_sparse24_mode,
     tensor_bytes,
 )
 from model_loaders.checkpoint.specs import Format
 
-MODE_ENV = "STRUCTSERVE_SPARSE24_MODE"  # the engine's override of the manifest's mode
-
 
 def runtime_mode(manifest: Manifest) -> str:
-    """The compressed-format runtime mode the engine will use: $STRUCTSERVE_SPARSE24_MODE, else
-    the manifest's (an unknown value counts as the manifest's: the engine refuses it anyway)."""
-    mode = os.environ.get(MODE_ENV) or manifest.sparse24_mode
+    """The compressed-format runtime mode the engine will use (manifest.requested_sparse24_mode;
+    an unknown value counts as the manifest's: the engine refuses it anyway)."""
+    mode = requested_sparse24_mode(manifest)
     return mode if mode in SPARSE24_MODES else manifest.sparse24_mode
 
 
@@ -53,8 +52,8 @@ def layer_resident_bytes(entry: LayerEntry, stored: int, elem: int, mode: str) -
 
 
 def resident_weight_bytes(folder: Path | str, mode: str | None = None) -> int | None:
-    """Weight bytes the engine keeps for `folder` (every tensor: embeddings and norms as stored,
-    each manifest layer by `layer_resident_bytes`), or None without readable safetensors.
+    """Weight bytes the engine keeps for `folder`, or None without readable safetensors
+    (`resident_bytes` of its tensor index and manifest).
 
     Args:
         folder: an HF model folder (a structserve checkpoint or a plain model).
@@ -64,10 +63,15 @@ def resident_weight_bytes(folder: Path | str, mode: str | None = None) -> int | 
         index = tensor_index(Path(folder))
     except (OSError, ValueError):
         return None
-    if not index:
-        return None
+    return resident_bytes(index, load_manifest(Path(folder)), mode) if index else None
+
+
+def resident_bytes(
+    index: dict[str, dict[str, Any]], manifest: Manifest | None, mode: str | None = None
+) -> int:
+    """Every tensor of `index` (safetensors header records) as stored, each manifest layer by
+    `layer_resident_bytes` in `mode` (None = `runtime_mode` of the manifest)."""
     total = sum(tensor_bytes(r) for r in index.values())
-    manifest = load_manifest(Path(folder))
     if manifest is None:
         return total
     mode = mode or runtime_mode(manifest)

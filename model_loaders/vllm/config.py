@@ -6,7 +6,6 @@ Registered by `model_loaders.vllm.plugin.register`; chosen by vLLM because confi
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,14 @@ from vllm.model_executor.layers.vocab_parallel_embedding import ParallelLMHead
 
 from model_loaders.checkpoint.checks import check_folder
 from model_loaders.checkpoint.errors import ManifestError
-from model_loaders.checkpoint.manifest import QUANT_METHOD, SPARSE24_MODES, Manifest, parse_manifest
+from model_loaders.checkpoint.manifest import (
+    QUANT_METHOD,
+    SPARSE24_MODE_ENV,
+    SPARSE24_MODES,
+    Manifest,
+    parse_manifest,
+    requested_sparse24_mode,
+)
 from model_loaders.checkpoint.specs import Format
 from model_loaders.vllm.linear_method import StructServeLinearMethod
 from model_loaders.vllm.native_dense import (
@@ -29,7 +35,6 @@ from model_loaders.vllm.native_dense import (
     native_enabled,
 )
 
-MODE_ENV = "STRUCTSERVE_SPARSE24_MODE"
 # vLLM merged layer -> the checkpoint layers it holds (used when the model declares none).
 DEFAULT_PACKED = {
     "qkv_proj": ["q_proj", "k_proj", "v_proj"],
@@ -39,9 +44,9 @@ DEFAULT_PACKED = {
 
 def resolve_mode(manifest: Manifest) -> str:
     """The 2:4 runtime mode: $STRUCTSERVE_SPARSE24_MODE, else the manifest's, else "dense"."""
-    mode = os.environ.get(MODE_ENV) or manifest.sparse24_mode
+    mode = requested_sparse24_mode(manifest)
     if mode not in SPARSE24_MODES:
-        raise ManifestError(MODE_ENV, expected=SPARSE24_MODES, found=mode)
+        raise ManifestError(SPARSE24_MODE_ENV, expected=SPARSE24_MODES, found=mode)
     return mode
 
 
