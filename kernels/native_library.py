@@ -3,8 +3,9 @@
 vLLM's `torch.compile` (engines started without `--enforce-eager`) traces every linear layer's
 `apply`; Dynamo cannot trace a pybind call, so each kernel of the extension (kernels/native.py) is
 registered once per process as an operator with a schema and a fake (shape-only) implementation.
-Compiled graphs then call the operator as an opaque node, and eager calls go through the same
-path. Registration is lazy (`ops()`, on the first packed weight), never at import.
+Compiled graphs then call the operator as an opaque node; eager calls skip it and call the
+extension directly (kernels/native_ops.py). Registration is lazy (`ops()`, when a weight is
+packed), never at import.
 
 Every operator maps x [N, I] (bf16 or fp32, contiguous) to y [N, cols] of x's dtype.
 """

@@ -20,14 +20,18 @@ _KERNEL_DTYPES = (torch.bfloat16, torch.float32)
 
 
 def _ext() -> Any:
-    """The kernels' entry points: the registered torch operators while torch.compile traces
-    (kernels/native_library.py), else the extension module itself (no dispatcher overhead).
-    Eager calls, the constructors included, register the operators first."""
+    """The kernels' entry points per call: the torch operators while torch.compile traces
+    (kernels/native_library.py), else the extension module itself (no dispatcher overhead)."""
     if torch.compiler.is_compiling():
         return torch.ops.structserve_native
-    ext = load()
+    return load()
+
+
+def _packing() -> tuple[Any, int]:
+    """For a constructor (at load, eager): the extension, with the torch operators registered
+    before any graph is traced, and the default instruction set, read once per packed weight."""
     ops()
-    return ext
+    return load(), default_isa()
 
 
 def _run(
@@ -52,8 +56,8 @@ class PackedDense:
     def __init__(self, weight: torch.Tensor) -> None:
         """Args: weight: [O, I] (used as bf16)."""
         self.out_features, self.in_features = (int(d) for d in weight.shape)
-        self._isa = default_isa()
-        self.packed = _ext().pack_dense(_bf16(weight))  # [⌈O/32⌉, ⌈I/2⌉, 32, 2]
+        ext, self._isa = _packing()
+        self.packed = ext.pack_dense(_bf16(weight))  # [⌈O/32⌉, ⌈I/2⌉, 32, 2]
 
     @property
     def nbytes(self) -> int:
@@ -95,8 +99,7 @@ class Sparse24(_NativeOp):
 
     def __init__(self, values: torch.Tensor, meta: torch.Tensor) -> None:
         """Args: values: [O, I/2]; meta: [O, I/8] uint8 (validated 2:4 codes)."""
-        _ext()
-        self._isa = default_isa()
+        _, self._isa = _packing()
         self.values, self.meta = _bf16(values), meta.contiguous()
         self.out_features = int(values.shape[0])
 
@@ -109,7 +112,7 @@ class PackedLowRank(_NativeOp):
 
     def __init__(self, u: torch.Tensor, v: torch.Tensor) -> None:
         """Args: u: [O, r]; v: [r, I]."""
-        ext, self._isa = _ext(), default_isa()
+        ext, self._isa = _packing()
         self.out_features, self.rank = (int(d) for d in u.shape)
         self.up, self.vp = ext.pack_dense(_bf16(u)), ext.pack_dense(_bf16(v))
 
@@ -124,8 +127,8 @@ class PackedBlockDiag(_NativeOp):
         """Args: blocks: [n, bs, bs]."""
         self.n, self.block = int(blocks.shape[0]), int(blocks.shape[1])
         self.out_features = self.n * self.block
-        self._isa = default_isa()
-        self.packed = _ext().pack_blocks(_bf16(blocks))
+        ext, self._isa = _packing()
+        self.packed = ext.pack_blocks(_bf16(blocks))
 
     def __call__(  # type: ignore[override]
         self, x: torch.Tensor, *, isa: int | None = None
@@ -144,7 +147,7 @@ class PackedArmor(_NativeOp):
         self, a: torch.Tensor, values: torch.Tensor, meta: torch.Tensor, b: torch.Tensor
     ) -> None:
         """Args: a: [O/bs, bs, bs]; values: [O, I/2]; meta: [O, I/8]; b: [I/bs, bs, bs]."""
-        ext, self._isa = _ext(), default_isa()
+        ext, self._isa = _packing()
         self.ap, self.a_block = ext.pack_blocks(_bf16(a)), int(a.shape[1])
         self.bp, self.b_block = ext.pack_blocks(_bf16(b)), int(b.shape[1])
         self.values, self.meta = _bf16(values), meta.contiguous()
@@ -162,8 +165,8 @@ class PackedDictSparse(_NativeOp):
     def __init__(self, d: torch.Tensor, c_values: torch.Tensor, c_index: torch.Tensor) -> None:
         """Args: d: [O, k]; c_values: [s, I]; c_index: [s, I] int32 (validated)."""
         self.out_features, self.atoms = (int(v) for v in d.shape)
-        self._isa = default_isa()
-        self.dp = _ext().pack_dense(_bf16(d))
+        ext, self._isa = _packing()
+        self.dp = ext.pack_dense(_bf16(d))
         self.c_values = c_values.detach().float().contiguous()
         self.c_index = c_index.to(torch.int32).contiguous()
 
