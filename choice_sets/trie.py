@@ -19,6 +19,7 @@ find where each row's prefix first differs from the previous row's, and number t
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -102,20 +103,22 @@ class ChoiceTrie:
     def allowed(self, nodes: torch.Tensor) -> torch.Tensor:
         """Next-token mask [B, V] (bool) of `nodes` [B]; a leaf (an item ended) allows only the
         end token again. The root's row is a dense table (its fan-out can be the vocabulary)."""
-        return self._step("trie_mask")(nodes)
+        return self._mask_step(nodes)
 
     def advance(self, nodes: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         """The nodes [B] reached from `nodes` [B] by `tokens` [B]; -1 where a token is not an
         edge (never the case for tokens drawn from `allowed`), a leaf stays where it is."""
-        return self._step("trie_advance")(torch.stack([nodes.long(), tokens.long()]))  # [2, B]
+        return self._advance_step(torch.stack([nodes.long(), tokens.long()]))  # [2, B]
 
-    def _step(self, op: str) -> Callable[[torch.Tensor], torch.Tensor]:
-        """The dispatcher's kernel for `op` over this trie, chosen once (kernels/dispatch.py)."""
-        steps = self.__dict__.setdefault("_steps", {})
-        if op not in steps:
-            steps[op] = kernel(op, self.tensors(), backend=self.backend)
-        step: Callable[[torch.Tensor], torch.Tensor] = steps[op]
-        return step
+    @functools.cached_property
+    def _mask_step(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        """The dispatcher's trie_mask kernel over this trie, chosen once (kernels/dispatch.py)."""
+        return kernel("trie_mask", self.tensors(), backend=self.backend)
+
+    @functools.cached_property
+    def _advance_step(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        """The dispatcher's trie_advance kernel over this trie, chosen once."""
+        return kernel("trie_advance", self.tensors(), backend=self.backend)
 
     def tensors(self) -> dict[str, torch.Tensor]:
         """The flat tensors by the dispatcher's names (kernels/dispatch.py, trie ops)."""

@@ -28,6 +28,7 @@ from __future__ import annotations
 import importlib.util
 import os
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -172,30 +173,22 @@ def _dictsparse_reference(t: Tensors) -> Forward:
 # trie (choice_sets/trie.py)
 
 
-def _trie_reference(op: str) -> Builder:
-    def build(t: Tensors) -> Forward:
-        rs, ek = t["row_start"], t["edge_key"]
-        if op == "trie_mask":
-            root, end = t["root_mask"], int(t["end"])
-            return lambda nodes: reference.trie_mask(nodes, rs, ek, root, end)
-        child, vocab = t["edge_child"], int(t["root_mask"].numel())
-        return lambda moves: reference.trie_advance(moves[0], moves[1], rs, ek, child, vocab)
-
-    return build
+def _trie_step(op: str, impl: Any, t: Tensors) -> Forward:
+    """`op` of `impl` (kernels.reference or the native extension: the same signatures) bound
+    to one trie's tensors."""
+    step, rs, ek = getattr(impl, op), t["row_start"], t["edge_key"]
+    if op == "trie_mask":
+        root, end = t["root_mask"], int(t["end"])
+        return lambda nodes: step(nodes.long(), rs, ek, root, end)
+    child, vocab = t["edge_child"], int(t["root_mask"].numel())
+    return lambda moves: step(moves[0].long(), moves[1].long(), rs, ek, child, vocab)
 
 
 def _trie_native(op: str) -> Builder:
     def build(t: Tensors) -> Forward | None:
         if t["edge_key"].device.type != "cpu" or not native.enabled():
             return None
-        ext, rs, ek = native.load(), t["row_start"], t["edge_key"]
-        if op == "trie_mask":
-            root, end = t["root_mask"], int(t["end"])
-            return lambda nodes: ext.trie_mask(nodes.long(), rs, ek, root, end)
-        child, vocab = t["edge_child"], int(t["root_mask"].numel())
-        return lambda moves: ext.trie_advance(
-            moves[0].long(), moves[1].long(), rs, ek, child, vocab
-        )
+        return _trie_step(op, native.load(), t)
 
     return build
 
@@ -238,13 +231,13 @@ _BUILDERS: dict[str, dict[str, Builder]] = {
         "native": _native("PackedDictSparse", "D", "C_values", "C_index"),
     },
     "trie_mask": {
-        "reference": _trie_reference("trie_mask"),
-        "torch": _trie_reference("trie_mask"),
+        "reference": lambda t: _trie_step("trie_mask", reference, t),
+        "torch": lambda t: _trie_step("trie_mask", reference, t),
         "native": _trie_native("trie_mask"),
     },
     "trie_advance": {
-        "reference": _trie_reference("trie_advance"),
-        "torch": _trie_reference("trie_advance"),
+        "reference": lambda t: _trie_step("trie_advance", reference, t),
+        "torch": lambda t: _trie_step("trie_advance", reference, t),
         "native": _trie_native("trie_advance"),
     },
 }

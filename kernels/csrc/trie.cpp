@@ -50,17 +50,19 @@ at::Tensor trie_advance(const at::Tensor& nodes, const at::Tensor& tokens,
   const int64_t b = nd.numel(), n_nodes = row_start.numel() - 1;
   auto next = at::empty({b}, at::kLong);
   int64_t* out = next.data_ptr<int64_t>();
+  const int64_t* ns = nd.data_ptr<int64_t>();
+  const int64_t* ts = tk.data_ptr<int64_t>();
   const int64_t* rs = row_start.data_ptr<int64_t>();
   const int64_t* ek = edge_key.data_ptr<int64_t>();
   const int32_t* ec = edge_child.data_ptr<int32_t>();
   for (int64_t i = 0; i < b; ++i) {
-    const int64_t node = nd.data_ptr<int64_t>()[i];
+    const int64_t node = ns[i];
     TORCH_CHECK(node >= 0 && node < n_nodes, "trie node ", node, " out of range");
     if (rs[node] == rs[node + 1]) {
       out[i] = node;
       continue;
     }
-    const int64_t key = node * vocab + tk.data_ptr<int64_t>()[i];
+    const int64_t key = node * vocab + ts[i];
     const int64_t* hit = std::lower_bound(ek + rs[node], ek + rs[node + 1], key);
     out[i] = (hit != ek + rs[node + 1] && *hit == key) ? ec[hit - ek] : -1;
   }
