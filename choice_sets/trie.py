@@ -24,20 +24,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 
+from choice_sets.arrays import (
+    EmptyChoiceSetError,
+    TokenOutOfRangeError,
+    TrieArrays,
+    build_arrays,
+)
 from kernels import kernel
 
-PAD = -1  # after a sequence's end token
-
-
-class EmptyChoiceSetError(ValueError):
-    """A choice set needs at least one item."""
-
-
-class TokenOutOfRangeError(ValueError):
-    """A token id is negative or not below the vocabulary size."""
+__all__ = ["ChoiceTrie", "EmptyChoiceSetError", "TokenOutOfRangeError", "pointer_trie"]
 
 
 @dataclass(frozen=True)
@@ -79,24 +76,21 @@ class ChoiceTrie:
             EmptyChoiceSetError: no sequences.
             TokenOutOfRangeError: a token id outside [0, vocab_size).
         """
-        if not sequences:
-            raise EmptyChoiceSetError("a choice set needs at least one item")
-        rows = _sorted_unique(_padded(sequences, end_token, vocab_size))  # [S, L]
-        parent, token, child, n_nodes = _edges(rows)
-        key = parent.astype(np.int64) * vocab_size + token
-        order = np.argsort(key, kind="stable")
-        key, child = key[order], child[order]
-        row_start = np.searchsorted(key, np.arange(n_nodes + 1, dtype=np.int64) * vocab_size)
-        root_mask = torch.zeros(vocab_size, dtype=torch.bool)
-        root_mask[torch.from_numpy(key[: row_start[1]] % vocab_size)] = True
+        return cls.from_arrays(build_arrays(sequences, vocab_size, end_token), backend)
+
+    @classmethod
+    def from_arrays(cls, arrays: TrieArrays, backend: str = "auto") -> ChoiceTrie:
+        """The trie over `arrays` (built by `build_arrays` or loaded from disk; shares memory)."""
+        root_mask = torch.zeros(arrays.vocab_size, dtype=torch.bool)
+        root_mask[torch.from_numpy(arrays.root_tokens())] = True
         return cls(
-            vocab_size=vocab_size,
-            end_token=end_token,
-            edge_key=torch.from_numpy(key),
-            edge_child=torch.from_numpy(child.astype(np.int32)),
-            row_start=torch.from_numpy(row_start.astype(np.int64)),
+            vocab_size=arrays.vocab_size,
+            end_token=arrays.end_token,
+            edge_key=torch.from_numpy(arrays.edge_key),
+            edge_child=torch.from_numpy(arrays.edge_child),
+            row_start=torch.from_numpy(arrays.row_start),
             root_mask=root_mask,
-            items=int(rows.shape[0]),
+            items=arrays.items,
             backend=backend,
         )
 
@@ -140,52 +134,3 @@ def pointer_trie(sequences: Sequence[Sequence[int]], end_token: int) -> dict[int
         for t in [*seq, end_token]:
             node = node.setdefault(t, {})
     return root
-
-
-def _padded(sequences: Sequence[Sequence[int]], end_token: int, vocab_size: int) -> np.ndarray:
-    """[S, L] int64: each sequence, its end token, then PAD."""
-    lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
-    width = int(lengths.max()) + 1
-    rows = np.full((len(sequences), width), PAD, dtype=np.int64)
-    flat = np.fromiter((t for s in sequences for t in s), dtype=np.int64, count=int(lengths.sum()))
-    if flat.size and (int(flat.min()) < 0 or int(flat.max()) >= vocab_size):
-        raise TokenOutOfRangeError(f"token ids must lie in [0, {vocab_size})")
-    if not 0 <= end_token < vocab_size:
-        raise TokenOutOfRangeError(f"end token {end_token} not in [0, {vocab_size})")
-    cols = np.arange(width)[None, :]
-    rows[cols < lengths[:, None]] = flat  # row-major fill: each row's tokens in order
-    rows[np.arange(len(sequences)), lengths] = end_token
-    return rows
-
-
-def _sorted_unique(rows: np.ndarray) -> np.ndarray:
-    """Rows in lexicographic order, duplicates dropped."""
-    rows = rows[np.lexsort(rows.T[::-1])]
-    keep = np.ones(rows.shape[0], dtype=bool)
-    keep[1:] = (rows[1:] != rows[:-1]).any(axis=1)
-    return rows[keep]
-
-
-def _edges(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """(parent, token, child) of every edge of the sorted unique rows, and the node count.
-
-    Row i's prefix of depth d is a new node exactly when the row first differs from row i - 1 at
-    a column <= d; otherwise it is row i - 1's node at that depth.
-    """
-    s, width = rows.shape
-    first_diff = np.zeros(s, dtype=np.int64)
-    if s > 1:
-        first_diff[1:] = (rows[1:] != rows[:-1]).argmax(axis=1)
-    valid = rows != PAD  # [S, L]
-    new = valid & (first_diff[:, None] <= np.arange(width)[None, :])  # [S, L]
-    new[0] = valid[0]
-    # number new prefixes depth by depth (column-major), 1.. (0 is the root)
-    order = np.cumsum(new.T.ravel()).reshape(width, s).T  # [S, L]
-    ids = np.where(new, order, 0)
-    # a non-new valid cell is the row above's node: forward-fill down each column
-    src = np.where(new, np.arange(s)[:, None], 0)
-    np.maximum.accumulate(src, axis=0, out=src)
-    node = ids[src, np.arange(width)[None, :]]  # [S, L]
-    parent = np.zeros_like(node)
-    parent[:, 1:] = node[:, :-1]
-    return parent[new], rows[new], node[new], int(new.sum()) + 1

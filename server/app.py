@@ -8,6 +8,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -15,6 +16,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from server.access_log import AccessLogMiddleware
+from server.choice_sets import ChoiceSetService
 from server.engines import EnginePool
 from server.errors import (
     InvalidRequest,
@@ -33,6 +35,7 @@ from server.middleware import (
 )
 from server.openapi import install_openapi
 from server.responses import ResponsesService, ResponseStore
+from server.routes import choice_sets as choice_sets_route
 from server.routes import generate, health, models, responses
 from server.routes import metrics as metrics_route
 from server.settings import Settings
@@ -41,12 +44,21 @@ from server.supervisor import EngineSupervisor
 
 log = logging.getLogger("structserve.app")
 
-ROUTERS = (health.router, models.router, generate.router, responses.router, metrics_route.router)
+ROUTERS = (
+    health.router,
+    models.router,
+    generate.router,
+    responses.router,
+    choice_sets_route.router,
+    metrics_route.router,
+)
+CHOICE_SETS_PATH = "/v1/choice_sets"
 ROUTES = (
     "/v1/chat/completions",
     "/v1/completions",
     "/v1/responses",
     "/v1/models",
+    CHOICE_SETS_PATH,
     "/health",
     "/ready",
     "/metrics",
@@ -110,11 +122,34 @@ def _lifespan(
 def _install_middleware(app: FastAPI, settings: Settings, metrics: GatewayMetrics) -> None:
     public = {"/health", "/ready"} | (set() if settings.metrics_require_auth else {"/metrics"})
     # Outermost last: ids -> access log -> metrics -> auth -> body limit -> app.
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        per_path={CHOICE_SETS_PATH: settings.choice_set_max_body_bytes},
+    )
     app.add_middleware(ApiKeyMiddleware, keys=settings.api_key_values(), public_paths=public)
     app.add_middleware(MetricsMiddleware, metrics=metrics, routes=ROUTES)
     app.add_middleware(AccessLogMiddleware, routes=ROUTES)
     app.add_middleware(RequestIdMiddleware)
+
+
+def _choice_sets(
+    settings: Settings,
+    supervisor: EngineSupervisor | None,
+    metrics: GatewayMetrics,
+    structured: StructuredService,
+) -> ChoiceSetService:
+    """The choice-set service for the supervised engine's model (or `choice_sets_tokenizer`);
+    refused when that engine speculates (vLLM loads no custom logits processor then)."""
+    spec = supervisor.spec if supervisor is not None else None
+    speculates = spec is not None and "--speculative-config" in spec.extra_args
+    return ChoiceSetService.from_settings(
+        settings,
+        metrics,
+        model_folder=Path(spec.model_path) if spec is not None else None,
+        refusal="the engine runs speculative decoding" if speculates else None,
+        inline_above=structured.limits.max_enum_values,
+    )
 
 
 def build_app(
@@ -122,6 +157,7 @@ def build_app(
     pool: EnginePool,
     supervisor: EngineSupervisor | None = None,
     metrics: GatewayMetrics | None = None,
+    choice_sets: ChoiceSetService | None = None,
 ) -> FastAPI:
     """Assemble the gateway.
 
@@ -130,6 +166,8 @@ def build_app(
         pool: the engines to route to (started and stopped with the app).
         supervisor: the local engine's supervisor, when `serve` runs one.
         metrics: the metrics registry (a fresh one by default).
+        choice_sets: the choice-set service (default: over the settings' store, compiling with
+            the supervised engine's model folder or `choice_sets_tokenizer`).
 
     Returns:
         The FastAPI application.
@@ -145,7 +183,9 @@ def build_app(
     structured = StructuredService.from_settings(settings)
     app.state.structured = structured
     limits = Limits.from_settings(settings)
-    app.state.generation = GenerationService(pool, metrics, limits, structured)
+    choice_sets = choice_sets or _choice_sets(settings, supervisor, metrics, structured)
+    app.state.choice_sets = choice_sets
+    app.state.generation = GenerationService(pool, metrics, limits, structured, choice_sets)
     app.state.responses = ResponsesService(
         app.state.generation,
         ResponseStore(settings.responses_db_path()),

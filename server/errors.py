@@ -87,6 +87,10 @@ class RequestTimeout(ClientError, status=408, code="request_timeout"):
     """408: the client took too long to send its request."""
 
 
+class Conflict(ClientError, status=409, code="conflict"):
+    """409: the resource exists in another state (e.g. a choice set name holding other items)."""
+
+
 class PayloadTooLarge(ClientError, status=413, code="payload_too_large"):
     """413: the body exceeds the configured limit."""
 

@@ -32,7 +32,12 @@ _HELP = {
     "structserve_structured_rejections": "Structured-output requests refused before decoding.",
     "structserve_structured_validation_failures": "Generated outputs that failed server-side "
     "validation.",
+    "structserve_choice_set_build_seconds": "Time to register a choice set: validate, tokenize, "
+    "build its trie, store it.",
+    "structserve_choice_set_items": "Items of each stored choice set (set when it is "
+    "registered or used by this gateway).",
 }
+_BUILD_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 
 
 class GatewayMetrics:
@@ -54,6 +59,11 @@ class GatewayMetrics:
         self.structured_validation_failures = self._counter(
             "structserve_structured_validation_failures"
         )
+        name = "structserve_choice_set_build_seconds"
+        self.choice_set_build = Histogram(
+            name, _HELP[name], buckets=_BUILD_BUCKETS, registry=self.registry
+        )
+        self.choice_set_items = self._gauge("structserve_choice_set_items", "set")
 
     def _counter(self, name: str, *labels: str) -> Counter:
         return Counter(name, _HELP[name], labels, registry=self.registry)

@@ -16,6 +16,8 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
 from server import json_body
+from server.choice_sets import BACKEND as CHOICE_SET_BACKEND
+from server.choice_sets import ChoiceSetService
 from server.echo import echoed_prompts
 from server.engines import Endpoint, EnginePool
 from server.errors import (
@@ -164,11 +166,13 @@ class GenerationService:
         metrics: GatewayMetrics,
         limits: Limits,
         structured: StructuredService | None = None,
+        choice_sets: ChoiceSetService | None = None,
     ) -> None:
         self.pool = pool
         self.metrics = metrics
         self.limits = limits
         self.structured = structured
+        self.choice_sets = choice_sets
 
     async def handle(self, request: Request, route: str, model: type[BaseModel]) -> Response:
         """Validate the body, forward it to the least-loaded engine, relay the answer."""
@@ -216,9 +220,11 @@ class GenerationService:
         # before admission: no await between it and dispatch
         plan = await self._plan(body, chat=chat)
         self._admit()
-        strict = plan is not None and plan.strict
-        endpoint = self.pool.pick(str(body["model"]), structured=plan is not None, strict=strict)
-        if plan is not None:
+        # a choice set is enforced by our logits processor, not the canary-verified grammar backend
+        grammar = plan is not None and plan.backend != CHOICE_SET_BACKEND
+        strict = grammar and plan is not None and plan.strict
+        endpoint = self.pool.pick(str(body["model"]), structured=grammar, strict=strict)
+        if plan is not None and grammar:
             plan.backend = endpoint.backend_label()  # what this engine was verified to enforce
         if self.limits.log_prompts:
             log.info("request %s body=%s", request.state.request_id, json.dumps(body)[:4000])
@@ -238,6 +244,8 @@ class GenerationService:
                     dedupe=self.limits.tool_dedupe,
                     repeat_stop=self.limits.tool_repeat_stop,
                 )
+            if self.choice_sets is not None and self.choice_sets.wants(body):
+                return await self.choice_sets.plan(body)
             if self.structured is None or not _asks_structured(body):
                 return plan_request(body)  # cheap: no thread hop on the plain path
             return await self.structured.aplan(body)

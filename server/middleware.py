@@ -81,18 +81,27 @@ class RequestIdMiddleware(HttpMiddleware):
 class BodyLimitMiddleware(HttpMiddleware):
     """413 for bodies over `max_bytes`, by Content-Length or by counting what arrives."""
 
-    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, max_bytes: int, per_path: dict[str, int] | None = None
+    ) -> None:
+        """Args: max_bytes: the limit; per_path: other limits for paths under a prefix."""
         super().__init__(app)
         self.max_bytes = max_bytes
+        self.per_path = per_path or {}
 
-    def _too_large(self) -> PayloadTooLarge:
-        return PayloadTooLarge(f"request body exceeds the limit of {self.max_bytes} bytes")
+    def _limit(self, path: str) -> int:
+        for prefix, limit in self.per_path.items():
+            if path == prefix or path.startswith(prefix + "/"):
+                return limit
+        return self.max_bytes
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Refuse an oversized body up front or as soon as it grows past the limit."""
+        limit = self._limit(scope.get("path", ""))
+        too_large = PayloadTooLarge(f"request body exceeds the limit of {limit} bytes")
         length = dict(scope["headers"]).get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_bytes:
-            await _send_error(send, self._too_large())
+        if length is not None and length.isdigit() and int(length) > limit:
+            await _send_error(send, too_large)
             return
         seen = 0
 
@@ -101,8 +110,8 @@ class BodyLimitMiddleware(HttpMiddleware):
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise self._too_large()
+                if seen > limit:
+                    raise too_large
             return message
 
         await self.app(scope, counting_receive, send)

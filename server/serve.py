@@ -13,6 +13,7 @@ import httpx
 import uvicorn
 from pydantic import ValidationError
 
+from choice_sets.store import DIR_ENV as CHOICE_SETS_DIR_ENV
 from model_loaders.catalog import CATALOG, is_pulled, model_dir, read_marker
 from model_loaders.checkpoint.describe import describe_folder
 from model_loaders.checkpoint.errors import CheckpointError
@@ -134,6 +135,7 @@ def engine_spec(settings: Settings, model: ResolvedModel, speculation: Speculati
         ],
         env={
             "STRUCTSERVE_NATIVE_KERNELS": settings.native_kernels,
+            CHOICE_SETS_DIR_ENV: str(settings.choice_sets_path()),
             **cpu_layout_env(settings.cpu_in_process),
         },
     )

@@ -205,6 +205,30 @@ class Settings(BaseSettings):
         description="Stored responses older than this many days are purged (at start-up, then "
         "hourly); 0 keeps them forever.",
     )
+    choice_sets_dir: Path | None = Field(
+        None,
+        description="Where /v1/choice_sets keeps registered sets and their compiled tries "
+        "(default: choice_sets under cache_dir); the engines read the same folder "
+        "(STRUCTSERVE_CHOICE_SETS_DIR), so gateway replicas and engines share it as a volume.",
+    )
+    choice_sets_tokenizer: Path | None = Field(
+        None,
+        description="Model folder whose tokenizer.json/config.json compile choice sets (default: "
+        "the served model's folder; needed with --engine-url, where the gateway has no model).",
+    )
+    choice_set_max_items: int = Field(
+        1_000_000, ge=1, description="Most items in one choice set (413 above)."
+    )
+    choice_set_max_item_chars: int = Field(
+        512, ge=1, description="Longest item of a choice set in characters (413 above)."
+    )
+    choice_set_max_sets: int = Field(256, ge=1, description="Most stored choice sets (413 above).")
+    choice_set_max_body_bytes: int = Field(
+        64 * 1024 * 1024,
+        ge=1024,
+        description="Largest POST /v1/choice_sets body (a JSON list or an uploaded text file; "
+        "413 above); other routes keep max_body_bytes.",
+    )
     draft: str | None = Field(
         None,
         description="Speculative decoding draft: a model folder sharing the target's vocabulary, "
@@ -273,6 +297,10 @@ class Settings(BaseSettings):
     def responses_db_path(self) -> Path:
         """The SQLite file of stored responses (`responses_db`, else under `cache_dir`)."""
         return self.responses_db or self.cache_dir / "responses.sqlite"
+
+    def choice_sets_path(self) -> Path:
+        """The choice-set store (`choice_sets_dir`, else under `cache_dir`)."""
+        return self.choice_sets_dir or self.cache_dir / "choice_sets"
 
     def api_key_values(self) -> list[str]:
         """The configured API keys as plain strings (never log them)."""

@@ -24,7 +24,7 @@ Errors = list[dict[str, str]] | None
 class StructuredPlan:
     """What the gateway enforces and checks for one request's structured output."""
 
-    kind: str  # json_schema | json_object | regex | choice | grammar | structural_tag
+    kind: str  # json_schema | json_object | regex | choice | choice_set | grammar | structural_tag
     strict: bool = False
     schema: Any = None
     spec: Any = None
@@ -98,7 +98,7 @@ class StructuredPlan:
     def _errors(self, text: str) -> tuple[Errors, str]:
         if self.kind in JSON_KINDS:
             return json_errors(schema_validator(self.schema), text), ""
-        if self.kind == "choice":
+        if self.kind in ("choice", "choice_set"):
             if text in self.spec:
                 return [], ""
             return [{"pointer": "", "keyword": "choice", "message": "not one of the choices"}], ""

@@ -1,0 +1,276 @@
+"""Choice sets on disk: what `/v1/choice_sets` stores and the engine loads (issue 18).
+
+One folder per set under the store's root (the model cache's `choice_sets/` by default; a
+volume the gateway and its engines share in compose and Kubernetes):
+
+* `meta.json` — name, digest, item count, bytes, creation time;
+* `items.json` — the distinct items in the order given (to compile for another tokenizer);
+* `hashes.npy` — sorted 64-bit BLAKE2b hashes of the items: the gateway's membership verdict
+  without holding a million strings in memory (a false match needs a 64-bit collision);
+* `compiled/<digest>-<tokenizer>.npz` — the token trie for one tokenizer (`choice_sets.arrays`).
+
+A set is written into a temporary folder and renamed into place, so a reader (another gateway
+replica, the engine) sees it whole or not at all. The digest covers the sorted distinct items:
+registering the same set again is idempotent, registering other items under a taken name is a
+conflict. Sets whose name starts with `_inline-` are content-addressed sets the gateway makes for
+inline `choice` lists above the grammar limit; they are not listed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import shutil
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from choice_sets.arrays import TrieArrays, build_arrays
+from choice_sets.tokenizer import ModelTokenizer
+
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+INLINE_PREFIX = "_inline-"
+DIR_ENV = "STRUCTSERVE_CHOICE_SETS_DIR"
+"""The engine's view of the store (the gateway's launcher sets it to the same folder)."""
+XARG = "structserve_choice_set"
+"""The `vllm_xargs` key naming a request's compiled trie (a path relative to the store)."""
+
+
+class ChoiceSetError(ValueError):
+    """Base of the store's errors (the gateway maps each to an HTTP status); `param` names the
+    request field at fault."""
+
+    def __init__(self, message: str, param: str = "items") -> None:
+        super().__init__(message)
+        self.param = param
+
+
+class InvalidChoiceSetError(ChoiceSetError):
+    """Bad name or items (400)."""
+
+
+class ChoiceSetTooLargeError(ChoiceSetError):
+    """Over a size limit (413)."""
+
+
+class ChoiceSetNotFoundError(ChoiceSetError):
+    """No set of that name (404)."""
+
+
+class ChoiceSetExistsError(ChoiceSetError):
+    """The name holds other items (409)."""
+
+
+@dataclass(frozen=True)
+class ChoiceSetLimits:
+    """Bounds on what the store accepts."""
+
+    max_items: int = 1_000_000
+    max_item_chars: int = 512
+    max_sets: int = 256
+
+
+@dataclass(frozen=True)
+class ChoiceSetInfo:
+    """A stored set's metadata (`meta.json`)."""
+
+    name: str
+    digest: str
+    items: int
+    bytes: int
+    created_at: int
+    duplicates_dropped: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        """The API object."""
+        return {"object": "choice_set", "id": self.name, **asdict(self)}
+
+
+class ChoiceSetStore:
+    """The folder of stored choice sets (module docstring); thread-safe within a process."""
+
+    def __init__(self, root: Path, limits: ChoiceSetLimits | None = None) -> None:
+        self.root = Path(root)
+        self.limits = limits or ChoiceSetLimits()
+        self._lock = threading.Lock()
+        self._hashes: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    def create(
+        self, name: str, items: Sequence[Any], tokenizers: Sequence[ModelTokenizer] = ()
+    ) -> tuple[ChoiceSetInfo, bool]:
+        """Store a set and compile it for `tokenizers`.
+
+        Returns:
+            (its metadata, whether it was created: False when the same items were already
+            stored under the name).
+
+        Raises:
+            InvalidChoiceSetError, ChoiceSetTooLargeError, ChoiceSetExistsError; and the
+            tokenizer's NonCanonicalItemsError for items it cannot produce exactly.
+        """
+        check_name(name, allow_inline=name.startswith(INLINE_PREFIX))
+        unique = self._validated(items)
+        digest = items_digest(unique)
+        existing = self._existing(name, digest)
+        if existing is not None:
+            return existing, False
+        info = ChoiceSetInfo(
+            name=name,
+            digest=digest,
+            items=len(unique),
+            bytes=sum(len(item.encode()) for item in unique),
+            created_at=int(time.time()),
+            duplicates_dropped=len(items) - len(unique),
+        )
+        arrays = {tok.fingerprint: _compile(unique, tok) for tok in tokenizers}
+        with self._lock:
+            existing = self._existing(name, digest)
+            if existing is not None:
+                return existing, False
+            if self._count() >= self.limits.max_sets and not name.startswith(INLINE_PREFIX):
+                raise ChoiceSetTooLargeError(f"at most {self.limits.max_sets} choice sets")
+            self._write(info, unique, arrays)
+        return info, True
+
+    def get(self, name: str) -> ChoiceSetInfo:
+        """The set's metadata. Raises ChoiceSetNotFoundError."""
+        path = self._folder(name) / "meta.json"
+        try:
+            return ChoiceSetInfo(**json.loads(path.read_text()))
+        except FileNotFoundError:
+            raise ChoiceSetNotFoundError(f"no choice set named {name!r}", "name") from None
+
+    def list_sets(self) -> list[ChoiceSetInfo]:
+        """Every stored set but the inline ones, by name."""
+        if not self.root.is_dir():
+            return []
+        names = sorted(p.name for p in self.root.iterdir() if NAME.fullmatch(p.name) and p.is_dir())
+        found = []
+        for name in names:
+            try:
+                found.append(self.get(name))
+            except ChoiceSetNotFoundError:  # deleted meanwhile
+                continue
+        return found
+
+    def delete(self, name: str) -> ChoiceSetInfo:
+        """Remove a set. Raises ChoiceSetNotFoundError."""
+        with self._lock:
+            info = self.get(name)
+            trash = self.root / f".deleted-{name}-{time.monotonic_ns()}"
+            self._folder(name).rename(trash)
+            shutil.rmtree(trash, ignore_errors=True)
+            self._hashes.pop(info.digest, None)
+        return info
+
+    def compiled(self, name: str, tokenizer: ModelTokenizer) -> tuple[ChoiceSetInfo, str]:
+        """(metadata, path of its trie for `tokenizer` relative to the root), compiling it
+        first when this tokenizer has none yet. Raises ChoiceSetNotFoundError."""
+        info = self.get(name)
+        relative = f"{name}/compiled/{info.digest[:16]}-{tokenizer.fingerprint}.npz"
+        path = self.root / relative
+        if not path.is_file():
+            items = json.loads((self._folder(name) / "items.json").read_text())
+            _compile(items, tokenizer).save(path)
+        return info, relative
+
+    def contains(self, info: ChoiceSetInfo, text: str) -> bool:
+        """Whether `text` is one of the set's items (by its 64-bit hash)."""
+        hashes = self._hashes.get(info.digest)
+        if hashes is None:
+            hashes = np.load(self._folder(info.name) / "hashes.npy")
+            self._hashes[info.digest] = hashes
+            while len(self._hashes) > 4:
+                self._hashes.popitem(last=False)
+        key = item_hashes([text])[0]
+        at = int(np.searchsorted(hashes, key))
+        return at < hashes.size and hashes[at] == key
+
+    def _validated(self, items: Sequence[Any]) -> list[str]:
+        """Distinct items in first-seen order. Raises on bad or too many items."""
+        if not isinstance(items, list | tuple) or not items:
+            raise InvalidChoiceSetError("items must be a non-empty list of strings")
+        if len(items) > self.limits.max_items:
+            raise ChoiceSetTooLargeError(
+                f"{len(items)} items; the limit is {self.limits.max_items}"
+            )
+        for index, item in enumerate(items):
+            if not isinstance(item, str) or not item:
+                raise InvalidChoiceSetError(f"items[{index}] must be a non-empty string")
+            if len(item) > self.limits.max_item_chars:
+                raise ChoiceSetTooLargeError(
+                    f"items[{index}] has {len(item)} characters; the limit is "
+                    f"{self.limits.max_item_chars}"
+                )
+        return list(dict.fromkeys(items))
+
+    def _existing(self, name: str, digest: str) -> ChoiceSetInfo | None:
+        try:
+            info = self.get(name)
+        except ChoiceSetNotFoundError:
+            return None
+        if info.digest != digest:
+            raise ChoiceSetExistsError(
+                f"choice set {name!r} exists with other items; DELETE it first", "name"
+            )
+        return info
+
+    def _count(self) -> int:
+        return len(self.list_sets())
+
+    def _folder(self, name: str) -> Path:
+        check_name(name, allow_inline=True)
+        return self.root / name
+
+    def _write(self, info: ChoiceSetInfo, items: list[str], arrays: dict[str, TrieArrays]) -> None:
+        tmp = self.root / f".new-{info.name}-{time.monotonic_ns()}"
+        (tmp / "compiled").mkdir(parents=True)
+        try:
+            (tmp / "items.json").write_text(json.dumps(items, ensure_ascii=False))
+            np.save(tmp / "hashes.npy", np.sort(item_hashes(items)))
+            for fingerprint, trie in arrays.items():
+                trie.save(tmp / "compiled" / f"{info.digest[:16]}-{fingerprint}.npz")
+            (tmp / "meta.json").write_text(json.dumps(asdict(info)))
+            tmp.rename(self._folder(info.name))
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def check_name(name: Any, *, allow_inline: bool = False) -> str:
+    """The name, if valid. Raises InvalidChoiceSetError."""
+    inline = allow_inline and isinstance(name, str) and name.startswith(INLINE_PREFIX)
+    if inline and NAME.fullmatch(name[len(INLINE_PREFIX) :]):
+        return str(name)
+    if not isinstance(name, str) or not NAME.fullmatch(name):
+        raise InvalidChoiceSetError(
+            "name must be 1-64 characters of letters, digits, '_', '.', '-', starting with a "
+            "letter or digit",
+            param="name",
+        )
+    return name
+
+
+def items_digest(items: Sequence[str]) -> str:
+    """SHA-256 over the sorted distinct items (order and duplicates do not matter)."""
+    digest = hashlib.sha256()
+    for item in sorted(set(items)):
+        digest.update(item.encode())
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def item_hashes(items: Sequence[str]) -> np.ndarray:
+    """[n] uint64: each item's 64-bit BLAKE2b hash."""
+    raw = b"".join(hashlib.blake2b(item.encode(), digest_size=8).digest() for item in items)
+    return np.frombuffer(raw, dtype="<u8").copy()
+
+
+def _compile(items: Sequence[str], tokenizer: ModelTokenizer) -> TrieArrays:
+    return build_arrays(tokenizer.encode(items), tokenizer.vocab_size, tokenizer.end_token)

@@ -1,0 +1,123 @@
+"""A model's tokenizer as choice sets need it, without torch or transformers: the fast
+tokenizer file (`tokenizer.json`, the `tokenizers` package), the vocabulary size the engine's
+logits have, and the end token vLLM stops on.
+
+Items are tokenized canonically (`encode` without special tokens, as the model's tokenizer would
+tokenize the item on its own). An item whose tokens do not decode back to the same text (one
+containing a special token's text, or text the tokenizer normalizes) could never be produced
+exactly, so it is refused (`NonCanonicalItemsError`) instead of silently changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from tokenizers import Tokenizer
+
+
+class TokenizerUnavailableError(ValueError):
+    """The folder has no usable tokenizer.json / config.json."""
+
+
+class NonCanonicalItemsError(ValueError):
+    """Items whose canonical tokens do not decode back to the item."""
+
+    def __init__(self, items: list[str]) -> None:
+        shown = ", ".join(json.dumps(item) for item in items[:5])
+        more = f" and {len(items) - 5} more" if len(items) > 5 else ""
+        super().__init__(
+            f"{len(items)} item(s) do not survive the tokenizer's round trip (they contain a "
+            f"special token's text or text the tokenizer normalizes): {shown}{more}"
+        )
+        self.items = items
+
+
+@dataclass(frozen=True)
+class ModelTokenizer:
+    """The tokenizer of one HF model folder."""
+
+    folder: Path
+
+    @classmethod
+    def open(cls, folder: Path) -> ModelTokenizer:
+        """Check the folder has what choice sets need.
+
+        Raises:
+            TokenizerUnavailableError: no tokenizer.json or no vocabulary size / EOS in config.
+        """
+        tok = cls(Path(folder))
+        if not (tok.folder / "tokenizer.json").is_file():
+            raise TokenizerUnavailableError(f"{folder} has no tokenizer.json (a fast tokenizer)")
+        _ = tok.vocab_size, tok.end_token
+        return tok
+
+    @cached_property
+    def _config(self) -> dict[str, Any]:
+        return _read_json(self.folder / "config.json")
+
+    @cached_property
+    def tokenizer(self) -> Tokenizer:
+        """The fast tokenizer."""
+        return Tokenizer.from_file(str(self.folder / "tokenizer.json"))
+
+    @cached_property
+    def vocab_size(self) -> int:
+        """Width of the engine's logits: the model config's `vocab_size`."""
+        config = self._config.get("text_config", self._config)
+        size = config.get("vocab_size")
+        if not isinstance(size, int) or size <= 0:
+            raise TokenizerUnavailableError(f"{self.folder}/config.json has no vocab_size")
+        return size
+
+    @cached_property
+    def end_token(self) -> int:
+        """The token that ends an item: generation_config's first `eos_token_id`, else the
+        model config's (vLLM stops on it)."""
+        generation = _read_json(self.folder / "generation_config.json", missing_ok=True)
+        for source in (generation, self._config):
+            eos = source.get("eos_token_id")
+            if isinstance(eos, list) and eos:
+                eos = eos[0]
+            if isinstance(eos, int) and 0 <= eos < self.vocab_size:
+                return eos
+        raise TokenizerUnavailableError(f"{self.folder} names no eos_token_id")
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """16 hex digits over tokenizer.json, the vocabulary size and the end token: a compiled
+        trie is valid for exactly the tokenizers with the same fingerprint."""
+        digest = hashlib.sha256((self.folder / "tokenizer.json").read_bytes())
+        digest.update(f"|{self.vocab_size}|{self.end_token}".encode())
+        return digest.hexdigest()[:16]
+
+    def encode(self, items: Sequence[str]) -> list[list[int]]:
+        """Each item's canonical token ids (no special tokens added).
+
+        Raises:
+            NonCanonicalItemsError: items whose ids do not decode back to the item.
+        """
+        encodings = self.tokenizer.encode_batch(list(items), add_special_tokens=False)
+        ids = [enc.ids for enc in encodings]
+        decoded = self.tokenizer.decode_batch(ids, skip_special_tokens=True)
+        bad = [item for item, text in zip(items, decoded, strict=True) if text != item]
+        if bad:
+            raise NonCanonicalItemsError(bad)
+        return ids
+
+
+def _read_json(path: Path, *, missing_ok: bool = False) -> dict[str, Any]:
+    if missing_ok and not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise TokenizerUnavailableError(f"cannot read {path}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise TokenizerUnavailableError(f"{path} is not a JSON object")
+    return data

@@ -1,0 +1,74 @@
+"""/v1/choice_sets: register, list, read and delete choice sets (issue 18, docs/choice_sets.md).
+
+POST takes JSON `{"name": ..., "items": [...]}`, or a text file (`Content-Type: text/plain`,
+one item per line, `?name=`) for lists too large to build as JSON by hand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from server.errors import InvalidRequest, RequestTimeout
+from server.generation import decode_body
+
+router = APIRouter()
+
+
+async def _read(request: Request) -> bytes:
+    timeout = request.app.state.generation.limits.body_read_timeout_s
+    try:
+        return await asyncio.wait_for(request.body(), timeout)
+    except TimeoutError:
+        raise RequestTimeout("the request body did not arrive in time") from None
+
+
+async def _name_and_items(request: Request) -> tuple[Any, Any]:
+    """(name, items) from a JSON body or a text/plain upload."""
+    raw = await _read(request)
+    if request.headers.get("content-type", "").startswith("text/plain"):
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidRequest("the uploaded list is not valid UTF-8") from None
+        items = [line for line in text.splitlines() if line]
+        return request.query_params.get("name"), items
+    body = await asyncio.to_thread(decode_body, raw)
+    if not isinstance(body, dict):
+        raise InvalidRequest("request body must be a JSON object with `name` and `items`")
+    unknown = sorted(set(body) - {"name", "items"})
+    if unknown:
+        raise InvalidRequest(f"unknown fields {unknown}", param=unknown[0])
+    return body.get("name"), body.get("items")
+
+
+@router.post("/v1/choice_sets")
+async def create_choice_set(request: Request) -> JSONResponse:
+    """Register a set: 201 with its metadata, 200 when the same items were already stored."""
+    name, items = await _name_and_items(request)
+    info, created = await request.app.state.choice_sets.create(name, items)
+    return JSONResponse(info.to_json(), status_code=201 if created else 200)
+
+
+@router.get("/v1/choice_sets")
+async def list_choice_sets(request: Request) -> JSONResponse:
+    """Every registered set."""
+    found = await request.app.state.choice_sets.list_sets()
+    return JSONResponse({"object": "list", "data": [info.to_json() for info in found]})
+
+
+@router.get("/v1/choice_sets/{name}")
+async def get_choice_set(request: Request, name: str) -> JSONResponse:
+    """One set's metadata (404 when unknown)."""
+    info = await request.app.state.choice_sets.get(name)
+    return JSONResponse(info.to_json())
+
+
+@router.delete("/v1/choice_sets/{name}")
+async def delete_choice_set(request: Request, name: str) -> JSONResponse:
+    """Remove a set (404 when unknown)."""
+    info = await request.app.state.choice_sets.delete(name)
+    return JSONResponse({"id": info.name, "object": "choice_set", "deleted": True})

@@ -1,0 +1,143 @@
+"""The engine's choice-set logits processor, driven through vLLM's own BatchUpdate protocol:
+every sampled output is an item, rows added/moved/removed keep their state, bad references are
+refused as vLLM expects (ValueError -> 400)."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import pytest
+import torch
+from vllm import SamplingParams
+from vllm.v1.sample.logits_processor import BatchUpdate, MoveDirectionality
+
+from choice_sets.store import DIR_ENV, XARG, ChoiceSetStore
+from choice_sets.tokenizer import ModelTokenizer
+from choice_sets.vllm_processor import ChoiceSetLogitsProcessor
+
+ITEMS = [f"{family}-{i:04d}" for family in ("PUMP", "PIPE", "PLUG") for i in range(50)]
+
+
+@pytest.fixture
+def stored(tmp_path: Path, model_tokenizer: ModelTokenizer, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A set registered in a store the processor reads ($STRUCTSERVE_CHOICE_SETS_DIR)."""
+    monkeypatch.setenv(DIR_ENV, str(tmp_path))
+    store = ChoiceSetStore(tmp_path)
+    store.create("parts", ITEMS, [model_tokenizer])
+    return store.compiled("parts", model_tokenizer)[1]
+
+
+def _params(reference: str | None) -> SamplingParams:
+    return SamplingParams(extra_args={XARG: reference} if reference else None)
+
+
+def _added(index: int, reference: str | None, output: list[int]) -> tuple:
+    return (index, _params(reference), None, output)
+
+
+def _step(proc: ChoiceSetLogitsProcessor, outputs: list[list[int]], gen: torch.Generator) -> None:
+    """One decoding step: random logits, processed, sampled; tokens appended as vLLM does."""
+    logits = torch.randn(len(outputs), 49152, generator=gen)  # [B, V]
+    logits = proc.apply(logits)
+    tokens = torch.multinomial(torch.softmax(logits, -1), 1, generator=gen)[:, 0]  # [B]
+    for out, token in zip(outputs, tokens.tolist(), strict=True):
+        out.append(token)
+    proc.update_state(None)
+
+
+def test_sampled_outputs_are_items(stored: str, model_tokenizer: ModelTokenizer) -> None:
+    proc = ChoiceSetLogitsProcessor(None, torch.device("cpu"), False)  # type: ignore[arg-type]
+    gen = torch.Generator().manual_seed(0)
+    end = model_tokenizer.end_token
+    for _ in range(5):
+        outputs: list[list[int]] = [[] for _ in range(4)]
+        added = [_added(i, stored, outputs[i]) for i in range(3)] + [_added(3, None, outputs[3])]
+        proc.update_state(BatchUpdate(batch_size=4, removed=[], added=added, moved=[]))
+        while not all(out and out[-1] == end for out in outputs[:3]):
+            _step(proc, outputs, gen)
+        for out in outputs[:3]:
+            text = model_tokenizer.tokenizer.decode(out, skip_special_tokens=True)
+            assert text in ITEMS
+        proc.update_state(BatchUpdate(batch_size=0, removed=[0, 1, 2, 3], added=[], moved=[]))
+        assert proc.rows == {}
+
+
+def test_unconstrained_rows_are_untouched(stored: str) -> None:
+    proc = ChoiceSetLogitsProcessor(None, torch.device("cpu"), False)  # type: ignore[arg-type]
+    out_a: list[int] = []
+    out_b: list[int] = []
+    proc.update_state(
+        BatchUpdate(
+            batch_size=2,
+            removed=[],
+            added=[_added(0, None, out_a), _added(1, stored, out_b)],
+            moved=[],
+        )
+    )
+    logits = torch.randn(2, 49152)
+    before = logits.clone()
+    after = proc.apply(logits)
+    assert torch.equal(after[0], before[0])
+    assert int(torch.isfinite(after[1]).sum()) == 3  # PUMP / PIPE / PLUG's first tokens at most
+
+
+def test_moves_and_swaps_keep_each_rows_state(stored: str, model_tokenizer: ModelTokenizer) -> None:
+    proc = ChoiceSetLogitsProcessor(None, torch.device("cpu"), False)  # type: ignore[arg-type]
+    ids = model_tokenizer.encode(["PUMP-0001", "PLUG-0049"])
+    out_a: list[int] = []
+    out_b: list[int] = []
+    proc.update_state(
+        BatchUpdate(
+            batch_size=2,
+            removed=[],
+            added=[_added(0, stored, out_a), _added(1, stored, out_b)],
+            moved=[],
+        )
+    )
+    out_a.append(ids[0][0])
+    out_b.append(ids[1][0])
+    proc.update_state(
+        BatchUpdate(batch_size=2, removed=[], added=[], moved=[(0, 1, MoveDirectionality.SWAP)])
+    )
+    logits = proc.apply(torch.zeros(2, 49152))
+    assert bool(torch.isfinite(logits[1, ids[0][1]]))  # row 1 now continues "PUMP..."
+    assert bool(torch.isfinite(logits[0, ids[1][1]]))  # row 0 continues "PLUG..."
+    proc.update_state(
+        BatchUpdate(
+            batch_size=1, removed=[1], added=[], moved=[(0, 1, MoveDirectionality.UNIDIRECTIONAL)]
+        )
+    )
+    assert list(proc.rows) == [1] and proc.rows[1].output is out_b
+
+
+def test_validate_params_refuses_what_the_engine_cannot_load(stored: str) -> None:
+    ChoiceSetLogitsProcessor.validate_params(_params(stored))
+    ChoiceSetLogitsProcessor.validate_params(_params(None))
+    for bad in ("parts/compiled/missing.npz", "../etc/passwd", "/abs/x.npz", "parts/items.json"):
+        with pytest.raises(ValueError):
+            ChoiceSetLogitsProcessor.validate_params(_params(bad))
+
+
+def test_validate_params_without_a_store(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(DIR_ENV, raising=False)
+    with pytest.raises(ValueError, match=DIR_ENV):
+        ChoiceSetLogitsProcessor.validate_params(_params("x/compiled/y.npz"))
+
+
+def test_random_item_walks_match_greedy_targets(
+    stored: str, model_tokenizer: ModelTokenizer
+) -> None:
+    """Forcing a chosen item's tokens (as a model that wants it would) is never masked."""
+    proc = ChoiceSetLogitsProcessor(None, torch.device("cpu"), False)  # type: ignore[arg-type]
+    rng = random.Random(1)
+    for item in rng.sample(ITEMS, 20):
+        out: list[int] = []
+        proc.update_state(
+            BatchUpdate(batch_size=1, removed=[0], added=[_added(0, stored, out)], moved=[])
+        )
+        for token in [*model_tokenizer.encode([item])[0], model_tokenizer.end_token]:
+            logits = proc.apply(torch.zeros(1, 49152))
+            assert bool(torch.isfinite(logits[0, token])), item
+            out.append(token)
+            proc.update_state(None)
