@@ -103,9 +103,15 @@ class ChoiceSetStore:
         self._hashes: OrderedDict[str, np.ndarray] = OrderedDict()
 
     def create(
-        self, name: str, items: Sequence[Any], tokenizers: Sequence[ModelTokenizer] = ()
+        self,
+        name: str,
+        items: Sequence[Any],
+        tokenizers: Sequence[ModelTokenizer] = (),
+        *,
+        inline: bool = False,
     ) -> tuple[ChoiceSetInfo, bool]:
-        """Store a set and compile it for `tokenizers`.
+        """Store a set and compile it for `tokenizers` (`inline`: the gateway's own
+        content-addressed set for an inline list; its name starts with `_inline-`).
 
         Returns:
             (its metadata, whether it was created: False when the same items were already
@@ -115,7 +121,7 @@ class ChoiceSetStore:
             InvalidChoiceSetError, ChoiceSetTooLargeError, ChoiceSetExistsError; and the
             tokenizer's NonCanonicalItemsError for items it cannot produce exactly.
         """
-        check_name(name, allow_inline=name.startswith(INLINE_PREFIX))
+        check_name(name, allow_inline=inline)
         unique = self._validated(items)
         digest = items_digest(unique)
         existing = self._existing(name, digest)
@@ -134,7 +140,7 @@ class ChoiceSetStore:
             existing = self._existing(name, digest)
             if existing is not None:
                 return existing, False
-            if self._count() >= self.limits.max_sets and not name.startswith(INLINE_PREFIX):
+            if not inline and self._count() >= self.limits.max_sets:
                 raise ChoiceSetTooLargeError(f"at most {self.limits.max_sets} choice sets")
             self._write(info, unique, arrays)
         return info, True

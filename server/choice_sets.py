@@ -11,6 +11,7 @@ error JSON here (400, 404, 409, 413).
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from pathlib import Path
 from typing import Any
@@ -200,8 +201,8 @@ class ChoiceSetService:
             return named
         items = outputs["choice"]
         name = f"{INLINE_PREFIX}{items_digest([str(i) for i in items])[:32]}"
-        param = "structured_outputs.choice"
-        await _call(self.store.create, name, items, [self.tokenizer()], param=param)
+        create = functools.partial(self.store.create, inline=True)
+        await _call(create, name, items, [self.tokenizer()], param="structured_outputs.choice")
         return name
 
 

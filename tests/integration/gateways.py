@@ -140,8 +140,14 @@ def start_default_gateway(log_dir: Path) -> Gateway:
     args = ["--model", MODEL, "--engine-port", str(engine_port), "--kv-cache-gb", "1"]
     args += ["--restart-backoff-s", "0.5", "--health-interval-s", "0.5"]
     args += ["--responses-db", str(log_dir / "responses.sqlite")]  # not the user's cache
+    args += ["--choice-sets-dir", str(choice_sets_dir(log_dir))]
     url = f"http://127.0.0.1:{engine_port}"
     return start_ready_gateway(args, log_dir / "serve.log", url, READY_TIMEOUT_S)
+
+
+def choice_sets_dir(log_dir: Path) -> Path:
+    """The choice-set store of a default gateway started in `log_dir` (its engine reads it)."""
+    return log_dir / "choice_sets"
 
 
 def engine_spec(

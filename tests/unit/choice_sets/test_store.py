@@ -56,6 +56,8 @@ def test_same_items_again_is_idempotent_other_items_conflict(tmp_path: Path) -> 
         ("bad/name", ["a"], InvalidChoiceSetError),
         ("", ["a"], InvalidChoiceSetError),
         ("_hidden", ["a"], InvalidChoiceSetError),
+        (f"{INLINE_PREFIX}abc", ["a"], InvalidChoiceSetError),  # only the gateway's own
+        (None, ["a"], InvalidChoiceSetError),
         ("..", ["a"], InvalidChoiceSetError),
         ("ok", ["a"] * 4 + ["b"], ChoiceSetTooLargeError),
         ("ok", ["x" * 9], ChoiceSetTooLargeError),
@@ -76,7 +78,7 @@ def test_set_count_limit_and_delete(tmp_path: Path) -> None:
     store.create("b", ["2"])
     with pytest.raises(ChoiceSetTooLargeError):
         store.create("c", ["3"])
-    store.create(f"{INLINE_PREFIX}{items_digest(['3'])[:32]}", ["3"])  # inline: not counted
+    store.create(f"{INLINE_PREFIX}{items_digest(['3'])[:32]}", ["3"], inline=True)  # not counted
     assert [i.name for i in store.list_sets()] == ["a", "b"]  # inline sets are not listed
     store.delete("a")
     with pytest.raises(ChoiceSetNotFoundError):

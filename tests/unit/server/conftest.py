@@ -47,13 +47,18 @@ def service() -> Iterator[StructuredService]:
 async def make_gateway(tmp_path: Path) -> AsyncIterator[GatewayFactory]:
     """Factory: (engines: {host: app}, **settings) -> (client to the gateway, app, pool).
 
-    Stored responses go to a temp file unless `responses_db` is given.
+    Stored responses and choice sets go to temp paths unless `responses_db`/`choice_sets_dir`
+    are given.
     """
     stack: list[Any] = []
 
     async def make(engines: dict[str, FastAPI] | None = None, **overrides: Any) -> Any:
         engines = engines if engines is not None else {"engine-a": make_engine()}
-        defaults = {"health_interval_s": 0.05, "responses_db": tmp_path / "responses.sqlite"}
+        defaults = {
+            "health_interval_s": 0.05,
+            "responses_db": tmp_path / "responses.sqlite",
+            "choice_sets_dir": tmp_path / "choice_sets",
+        }
         settings = Settings(**{**defaults, **overrides})
         client = httpx.AsyncClient(transport=_Router(engines))
         urls = [f"http://{host}" for host in engines] or ["http://missing"]

@@ -27,9 +27,10 @@ def gateway_client(**overrides: Any) -> Iterator[TestClient]:
     client = httpx.AsyncClient(transport=_Router(engines))
     pool = EnginePool(["http://engine-a"], client=client, probe_interval_s=0.05)
     with contextlib.ExitStack() as stack:
-        if "responses_db" not in overrides:  # stored responses never land in the user's cache
-            tmp = stack.enter_context(tempfile.TemporaryDirectory())
-            overrides["responses_db"] = Path(tmp) / "responses.sqlite"
+        tmp = stack.enter_context(tempfile.TemporaryDirectory())
+        # stored responses and choice sets never land in the user's cache
+        overrides.setdefault("responses_db", Path(tmp) / "responses.sqlite")
+        overrides.setdefault("choice_sets_dir", Path(tmp) / "choice_sets")
         app = build_app(Settings(**{"health_interval_s": 0.05, **overrides}), pool)
         tc = stack.enter_context(TestClient(app, raise_server_exceptions=False))
         deadline = time.monotonic() + 10

@@ -1,0 +1,176 @@
+"""Choice sets end to end (issue 18): registered through the gateway, enforced in the real vLLM
+engine by the logits processor, used through the official client (bare, streamed, completions,
+inline lists above the grammar limit); a new gateway process over the same store keeps them; bad
+input gets OpenAI error JSON."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+from tests.integration.gateways import Gateway, choice_sets_dir
+from tests.prereq import default_model_dir
+
+ITEMS = [f"{family}-{i:05d}" for family in ("PUMP", "VALVE", "HOSE", "SEAL") for i in range(2500)]
+PROMPT = [{"role": "user", "content": "Which part number fits a garden pump?"}]
+
+
+@pytest.fixture(scope="module")
+def parts(gateway: Gateway) -> Iterator[str]:
+    """A 10,000-item set (with duplicates) registered on the session gateway, deleted after."""
+    name = "it-parts"
+    httpx.delete(f"{gateway.base_url}/v1/choice_sets/{name}", timeout=30)
+    response = httpx.post(
+        f"{gateway.base_url}/v1/choice_sets",
+        json={"name": name, "items": ITEMS + ITEMS[:10]},
+        timeout=120,
+    )
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["items"] == len(ITEMS) and body["duplicates_dropped"] == 10
+    yield name
+    httpx.delete(f"{gateway.base_url}/v1/choice_sets/{name}", timeout=30)
+
+
+def _verdict(choice: Any) -> dict[str, Any]:
+    return dict(choice.model_extra["structured_output"])
+
+
+@pytest.mark.parametrize("temperature", [0.0, 1.0])
+def test_chat_answer_is_an_item(gateway: Gateway, parts: str, temperature: float) -> None:
+    client = gateway.client()
+    result = client.chat.completions.create(
+        model=gateway.model,
+        messages=PROMPT,  # type: ignore[arg-type]
+        max_tokens=40,
+        temperature=temperature,
+        n=3,
+        extra_body={"structured_outputs": {"choice_set": parts}},
+    )
+    for choice in result.choices:
+        assert choice.message.content in ITEMS
+        assert choice.finish_reason == "stop"
+        verdict = _verdict(choice)
+        assert verdict["valid"] is True and verdict["kind"] == "choice_set"
+        assert verdict["backend"] == "structserve-choice-trie"
+
+
+def test_streamed_answer_is_an_item(gateway: Gateway, parts: str) -> None:
+    stream = gateway.client().chat.completions.create(
+        model=gateway.model,
+        messages=PROMPT,  # type: ignore[arg-type]
+        max_tokens=40,
+        temperature=1.0,
+        stream=True,
+        extra_body={"structured_outputs": {"choice_set": parts}},
+    )
+    text, finish = "", None
+    for chunk in stream:
+        for choice in chunk.choices:
+            text += choice.delta.content or ""
+            finish = choice.finish_reason or finish
+    assert text in ITEMS and finish == "stop"
+
+
+def test_completions_route(gateway: Gateway, parts: str) -> None:
+    result = gateway.client().completions.create(
+        model=gateway.model,
+        prompt="Part number:",
+        max_tokens=40,
+        temperature=1.0,
+        n=4,
+        extra_body={"structured_outputs": {"choice_set": parts}},
+    )
+    assert all(choice.text in ITEMS for choice in result.choices)
+
+
+def test_inline_choice_above_the_grammar_limit(gateway: Gateway) -> None:
+    """5,000 inline choices (the grammar limit is 4,096) take the choice-set path."""
+    options = [f"option number {i}" for i in range(5000)]
+    result = gateway.client().chat.completions.create(
+        model=gateway.model,
+        messages=PROMPT,  # type: ignore[arg-type]
+        max_tokens=40,
+        extra_body={"structured_outputs": {"choice": options}},
+    )
+    choice = result.choices[0]
+    assert choice.message.content in options
+    assert _verdict(choice)["valid"] is True
+    names = httpx.get(f"{gateway.base_url}/v1/choice_sets", timeout=30).json()["data"]
+    assert not [s for s in names if s["name"].startswith("_")]  # inline sets are not listed
+
+
+def test_a_new_gateway_keeps_the_sets(
+    gateway: Gateway, parts: str, attach_gateway: Callable[..., Gateway]
+) -> None:
+    """Another gateway process over the same store (as after a restart) lists and uses them."""
+    store = choice_sets_dir(gateway.log_path.parent)
+    fresh = attach_gateway(
+        "--choice-sets-dir", str(store), "--choice-sets-tokenizer", str(default_model_dir())
+    )
+    listed = httpx.get(f"{fresh.base_url}/v1/choice_sets/{parts}", timeout=30).json()
+    assert listed["items"] == len(ITEMS)
+    result = fresh.client().chat.completions.create(
+        model=gateway.model,
+        messages=PROMPT,  # type: ignore[arg-type]
+        max_tokens=40,
+        extra_body={"structured_outputs": {"choice_set": parts}},
+    )
+    assert result.choices[0].message.content in ITEMS
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "param"),
+    [
+        ({"name": "empty", "items": []}, 400, "items"),
+        ({"name": "numbers", "items": ["a", 1]}, 400, "items"),
+        ({"name": "bad name!", "items": ["a"]}, 400, "name"),
+        ({"name": "long", "items": ["x" * 600]}, 413, "items"),
+        ({"name": "special", "items": ["ok", "a<|im_end|>b"]}, 400, "items"),
+    ],
+)
+def test_bad_registrations(gateway: Gateway, body: dict[str, Any], status: int, param: str) -> None:
+    response = httpx.post(f"{gateway.base_url}/v1/choice_sets", json=body, timeout=30)
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert error["param"] == param and error["message"]
+
+
+def test_unknown_set_and_conflicts(gateway: Gateway, parts: str) -> None:
+    client = gateway.client()
+    with pytest.raises(openai.NotFoundError) as caught:
+        client.chat.completions.create(
+            model=gateway.model,
+            messages=PROMPT,  # type: ignore[arg-type]
+            extra_body={"structured_outputs": {"choice_set": "no-such-set"}},
+        )
+    assert caught.value.body["param"] == "structured_outputs.choice_set"  # type: ignore[index]
+    with pytest.raises(openai.BadRequestError):
+        client.chat.completions.create(
+            model=gateway.model,
+            messages=PROMPT,  # type: ignore[arg-type]
+            extra_body={"structured_outputs": {"choice_set": parts, "regex": "a+"}},
+        )
+    other = httpx.post(
+        f"{gateway.base_url}/v1/choice_sets", json={"name": parts, "items": ["x"]}, timeout=30
+    )
+    assert other.status_code == 409
+    assert httpx.get(f"{gateway.base_url}/v1/choice_sets/nope", timeout=30).status_code == 404
+    assert httpx.delete(f"{gateway.base_url}/v1/choice_sets/nope", timeout=30).status_code == 404
+
+
+def test_text_upload(gateway: Gateway) -> None:
+    response = httpx.post(
+        f"{gateway.base_url}/v1/choice_sets",
+        params={"name": "it-upload"},
+        content=b"alpha\nbeta\n\ngamma\n",
+        headers={"content-type": "text/plain"},
+        timeout=30,
+    )
+    assert response.status_code == 201 and response.json()["items"] == 3
+    deleted = httpx.delete(f"{gateway.base_url}/v1/choice_sets/it-upload", timeout=30)
+    assert deleted.json()["deleted"] is True
