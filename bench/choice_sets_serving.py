@@ -8,7 +8,9 @@ run `max_tokens` = `--tokens` with `ignore_eos` (longer than any item: a finishe
 the end token, which the text leaves out), so both decode the same number of steps and the batch
 does not shrink earlier on one side. TPOT of a request = (finish chunk - first text chunk)
 / (completion tokens - 1); the table gives medians and the ratio constrained / unconstrained, and
-counts constrained outputs that are not items (the exactness check) and verdicts not valid.
+counts constrained outputs that are not items (the exactness check) and verdicts not valid;
+`--exactness N` first sends N constrained requests per size (16 at a time, sampled and greedy,
+natural length) and counts the same.
 
     structserve bench choice-sets --url http://127.0.0.1:8000 --sizes 10000 100000 1000000 \
         --concurrency 1 16 --rounds 6 --out results/choice_sets_serving.json
@@ -28,6 +30,7 @@ import httpx
 
 from bench.choice_trie import catalog_ids
 
+BATCH = 16
 PROMPTS = ("Give a part number.", "Which item fits a pump?", "Name one SKU.", "Pick a part ID.")
 
 
@@ -109,6 +112,26 @@ async def measure(
     }
 
 
+async def exactness(
+    client: httpx.AsyncClient, model: str, name: str, members: set[str], requests: int
+) -> dict[str, Any]:
+    """`requests` constrained requests (16 at a time, varied prompts and seeds, one in four
+    greedy): how many outputs are not items, how many verdicts are not valid."""
+    outside = invalid = done = 0
+    while done < requests:
+        batch = min(BATCH, requests - done)
+        bodies = [
+            _body(model, done + i, {"structured_outputs": {"choice_set": name}, "max_tokens": 64})
+            | ({"temperature": 0.0} if (done + i) % 4 == 0 else {})
+            for i in range(batch)
+        ]
+        results = await asyncio.gather(*(_stream(client, b) for b in bodies))
+        outside += sum(1 for x in results if x["text"] not in members)
+        invalid += sum(1 for x in results if not (x["verdict"] or {}).get("valid"))
+        done += batch
+    return {"exactness_requests": done, "not_members": outside, "verdicts_not_valid": invalid}
+
+
 async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
     """Every size and concurrency; one row each."""
     rows = []
@@ -127,6 +150,11 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
             response.raise_for_status()
             register_s = round(time.perf_counter() - start, 3)
             members = set(items)
+            if args.exactness:
+                row = {"size": size, "register_s": register_s}
+                row |= await exactness(client, args.model, name, members, args.exactness)
+                print(json.dumps(row), flush=True)
+                rows.append(row)
             for concurrency in args.concurrency:
                 row = {"size": size, "register_s": register_s}
                 row |= await measure(
@@ -146,6 +174,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16])
     parser.add_argument("--rounds", type=int, default=6, help="rounds of each kind per point")
     parser.add_argument("--tokens", type=int, default=11, help="decode steps per request")
+    parser.add_argument(
+        "--exactness", type=int, default=0, help="extra constrained requests per size (c=16)"
+    )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     rows = asyncio.run(run(args))

@@ -44,6 +44,9 @@ DELEGATED: dict[str, Benchmark] = {
     "jsb-offline": Benchmark("bench.jsb_offline", "Schema policy on JSONSchemaBench, offline."),
     "bfcl": Benchmark("bench.bfcl", "Tool calling on BFCL: structserve vs vLLM direct."),
     "choice-trie": Benchmark("bench.choice_trie", "Choice-set trie: build, mask step, exactness."),
+    "choice-grammars": Benchmark(
+        "bench.choice_grammars", "llguidance and xgrammar given a choice set as an alternation."
+    ),
     "choice-sets": Benchmark("bench.choice_sets_serving", "Choice sets served: TPOT, exactness."),
     "verdict-latency": Benchmark(
         "bench.verdict_latency", "Plain requests' latency while a 64 KB grammar verdict runs."

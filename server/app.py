@@ -148,7 +148,7 @@ def _choice_sets(
         metrics,
         model_folder=Path(spec.model_path) if spec is not None else None,
         refusal="the engine runs speculative decoding" if speculates else None,
-        inline_above=structured.limits.max_enum_values,
+        inline_above=structured.limits.max_choices,
     )
 
 

@@ -134,8 +134,12 @@ def _plan_text(
     if kind == "choice":
         if not (isinstance(value, list) and value and all(isinstance(v, str) for v in value)):
             raise InvalidRequest("choice must be a non-empty list of strings", param=param)
-        if len(value) > limits.max_enum_values:
-            raise too_complex(f"{len(value)} choices, limit {limits.max_enum_values}", param=param)
+        if len(value) > limits.max_choices:
+            raise too_complex(
+                f"{len(value)} choices, limit {limits.max_choices} (register a choice set for "
+                "more: docs/choice_sets.md)",
+                param=param,
+            )
     elif not isinstance(value, str) or not value:
         raise InvalidRequest(f"{kind} must be a non-empty string", param=param)
     if kind == "regex":

@@ -18,6 +18,12 @@ from server.structured.refs import check_refs
 from server.structured.regex_safety import expanded_size, nested_quantifier
 from server.structured.walk import depth, join, subschemas
 
+GUIDANCE_MAX_CHOICES = 2000
+"""llguidance parses a `choice` list as one grammar rule whose alternatives its Earley parser
+holds in one row: above 2,000 the matcher fails at the first token and vLLM answers 500 (measured:
+2,100 and 3,000 choices), although the grammar compiles. JSON `enum`s are lexed, not parsed, and
+work to `max_enum_values`. Longer `choice` lists go to a choice set (docs/choice_sets.md)."""
+
 
 @dataclass(frozen=True)
 class StructuredLimits:
@@ -28,7 +34,7 @@ class StructuredLimits:
     max_depth: int = 64
     """Deepest nesting of the schema document."""
     max_enum_values: int = 4096
-    """Longest `enum` list (and longest `choice` list)."""
+    """Longest `enum` list (and, up to `GUIDANCE_MAX_CHOICES`, longest `choice` list)."""
     max_pattern_chars: int = 2048
     """Longest regular expression (`pattern`, `patternProperties` key, `regex`)."""
     max_regex_expansion: int = 100_000
@@ -55,6 +61,11 @@ class StructuredLimits:
     whose schema has no pattern/format/enum/const; 0: unbounded (`server/structured/bounds.py`)."""
     safe_integers: bool = True
     """Generate integers without a schema bound only within ±(2**53 - 1) (RFC 8259 §6)."""
+
+    @property
+    def max_choices(self) -> int:
+        """Longest `choice` list the grammar path takes (longer: a choice set, or 400)."""
+        return min(self.max_enum_values, GUIDANCE_MAX_CHOICES)
 
 
 def too_complex(message: str, *, param: str) -> InvalidRequest:

@@ -192,6 +192,8 @@ SHIPPED = (
     "jsb-offline",
     "bfcl",
     "choice-trie",
+    "choice-grammars",
+    "choice-sets",
     "verdict-latency",
 )
 

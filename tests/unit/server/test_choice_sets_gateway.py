@@ -142,12 +142,12 @@ async def test_inline_choice_above_the_limit_becomes_a_set(
     make_gateway: GatewayFactory, tokenizer_folder: Path
 ) -> None:
     gw, _, engine = await _gateway(make_gateway, tokenizer_folder)
-    options = [f"option {i}" for i in range(4097)]
+    options = [f"option {i}" for i in range(2001)]  # llguidance's parser takes 2,000
     body = {"model": "fake-model", "prompt": "p", "structured_outputs": {"choice": options}}
     assert (await gw.post("/v1/completions", json=body)).status_code == 200
     assert engine.state.bodies[-1]["vllm_xargs"][XARG].startswith("_inline-")
     assert (await gw.get("/v1/choice_sets")).json()["data"] == []
-    small = {"model": "fake-model", "prompt": "p", "structured_outputs": {"choice": options[:5]}}
+    small = {"model": "fake-model", "prompt": "p", "structured_outputs": {"choice": options[:2000]}}
     assert (await gw.post("/v1/completions", json=small)).status_code == 200
     assert "vllm_xargs" not in engine.state.bodies[-1]  # the grammar path, as before
 

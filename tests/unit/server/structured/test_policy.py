@@ -246,3 +246,14 @@ def test_a_subschema_slot_holding_a_list_is_a_400_not_a_crash() -> None:
         plan_request(body)
     except InvalidRequest as exc:
         assert exc.status_code == 400
+
+
+def test_choice_lists_stop_where_llguidance_parses_them(service: StructuredService) -> None:
+    """2,000 choices take the grammar path; 2,001 (the engine's matcher fails above 2,000 with a
+    500) are refused here with a pointer to choice sets, unless a choice-set service takes them
+    first (tests/unit/server/test_choice_sets_gateway.py)."""
+    options = [f"option {i}" for i in range(2001)]
+    plan = service.plan({"structured_outputs": {"choice": options[:2000]}})
+    assert plan is not None and plan.check("option 1999", "stop")["valid"] is True
+    err = refused(service, {"structured_outputs": {"choice": options}})
+    assert err.code == "schema_too_complex" and "choice set" in err.message
