@@ -75,6 +75,8 @@ class ChoiceSetLimits:
     max_items: int = 1_000_000
     max_item_chars: int = 512
     max_sets: int = 256
+    max_inline_sets: int = 64
+    """Inline sets kept (the oldest go first): each distinct long `choice` list makes one."""
 
 
 @dataclass(frozen=True)
@@ -143,6 +145,8 @@ class ChoiceSetStore:
             if not inline and self._count() >= self.limits.max_sets:
                 raise ChoiceSetTooLargeError(f"at most {self.limits.max_sets} choice sets")
             self._write(info, unique, arrays)
+            if inline:
+                self._prune_inline()
         return info, True
 
     def get(self, name: str) -> ChoiceSetInfo:
@@ -198,6 +202,32 @@ class ChoiceSetStore:
         key = item_hashes([text])[0]
         at = int(np.searchsorted(hashes, key))
         return at < hashes.size and hashes[at] == key
+
+    def sweep(self, older_than_s: float = 3600.0) -> int:
+        """Remove what an interrupted write or delete left behind (`.new-*`, `.deleted-*`
+        folders older than `older_than_s`); returns how many."""
+        if not self.root.is_dir():
+            return 0
+        cutoff = time.time() - older_than_s
+        stale = [
+            p
+            for p in self.root.iterdir()
+            if p.name.startswith((".new-", ".deleted-")) and p.stat().st_mtime < cutoff
+        ]
+        for path in stale:
+            shutil.rmtree(path, ignore_errors=True)
+        return len(stale)
+
+    def _prune_inline(self) -> None:
+        """Keep the newest `max_inline_sets` inline sets (caller holds the lock)."""
+        inline = sorted(
+            (p for p in self.root.iterdir() if p.name.startswith(INLINE_PREFIX)),
+            key=lambda p: p.stat().st_mtime,
+        )
+        for path in inline[: max(0, len(inline) - self.limits.max_inline_sets)]:
+            trash = self.root / f".deleted-{path.name}-{time.monotonic_ns()}"
+            path.rename(trash)
+            shutil.rmtree(trash, ignore_errors=True)
 
     def _validated(self, items: Sequence[Any]) -> list[str]:
         """Distinct items in first-seen order. Raises on bad or too many items."""

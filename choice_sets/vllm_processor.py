@@ -16,6 +16,7 @@ step is planned (vLLM's CPU platform never schedules asynchronously; on GPU run 
 
 from __future__ import annotations
 
+import logging
 import os
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -29,6 +30,8 @@ from vllm.v1.sample.logits_processor.builtin import process_dict_updates
 from choice_sets.arrays import TrieArrays
 from choice_sets.store import DIR_ENV, XARG
 from choice_sets.trie import ChoiceTrie
+
+log = logging.getLogger("structserve.choice_sets")
 
 if TYPE_CHECKING:
     from vllm import SamplingParams
@@ -132,7 +135,13 @@ class ChoiceSetLogitsProcessor(LogitsProcessor):
         reference = (params.extra_args or {}).get(XARG)
         if reference is None:
             return None
-        return _Row(trie=self._trie(trie_path(reference)), output=output)
+        try:
+            return _Row(trie=self._trie(trie_path(reference)), output=output)
+        except (OSError, ValueError, KeyError) as exc:
+            # Gone since the frontend validated it (deleted meanwhile): never take the engine
+            # down; the request runs unconstrained and the gateway's verdict reports it.
+            log.error("choice set %s cannot be loaded, request unconstrained: %s", reference, exc)
+            return None
 
     def _trie(self, path: Path) -> ChoiceTrie:
         """The trie at `path` (content-addressed: cached by path)."""

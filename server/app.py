@@ -103,6 +103,7 @@ def _lifespan(
             supervisor.start()
         pool.start()
         await asyncio.to_thread(app.state.structured.start)
+        await asyncio.to_thread(app.state.choice_sets.store.sweep)
         purge = asyncio.create_task(app.state.responses.purge_forever())
         try:
             yield

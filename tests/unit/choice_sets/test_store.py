@@ -145,3 +145,24 @@ def test_concurrent_registrations_of_one_name_store_one_set(tmp_path: Path) -> N
         t.join()
     assert results.count(True) == 1  # one created it; the rest saw it (same or other items)
     assert store.get("race").items == 1
+
+
+def test_inline_sets_are_bounded_oldest_first(tmp_path: Path) -> None:
+    store = ChoiceSetStore(tmp_path, ChoiceSetLimits(max_inline_sets=2))
+    names = []
+    for i in range(4):
+        name = f"{INLINE_PREFIX}{items_digest([str(i)])[:32]}"
+        store.create(name, [str(i)], inline=True)
+        names.append(name)
+    kept = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(INLINE_PREFIX))
+    assert kept == sorted(names[2:])
+
+
+def test_sweep_removes_only_old_leftovers(tmp_path: Path) -> None:
+    store = ChoiceSetStore(tmp_path)
+    store.create("kept", ["a"])
+    (tmp_path / ".new-x-1").mkdir()
+    (tmp_path / ".deleted-y-2").mkdir()
+    assert store.sweep(older_than_s=3600) == 0  # fresh: a write may be in progress
+    assert store.sweep(older_than_s=-1) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept"]

@@ -36,6 +36,16 @@ def _added(index: int, reference: str | None, output: list[int]) -> tuple:
     return (index, _params(reference), None, output)
 
 
+def _two_rows(
+    proc: ChoiceSetLogitsProcessor, first: str | None, second: str | None
+) -> tuple[list[int], list[int]]:
+    """Add two requests (rows 0 and 1) with these references; their output lists."""
+    outputs: tuple[list[int], list[int]] = ([], [])
+    added = [_added(0, first, outputs[0]), _added(1, second, outputs[1])]
+    proc.update_state(BatchUpdate(batch_size=2, removed=[], added=added, moved=[]))
+    return outputs
+
+
 def _step(proc: ChoiceSetLogitsProcessor, outputs: list[list[int]], gen: torch.Generator) -> None:
     """One decoding step: random logits, processed, sampled; tokens appended as vLLM does."""
     logits = torch.randn(len(outputs), 49152, generator=gen)  # [B, V]
@@ -65,16 +75,7 @@ def test_sampled_outputs_are_items(stored: str, model_tokenizer: ModelTokenizer)
 
 def test_unconstrained_rows_are_untouched(stored: str) -> None:
     proc = ChoiceSetLogitsProcessor(None, torch.device("cpu"), False)  # type: ignore[arg-type]
-    out_a: list[int] = []
-    out_b: list[int] = []
-    proc.update_state(
-        BatchUpdate(
-            batch_size=2,
-            removed=[],
-            added=[_added(0, None, out_a), _added(1, stored, out_b)],
-            moved=[],
-        )
-    )
+    _two_rows(proc, None, stored)
     logits = torch.randn(2, 49152)
     before = logits.clone()
     after = proc.apply(logits)
@@ -85,16 +86,7 @@ def test_unconstrained_rows_are_untouched(stored: str) -> None:
 def test_moves_and_swaps_keep_each_rows_state(stored: str, model_tokenizer: ModelTokenizer) -> None:
     proc = ChoiceSetLogitsProcessor(None, torch.device("cpu"), False)  # type: ignore[arg-type]
     ids = model_tokenizer.encode(["PUMP-0001", "PLUG-0049"])
-    out_a: list[int] = []
-    out_b: list[int] = []
-    proc.update_state(
-        BatchUpdate(
-            batch_size=2,
-            removed=[],
-            added=[_added(0, stored, out_a), _added(1, stored, out_b)],
-            moved=[],
-        )
-    )
+    out_a, out_b = _two_rows(proc, stored, stored)
     out_a.append(ids[0][0])
     out_b.append(ids[1][0])
     proc.update_state(
@@ -141,3 +133,18 @@ def test_random_item_walks_match_greedy_targets(
             assert bool(torch.isfinite(logits[0, token])), item
             out.append(token)
             proc.update_state(None)
+
+
+def test_a_set_deleted_after_validation_never_takes_the_engine_down(
+    stored: str, tmp_path: Path
+) -> None:
+    ChoiceSetLogitsProcessor.validate_params(_params(stored))
+    (tmp_path / stored).unlink()  # deleted between the frontend's check and the engine step
+    proc = ChoiceSetLogitsProcessor(None, torch.device("cpu"), False)  # type: ignore[arg-type]
+    out: list[int] = []
+    proc.update_state(
+        BatchUpdate(batch_size=1, removed=[], added=[_added(0, stored, out)], moved=[])
+    )
+    assert proc.rows == {}
+    logits = torch.randn(1, 49152)
+    assert torch.equal(proc.apply(logits.clone()), logits)
