@@ -157,6 +157,13 @@ class ChoiceSetStore:
         except FileNotFoundError:
             raise ChoiceSetNotFoundError(f"no choice set named {name!r}", "name") from None
 
+    def items(self, name: str) -> list[str]:
+        """The set's distinct items, in the order registered. Raises ChoiceSetNotFoundError."""
+        try:
+            return list(json.loads((self._folder(name) / "items.json").read_text()))
+        except FileNotFoundError:
+            raise ChoiceSetNotFoundError(f"no choice set named {name!r}", "name") from None
+
     def list_sets(self) -> list[ChoiceSetInfo]:
         """Every stored set but the inline ones, by name."""
         if not self.root.is_dir():

@@ -30,6 +30,7 @@ from choice_sets.store import (
     items_digest,
 )
 from choice_sets.tokenizer import ModelTokenizer, NonCanonicalItemsError, TokenizerUnavailableError
+from server import choice_schema
 from server.errors import (
     Conflict,
     InvalidRequest,
@@ -39,6 +40,7 @@ from server.errors import (
 )
 from server.gateway_metrics import GatewayMetrics
 from server.settings import Settings
+from server.structured.schema import StructuredLimits
 from server.structured.structured_plan import StructuredPlan
 
 __all__ = ["DIR_ENV", "ChoiceSetService"]
@@ -66,7 +68,8 @@ class ChoiceSetService:
         metrics: GatewayMetrics,
         *,
         refusal: str | None = None,
-        inline_above: int = 4096,
+        inline_above: int = 2000,
+        schema_max_items: int = 20_000,
     ) -> None:
         """Args:
         store: the shared folder of sets.
@@ -75,12 +78,14 @@ class ChoiceSetService:
         metrics: the gateway's registry.
         refusal: why the engine cannot use choice sets (speculative decoding), else None.
         inline_above: inline `choice` lists longer than this use a choice set.
+        schema_max_items: the largest set a JSON schema may embed (`x-choice-set`).
         """
         self.store = store
         self.tokenizer_folder = tokenizer_folder
         self.metrics = metrics
         self.refusal = refusal
         self.inline_above = inline_above
+        self.schema_max_items = schema_max_items
         self._tokenizer: ModelTokenizer | None = None
 
     @classmethod
@@ -91,7 +96,7 @@ class ChoiceSetService:
         *,
         model_folder: Path | None = None,
         refusal: str | None = None,
-        inline_above: int = 4096,
+        inline_above: int = 2000,
     ) -> ChoiceSetService:
         """The service over `settings.choice_sets_path()`; the tokenizer is
         `choice_sets_tokenizer`, else the supervised engine's `model_folder`."""
@@ -106,6 +111,7 @@ class ChoiceSetService:
             metrics,
             refusal=refusal,
             inline_above=inline_above,
+            schema_max_items=settings.choice_set_schema_max_items,
         )
 
     def tokenizer(self) -> ModelTokenizer:
@@ -158,6 +164,25 @@ class ChoiceSetService:
             return True
         choice = outputs.get("choice")
         return isinstance(choice, list) and len(choice) > self.inline_above
+
+    async def expand_schemas(
+        self, body: dict[str, Any], limits: StructuredLimits
+    ) -> StructuredLimits:
+        """Embed the sets named by `x-choice-set` in the request's schemas (in place; see
+        `server.choice_schema`); returns the limits for this request.
+
+        Raises:
+            NotFound: an unknown set. InvalidRequest: a malformed use or a set too large.
+        """
+        return await asyncio.to_thread(
+            choice_schema.expand, body, self._items_of, limits, self.schema_max_items
+        )
+
+    def _items_of(self, name: str, param: str) -> list[str]:
+        try:
+            return self.store.items(name)
+        except ChoiceSetError as exc:
+            raise http_error(exc, param) from exc
 
     async def plan(self, body: dict[str, Any]) -> StructuredPlan:
         """Rewrite a choice-set request (in place) for the engine and plan its verdict.

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
 from server import json_body
+from server.choice_schema import uses_choice_sets
 from server.choice_sets import BACKEND as CHOICE_SET_BACKEND
 from server.choice_sets import ChoiceSetService
 from server.echo import echoed_prompts
@@ -248,7 +249,10 @@ class GenerationService:
                 return await self.choice_sets.plan(body)
             if self.structured is None or not _asks_structured(body):
                 return plan_request(body)  # cheap: no thread hop on the plain path
-            return await self.structured.aplan(body)
+            limits = None
+            if self.choice_sets is not None and uses_choice_sets(body):
+                limits = await self.choice_sets.expand_schemas(body, self.structured.limits)
+            return await self.structured.aplan(body, limits)
         except InvalidRequest as exc:
             self.metrics.structured_rejections.labels(exc.code or "invalid_request").inc()
             raise

@@ -223,6 +223,13 @@ class Settings(BaseSettings):
         512, ge=1, description="Longest item of a choice set in characters (413 above)."
     )
     choice_set_max_sets: int = Field(256, ge=1, description="Most stored choice sets (413 above).")
+    choice_set_schema_max_items: int = Field(
+        20_000,
+        ge=1,
+        description="Largest choice set a JSON schema may embed with x-choice-set (it becomes the "
+        "property's enum; llguidance lexes ~40k short strings at most); larger sets only as the "
+        "whole output (structured_outputs.choice_set).",
+    )
     choice_set_max_body_bytes: int = Field(
         64 * 1024 * 1024,
         ge=1024,

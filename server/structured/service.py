@@ -41,18 +41,25 @@ class StructuredService:
             )
         )
 
-    def plan(self, body: dict[str, Any]) -> StructuredPlan | None:
-        """`plan_request` with this service's worker and limits (blocking)."""
-        plan = plan_request(body, self.checker, self.limits)
+    def plan(
+        self, body: dict[str, Any], limits: StructuredLimits | None = None
+    ) -> StructuredPlan | None:
+        """`plan_request` with this service's worker and limits (blocking); `limits` replaces
+        them for one request (a schema that embeds a choice set's items)."""
+        limits = limits or self.limits
+        plan = plan_request(body, self.checker, limits)
         if plan is not None:
-            plan.verdict_timeout_s = self.limits.verdict_timeout_s
+            plan.verdict_timeout_s = limits.verdict_timeout_s
         return plan
 
-    async def aplan(self, body: dict[str, Any]) -> StructuredPlan | None:
+    async def aplan(
+        self, body: dict[str, Any], limits: StructuredLimits | None = None
+    ) -> StructuredPlan | None:
         """`plan` off the event loop, so a slow compile never stalls other requests.
 
         Args:
             body: the request body (rewritten in place).
+            limits: this request's bounds (default: the service's).
 
         Returns:
             The plan, or None when the request asks for no structured output.
@@ -60,7 +67,7 @@ class StructuredService:
         Raises:
             InvalidRequest: see `plan_request`.
         """
-        return await asyncio.to_thread(self.plan, body)
+        return await asyncio.to_thread(self.plan, body, limits)
 
     def start(self) -> None:
         """Start the compile worker (otherwise it starts with the first structured request)."""

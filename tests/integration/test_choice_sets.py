@@ -79,6 +79,35 @@ def test_streamed_answer_is_an_item(gateway: Gateway, parts: str) -> None:
     assert text in ITEMS and finish == "stop"
 
 
+def test_inside_a_json_schema(gateway: Gateway, parts: str) -> None:
+    """A property constrained to the set (`x-choice-set`) inside a strict structured answer."""
+    schema = {
+        "type": "object",
+        "properties": {
+            "part": {"type": "string", "x-choice-set": parts},
+            "quantity": {"type": "integer", "minimum": 1, "maximum": 9},
+        },
+        "required": ["part", "quantity"],
+        "additionalProperties": False,
+    }
+    fmt = {
+        "type": "json_schema",
+        "json_schema": {"name": "order", "schema": schema, "strict": True},
+    }
+    result = gateway.client().chat.completions.create(
+        model=gateway.model,
+        messages=[{"role": "user", "content": "Order a garden pump part as JSON."}],
+        max_tokens=60,
+        temperature=1.0,
+        n=2,
+        response_format=fmt,  # type: ignore[arg-type]
+    )
+    for choice in result.choices:
+        answer = json.loads(choice.message.content or "")
+        assert answer["part"] in ITEMS and 1 <= answer["quantity"] <= 9
+        assert _verdict(choice)["valid"] is True
+
+
 def test_completions_route(gateway: Gateway, parts: str) -> None:
     result = gateway.client().completions.create(
         model=gateway.model,

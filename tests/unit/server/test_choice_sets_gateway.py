@@ -183,3 +183,28 @@ async def test_without_a_tokenizer_sets_store_but_cannot_be_used(
     response = await gw.post("/v1/completions", json=body)
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "choice_sets_unavailable"
+
+
+async def test_schema_property_from_a_set_is_forwarded_as_enum(
+    make_gateway: GatewayFactory, tokenizer_folder: Path
+) -> None:
+    gw, _, engine = await _gateway(make_gateway, tokenizer_folder)
+    items = [f"SKU-{i:05d}" for i in range(5000)]  # above the 4,096 enum limit of client schemas
+    await gw.post("/v1/choice_sets", json={"name": "skus", "items": items})
+    schema = {
+        "type": "object",
+        "properties": {"sku": {"type": "string", "x-choice-set": "skus"}},
+        "required": ["sku"],
+    }
+    fmt = {"type": "json_schema", "json_schema": {"name": "o", "schema": schema, "strict": True}}
+    body = {"model": "fake-model", "prompt": "p", "response_format": fmt}
+    answer = await gw.post("/v1/completions", json=body)
+    assert answer.status_code == 200, answer.text
+    sent = engine.state.bodies[-1]["response_format"]["json_schema"]["schema"]
+    assert sent["properties"]["sku"]["enum"] == items and "x-choice-set" not in str(sent)
+    verdict = answer.json()["choices"][0]["structured_output"]
+    assert verdict["kind"] == "json_schema" and verdict["valid"] is False  # fake text
+    schema["properties"]["sku"]["x-choice-set"] = "nope"
+    missing = await gw.post("/v1/completions", json=body)
+    assert missing.status_code == 404
+    assert missing.json()["error"]["param"] == "response_format.json_schema.schema"
