@@ -51,7 +51,7 @@ def test_chat_answer_is_an_item(gateway: Gateway, parts: str, temperature: float
         messages=PROMPT,  # type: ignore[arg-type]
         max_tokens=40,
         temperature=temperature,
-        n=3,
+        n=1 if temperature == 0.0 else 3,  # vLLM refuses n > 1 with greedy sampling
         extra_body={"structured_outputs": {"choice_set": parts}},
     )
     for choice in result.choices:
