@@ -9,8 +9,9 @@ the end token, which the text leaves out), so both decode the same number of ste
 does not shrink earlier on one side. TPOT of a request = (finish chunk - first text chunk)
 / (completion tokens - 1); the table gives medians and the ratio constrained / unconstrained, and
 counts constrained outputs that are not items (the exactness check) and verdicts not valid;
-`--exactness N` first sends N constrained requests per size (16 at a time, sampled and greedy,
-natural length) and counts the same.
+`--exactness N` first sends N constrained requests per size (`--exactness-concurrency` at a
+time, each with its own random prompt and seed, one in four greedy, natural length) and counts
+the same.
 
     structserve bench choice-sets --url http://127.0.0.1:8000 --sizes 10000 100000 1000000 \
         --concurrency 1 16 --rounds 6 --out results/choice_sets_serving.json
@@ -21,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
 import statistics
 import time
 from pathlib import Path
@@ -32,6 +34,14 @@ from bench.choice_trie import catalog_ids
 
 BATCH = 16
 PROMPTS = ("Give a part number.", "Which item fits a pump?", "Name one SKU.", "Pick a part ID.")
+_TEMPLATES = (
+    "Give the part number for a {words}, batch {n}.",
+    "Order {n}: which catalog ID matches the {words}?",
+    "Customer {i} needs a {words}. Reply with one SKU.",
+    "Pick the item code for {n} units of {words}.",
+    "Which reference fits the {words} in ticket {i}?",
+)
+_WORDS = ("pump", "valve", "hose", "seal", "steel", "garden", "spare", "brass", "filter", "blue")
 
 
 async def _stream(client: httpx.AsyncClient, body: dict[str, Any]) -> dict[str, Any]:
@@ -112,24 +122,46 @@ async def measure(
     }
 
 
+def random_prompt(index: int) -> str:
+    """A distinct user prompt per index (seeded by it): a template with random words and numbers."""
+    rng = random.Random(index)
+    words = [rng.choice(_WORDS) for _ in range(rng.randint(1, 4))]
+    template = rng.choice(_TEMPLATES)
+    return template.format(words=" ".join(words), n=rng.randint(1, 99_999), i=index)
+
+
 async def exactness(
-    client: httpx.AsyncClient, model: str, name: str, members: set[str], requests: int
+    client: httpx.AsyncClient,
+    model: str,
+    name: str,
+    members: set[str],
+    requests: int,
+    concurrency: int = BATCH,
 ) -> dict[str, Any]:
-    """`requests` constrained requests (16 at a time, varied prompts and seeds, one in four
-    greedy): how many outputs are not items, how many verdicts are not valid."""
-    outside = invalid = done = 0
-    while done < requests:
-        batch = min(BATCH, requests - done)
-        bodies = [
-            _body(model, done + i, {"structured_outputs": {"choice_set": name}, "max_tokens": 64})
-            | ({"temperature": 0.0} if (done + i) % 4 == 0 else {})
-            for i in range(batch)
-        ]
-        results = await asyncio.gather(*(_stream(client, b) for b in bodies))
-        outside += sum(1 for x in results if x["text"] not in members)
-        invalid += sum(1 for x in results if not (x["verdict"] or {}).get("valid"))
-        done += batch
-    return {"exactness_requests": done, "not_members": outside, "verdicts_not_valid": invalid}
+    """`requests` constrained requests, `concurrency` in flight, each with its own random prompt
+    and seed, one in four greedy: how many outputs are not items, how many verdicts not valid."""
+    gate = asyncio.Semaphore(concurrency)
+    started = time.perf_counter()
+
+    async def one(index: int) -> tuple[bool, dict[str, Any]]:
+        greedy = index % 4 == 0
+        body = _body(model, index, {"structured_outputs": {"choice_set": name}, "max_tokens": 64})
+        body["messages"] = [{"role": "user", "content": random_prompt(index)}]
+        body |= {"temperature": 0.0} if greedy else {}
+        async with gate:
+            return greedy, await _stream(client, body)
+
+    results = await asyncio.gather(*(one(i) for i in range(requests)))
+    outside = [x for _, x in results if x["text"] not in members]
+    return {
+        "exactness_requests": len(results),
+        "greedy": sum(1 for greedy, _ in results if greedy),
+        "not_members": len(outside),
+        "not_members_greedy": sum(1 for g, x in results if g and x["text"] not in members),
+        "verdicts_not_valid": sum(1 for _, x in results if not (x["verdict"] or {}).get("valid")),
+        "distinct_outputs": len({x["text"] for _, x in results}),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
 
 
 async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -152,7 +184,9 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
             members = set(items)
             if args.exactness:
                 row = {"size": size, "register_s": register_s}
-                row |= await exactness(client, args.model, name, members, args.exactness)
+                row |= await exactness(
+                    client, args.model, name, members, args.exactness, args.exactness_concurrency
+                )
                 print(json.dumps(row), flush=True)
                 rows.append(row)
             for concurrency in args.concurrency:
@@ -175,7 +209,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=6, help="rounds of each kind per point")
     parser.add_argument("--tokens", type=int, default=11, help="decode steps per request")
     parser.add_argument(
-        "--exactness", type=int, default=0, help="extra constrained requests per size (c=16)"
+        "--exactness", type=int, default=0, help="extra constrained requests per size"
+    )
+    parser.add_argument(
+        "--exactness-concurrency", type=int, default=BATCH, help="their requests in flight"
     )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)

@@ -12,12 +12,16 @@ Limits: vLLM does not load custom logits processors when speculative decoding is
 refuses choice sets for such engines), and the masks assume tokens are known before the next
 step is planned (vLLM's CPU platform never schedules asynchronously; on GPU run the engine with
 `--no-async-scheduling` to use choice sets).
+
+Each step's masking time is recorded (`choice_sets.step_metrics`), on the engine's /metrics when
+it runs with `PROMETHEUS_MULTIPROC_DIR`.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -28,6 +32,7 @@ from vllm.v1.sample.logits_processor import BatchUpdate, LogitsProcessor
 from vllm.v1.sample.logits_processor.builtin import process_dict_updates
 
 from choice_sets.arrays import TrieArrays
+from choice_sets.step_metrics import mask_metrics
 from choice_sets.store import DIR_ENV, XARG
 from choice_sets.trie import ChoiceTrie
 
@@ -102,6 +107,7 @@ class ChoiceSetLogitsProcessor(LogitsProcessor):
         """-inf on every token the rows' choice sets do not allow next (logits [B, V'])."""
         if not self.rows:
             return logits
+        started = time.perf_counter()
         groups: dict[int, list[int]] = {}
         for index, row in self.rows.items():
             groups.setdefault(id(row.trie), []).append(index)
@@ -115,6 +121,7 @@ class ChoiceSetLogitsProcessor(LogitsProcessor):
             view[:, :width].masked_fill_(~allowed[:, :width], float("-inf"))
             view[:, width:] = float("-inf")
             logits[rows] = view
+        mask_metrics().observe(time.perf_counter() - started, len(self.rows))
         return logits
 
     def _advance(self, rows: list[_Row]) -> None:

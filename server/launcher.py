@@ -18,6 +18,7 @@ import contextlib
 import ctypes
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -31,6 +32,7 @@ import httpx
 log = logging.getLogger("structserve.launcher")
 
 ENGINE_MODULE = "vllm.entrypoints.openai.api_server"
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 _PR_SET_PDEATHSIG = 1
 
 
@@ -48,6 +50,7 @@ class EngineSpec:
     max_model_len: int | None = None
     extra_args: list[str] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
+    metrics_dir: str | None = None  # PROMETHEUS_MULTIPROC_DIR, emptied before every start
 
     @property
     def url(self) -> str:
@@ -70,8 +73,20 @@ class EngineSpec:
         env = dict(os.environ)
         env.setdefault("VLLM_CPU_KVCACHE_SPACE", f"{self.kv_cache_gb:g}")
         env.setdefault("TOKENIZERS_PARALLELISM", "false")
+        if self.metrics_dir is not None:
+            env[MULTIPROC_ENV] = self.metrics_dir
         env.update(self.env)
         return env
+
+    def prepare(self) -> None:
+        """Before each start: an empty `metrics_dir`, so the engine's /metrics (prometheus-client
+        multiprocess mode, which also carries the engine-core process's choice-set metrics)
+        holds no figures of a previous run."""
+        if self.metrics_dir is None:
+            return
+        path = Path(self.metrics_dir)
+        shutil.rmtree(path, ignore_errors=True)
+        path.mkdir(parents=True, exist_ok=True)
 
 
 class EngineExitedError(RuntimeError):
@@ -243,6 +258,7 @@ def running_engine(
     """
     cmd = spec.command()
     log.info("starting engine: %s", " ".join(cmd))
+    spec.prepare()
     engine = Engine(spec, spawn(cmd, env=spec.environment(), log_path=log_path), log_path)
     try:
         if ready_timeout_s is not None:

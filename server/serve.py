@@ -138,6 +138,7 @@ def engine_spec(settings: Settings, model: ResolvedModel, speculation: Speculati
             CHOICE_SETS_DIR_ENV: str(settings.choice_sets_path()),
             **cpu_layout_env(settings.cpu_in_process),
         },
+        metrics_dir=str(settings.cache_dir / "engine_metrics" / str(settings.engine_port)),
     )
 
 

@@ -53,6 +53,7 @@ class EngineSupervisor:
         while not self._stopping:
             started = asyncio.get_running_loop().time()
             log.info("starting engine: %s", " ".join(self.spec.command()))
+            self.spec.prepare()
             self.process = await spawn_async(self.spec.command(), env=self.spec.environment())
             code = await self._wait_exit(self.process)
             signal_group(self.process.pid, signal.SIGKILL)  # workers left in its group

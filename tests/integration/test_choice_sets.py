@@ -79,6 +79,28 @@ def test_streamed_answer_is_an_item(gateway: Gateway, parts: str) -> None:
     assert text in ITEMS and finish == "stop"
 
 
+def test_engine_reports_its_mask_time(gateway: Gateway, parts: str) -> None:
+    """The logits processor runs in vLLM's engine-core process; its per-step mask time reaches
+    the engine's /metrics (multiprocess mode, set up by the launcher) and the gateway's."""
+    name = "structserve_choice_set_mask_seconds_count"
+    before = gateway.engine_metric(name, direct=True)
+    result = gateway.client().chat.completions.create(
+        model=gateway.model,
+        messages=PROMPT,  # type: ignore[arg-type]
+        max_tokens=40,
+        extra_body={"structured_outputs": {"choice_set": parts}},
+    )
+    steps = result.usage.completion_tokens if result.usage else 0
+    assert steps > 0
+    # One observation per decoding step with a choice-set row (other tests' rows may share it).
+    assert gateway.engine_metric(name, direct=True) - before >= steps
+    assert gateway.engine_metric("structserve_choice_set_masked_rows_total", direct=True) >= steps
+    assert gateway.engine_metric(name) >= steps  # relabelled on the gateway's /metrics
+    text = httpx.get(f"{gateway.base_url}/metrics", timeout=30).text
+    assert 'structserve_choice_set_mask_seconds_bucket{le="0.0001",engine="' in text
+    assert "vllm:generation_tokens_total{" in text
+
+
 def test_inside_a_json_schema(gateway: Gateway, parts: str) -> None:
     """A property constrained to the set (`x-choice-set`) inside a strict structured answer."""
     schema = {
@@ -210,12 +232,15 @@ def test_text_upload(gateway: Gateway) -> None:
 
 
 def test_bench_choice_sets_runs_against_the_gateway(gateway: Gateway, tmp_path: Path) -> None:
-    """`structserve bench choice-sets` end to end on a small set: rows with TPOT on both sides
-    and no output outside the set."""
+    """`structserve bench choice-sets` end to end on a small set: the exactness row and a row
+    with TPOT on both sides, no output outside the set."""
     out = tmp_path / "rows.json"
     argv = ["--url", gateway.base_url, "--sizes", "1000", "--concurrency", "2", "--rounds", "1"]
+    argv += ["--exactness", "6", "--exactness-concurrency", "3"]
     assert bench_main([*argv, "--out", str(out)]) == 0
-    (row,) = json.loads(out.read_text())
+    checked, row = json.loads(out.read_text())
+    assert checked["exactness_requests"] == 6 and checked["greedy"] == 2
+    assert checked["not_members"] == 0 and checked["verdicts_not_valid"] == 0
     assert row["requests"] == 2 and row["not_members"] == 0 and row["verdicts_not_valid"] == 0
     assert row["tpot_ms_constrained"] > 0 and row["tpot_ms_unconstrained"] > 0
     httpx.delete(f"{gateway.base_url}/v1/choice_sets/bench-1000", timeout=30)

@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 from vllm import SamplingParams
 from vllm.v1.sample.logits_processor import BatchUpdate, MoveDirectionality
 
+from choice_sets.step_metrics import mask_metrics
 from choice_sets.store import DIR_ENV, XARG, ChoiceSetStore
 from choice_sets.tokenizer import ModelTokenizer
 from choice_sets.vllm_processor import ChoiceSetLogitsProcessor
@@ -81,6 +83,24 @@ def test_unconstrained_rows_are_untouched(stored: str) -> None:
     after = proc.apply(logits)
     assert torch.equal(after[0], before[0])
     assert int(torch.isfinite(after[1]).sum()) == 3  # PUMP / PIPE / PLUG's first tokens at most
+
+
+def _sample(metric: Any, suffix: str) -> float:
+    return sum(s.value for f in metric.collect() for s in f.samples if s.name.endswith(suffix))
+
+
+def test_each_step_with_choice_rows_is_timed(stored: str) -> None:
+    metrics = mask_metrics()
+    steps, rows = _sample(metrics.seconds, "_count"), _sample(metrics.rows, "_total")
+    proc = ChoiceSetLogitsProcessor(None, torch.device("cpu"), False)  # type: ignore[arg-type]
+    proc.apply(torch.randn(2, 49152))  # no rows yet: nothing to time
+    assert _sample(metrics.seconds, "_count") == steps
+    _two_rows(proc, stored, stored)
+    proc.apply(torch.randn(2, 49152))
+    proc.apply(torch.randn(2, 49152))
+    assert _sample(metrics.seconds, "_count") == steps + 2
+    assert _sample(metrics.rows, "_total") == rows + 4
+    assert _sample(metrics.seconds, "_sum") > 0
 
 
 def test_moves_and_swaps_keep_each_rows_state(stored: str, model_tokenizer: ModelTokenizer) -> None:

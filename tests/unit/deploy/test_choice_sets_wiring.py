@@ -74,3 +74,23 @@ def _claims_at(pod: dict[str, Any], container: dict[str, Any]) -> dict[str, str]
         for m in container.get("volumeMounts", [])
         if m["name"] in claims
     }
+
+
+MULTIPROC = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def test_compose_engine_reports_its_mask_time() -> None:
+    """The engine-core process's metrics reach vLLM's /metrics only in prometheus-client's
+    multiprocess mode, from a folder that starts empty (a tmpfs)."""
+    engine = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]["engine"]
+    assert engine["environment"][MULTIPROC] in engine["tmpfs"]
+
+
+@pytest.mark.parametrize("name", OVERLAYS)
+def test_k8s_engines_report_their_mask_time(rendered, name: str) -> None:
+    for template, container in engine_containers(rendered[name]):
+        folder = env_of(container)[MULTIPROC]["value"]
+        mounts = {m["mountPath"]: m for m in container.get("volumeMounts", [])}
+        assert folder in mounts and not mounts[folder].get("readOnly", False)
+        volume = next(v for v in template.spec["volumes"] if v["name"] == mounts[folder]["name"])
+        assert "emptyDir" in volume, "a multiprocess folder must start empty with each pod"

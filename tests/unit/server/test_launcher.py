@@ -74,6 +74,19 @@ def test_caller_env_overrides_defaults() -> None:
     assert env["VLLM_CPU_KVCACHE_SPACE"] == "1" and env["TOKENIZERS_PARALLELISM"] == "true"
 
 
+def test_metrics_dir_is_the_engines_multiprocess_dir_and_emptied_before_each_start(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "engine_metrics" / "8001"
+    spec = EngineSpec("/m", "s", "h", 9, metrics_dir=str(folder))
+    assert spec.environment()["PROMETHEUS_MULTIPROC_DIR"] == str(folder)
+    spec.prepare()
+    (folder / "histogram_123.db").write_bytes(b"figures of the previous run")
+    spec.prepare()
+    assert folder.is_dir() and not any(folder.iterdir())
+    assert "PROMETHEUS_MULTIPROC_DIR" not in EngineSpec("/m", "s", "h", 9).env
+
+
 def test_start_healthy_then_stop_kills_the_group(tmp_path: Path) -> None:
     port, marker = _free_port(), tmp_path / "child.pid"
     spec = _FakeSpec(port, [FAKE_ENGINE, str(port), str(marker), "0.3"])
