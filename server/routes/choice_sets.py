@@ -1,7 +1,8 @@
 """/v1/choice_sets: register, list, read and delete choice sets (issue 18, docs/choice_sets.md).
 
-POST takes JSON `{"name": ..., "items": [...]}`, or a text file (`Content-Type: text/plain`,
-one item per line, `?name=`) for lists too large to build as JSON by hand.
+POST takes JSON `{"name": ..., "items": [...]}`, or a file for lists too large to build as JSON by
+hand: the body as `Content-Type: text/plain` (one item per line, `?name=`), or a multipart form
+with a `file` field (and `name`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,9 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException
 
 from server.errors import InvalidRequest, RequestTimeout
 from server.generation import decode_body
@@ -27,15 +31,13 @@ async def _read(request: Request) -> bytes:
 
 
 async def _name_and_items(request: Request) -> tuple[Any, Any]:
-    """(name, items) from a JSON body or a text/plain upload."""
+    """(name, items) from a JSON body, a text/plain upload or a multipart form."""
     raw = await _read(request)
-    if request.headers.get("content-type", "").startswith("text/plain"):
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise InvalidRequest("the uploaded list is not valid UTF-8") from None
-        items = [line for line in text.splitlines() if line]
-        return request.query_params.get("name"), items
+    kind = request.headers.get("content-type", "")
+    if kind.startswith("text/plain"):
+        return request.query_params.get("name"), _lines(raw)
+    if kind.startswith("multipart/form-data"):
+        return await _form(request)
     body = await asyncio.to_thread(decode_body, raw)
     if not isinstance(body, dict):
         raise InvalidRequest("request body must be a JSON object with `name` and `items`")
@@ -43,6 +45,29 @@ async def _name_and_items(request: Request) -> tuple[Any, Any]:
     if unknown:
         raise InvalidRequest(f"unknown fields {unknown}", param=unknown[0])
     return body.get("name"), body.get("items")
+
+
+async def _form(request: Request) -> tuple[Any, list[str]]:
+    """A multipart form (`curl -F name=parts -F file=@parts.txt`): the `file` field is the list,
+    one item per line; `name` from the form or the query."""
+    try:
+        form = await request.form(max_files=1, max_fields=4)
+    except (MultiPartException, HTTPException) as exc:
+        raise InvalidRequest(f"malformed multipart body: {getattr(exc, 'message', exc)}") from None
+    upload = form.get("file")
+    if not isinstance(upload, UploadFile):
+        raise InvalidRequest("a multipart upload needs a `file` field", param="file")
+    name = form.get("name") or request.query_params.get("name")
+    return name, _lines(await upload.read())
+
+
+def _lines(raw: bytes) -> list[str]:
+    """The non-empty lines of an uploaded list."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InvalidRequest("the uploaded list is not valid UTF-8") from None
+    return [line for line in text.splitlines() if line]
 
 
 @router.post("/v1/choice_sets")

@@ -218,7 +218,7 @@ def test_unknown_set_and_conflicts(gateway: Gateway, parts: str) -> None:
     assert httpx.delete(f"{gateway.base_url}/v1/choice_sets/nope", timeout=30).status_code == 404
 
 
-def test_text_upload(gateway: Gateway) -> None:
+def test_text_and_multipart_uploads(gateway: Gateway) -> None:
     response = httpx.post(
         f"{gateway.base_url}/v1/choice_sets",
         params={"name": "it-upload"},
@@ -229,6 +229,21 @@ def test_text_upload(gateway: Gateway) -> None:
     assert response.status_code == 201 and response.json()["items"] == 3
     deleted = httpx.delete(f"{gateway.base_url}/v1/choice_sets/it-upload", timeout=30)
     assert deleted.json()["deleted"] is True
+    form = httpx.post(
+        f"{gateway.base_url}/v1/choice_sets",
+        data={"name": "it-form"},
+        files={"file": ("ids.txt", b"delta\nepsilon\n")},
+        timeout=30,
+    )
+    assert form.status_code == 201 and form.json()["items"] == 2
+    result = gateway.client().completions.create(
+        model=gateway.model,
+        prompt="Pick one:",
+        max_tokens=10,
+        extra_body={"structured_outputs": {"choice_set": "it-form"}},
+    )
+    assert result.choices[0].text in {"delta", "epsilon"}
+    httpx.delete(f"{gateway.base_url}/v1/choice_sets/it-form", timeout=30)
 
 
 def test_bench_choice_sets_runs_against_the_gateway(gateway: Gateway, tmp_path: Path) -> None:

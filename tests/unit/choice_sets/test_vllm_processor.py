@@ -16,7 +16,7 @@ from vllm.v1.sample.logits_processor import BatchUpdate, MoveDirectionality
 from choice_sets.step_metrics import mask_metrics
 from choice_sets.store import DIR_ENV, XARG, ChoiceSetStore
 from choice_sets.tokenizer import ModelTokenizer
-from choice_sets.vllm_processor import ChoiceSetLogitsProcessor
+from choice_sets.vllm_processor import ChoiceSetLogitsProcessor, block_rows
 
 ITEMS = [f"{family}-{i:04d}" for family in ("PUMP", "PIPE", "PLUG") for i in range(50)]
 
@@ -168,3 +168,23 @@ def test_a_set_deleted_after_validation_never_takes_the_engine_down(
     assert proc.rows == {}
     logits = torch.randn(1, 49152)
     assert torch.equal(proc.apply(logits.clone()), logits)
+
+
+@pytest.mark.parametrize(
+    ("indices", "width"),
+    [([0, 1, 2, 3], 40), ([2, 3], 40), ([0, 2, 5], 40), ([1, 4], 48), ([3], 32)],
+    ids=["all", "contiguous", "scattered", "padded-vocab", "narrow-logits"],
+)
+def test_block_rows_equals_a_masked_copy(indices: list[int], width: int) -> None:
+    """In-place blocking equals masking a copy of the rows: allowed tokens keep their logits,
+    everything else (columns past the trie's vocabulary too) becomes -inf, other rows stay."""
+    gen = torch.Generator().manual_seed(len(indices) + width)
+    logits = torch.randn(6, width, generator=gen)  # [B, V']
+    allowed = torch.rand(len(indices), 40, generator=gen) < 0.2  # [b, V]
+    expected = logits.clone()
+    for j, i in enumerate(indices):
+        keep = torch.zeros(width, dtype=torch.bool)
+        keep[: min(40, width)] = allowed[j, :width]
+        expected[i] = torch.where(keep, logits[i], torch.tensor(float("-inf")))
+    block_rows(logits, indices, allowed)
+    assert torch.equal(logits, expected)

@@ -79,6 +79,29 @@ async def test_text_upload_and_its_own_body_limit(
     assert chat.status_code == 413  # other routes keep max_body_bytes
 
 
+async def test_multipart_file_upload(make_gateway: GatewayFactory, tokenizer_folder: Path) -> None:
+    gw, _, _ = await _gateway(make_gateway, tokenizer_folder)
+    text = "\n".join(f"part-{i:04d}" for i in range(500)) + "\n\n"
+    up = await gw.post(
+        "/v1/choice_sets", data={"name": "form"}, files={"file": ("parts.txt", text.encode())}
+    )
+    assert up.status_code == 201 and up.json()["name"] == "form" and up.json()["items"] == 500
+    by_query = await gw.post(
+        "/v1/choice_sets", params={"name": "q"}, files={"file": ("a.txt", b"x\ny\n")}
+    )
+    assert by_query.status_code == 201 and by_query.json()["items"] == 2
+    no_file = await gw.post("/v1/choice_sets", data={"name": "n"}, files={"other": ("a", b"x")})
+    assert no_file.status_code == 400 and no_file.json()["error"]["param"] == "file"
+    latin = await gw.post("/v1/choice_sets", data={"name": "l"}, files={"file": ("a", b"\xff")})
+    assert latin.status_code == 400 and "UTF-8" in latin.json()["error"]["message"]
+    broken = await gw.post(
+        "/v1/choice_sets",
+        content=b"--zz\r\nnot a part",
+        headers={"content-type": "multipart/form-data; boundary=zz"},
+    )
+    assert broken.status_code == 400 and broken.json()["error"]["type"] == "invalid_request_error"
+
+
 @pytest.mark.parametrize(
     ("body", "status", "param"),
     [
