@@ -18,6 +18,13 @@ GATEWAY_METRICS = {
     "structserve_engine_restarts_total": "counter",
     "structserve_structured_rejections_total": "counter",
     "structserve_structured_validation_failures_total": "counter",
+    "structserve_choice_set_build_seconds": "histogram",
+    "structserve_choice_set_items": "gauge",
+}
+# Recorded inside the engines (choice_sets/step_metrics.py), relabelled on the gateway's /metrics.
+ENGINE_METRICS = {
+    "structserve_choice_set_mask_seconds": "histogram",
+    "structserve_choice_set_masked_rows_total": "counter",
 }
 HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
 _KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "bool", "and", "or",

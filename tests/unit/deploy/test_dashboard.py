@@ -9,6 +9,7 @@ import pytest
 
 from tests.unit.deploy.conftest import DEPLOY, REPO
 from tests.unit.deploy.metric_names import (
+    ENGINE_METRICS,
     GATEWAY_METRICS,
     HISTOGRAM_SUFFIXES,
     base_name,
@@ -32,6 +33,8 @@ REQUIRED = {
     },
     "structured rejections": {"structserve_structured_rejections_total"},
     "validation failures": {"structserve_structured_validation_failures_total"},
+    "choice-set mask time": {"structserve_choice_set_mask_seconds"},
+    "choice-set registration": {"structserve_choice_set_build_seconds"},
 }
 
 
@@ -86,9 +89,10 @@ def test_queries_only_known_metrics(dashboard: dict) -> None:
     for name in _queried(dashboard):
         family = base_name(name)
         if name.startswith("structserve_"):
-            assert family in GATEWAY_METRICS, f"unknown gateway metric {name}"
+            known = GATEWAY_METRICS | ENGINE_METRICS
+            assert family in known, f"unknown structserve metric {name}"
             if family != name:
-                assert GATEWAY_METRICS[family] == "histogram", name
+                assert known[family] == "histogram", name
         else:
             assert name.startswith("vllm:"), f"{name} is neither structserve_* nor vllm:*"
             if vllm_names is not None:
@@ -119,6 +123,14 @@ def test_gateway_metric_list_matches_the_gateway_code() -> None:
     for name, kind in GATEWAY_METRICS.items():
         written = name.removesuffix("_total") if kind == "counter" else name
         assert written in declared or name in declared, f"gateway_metrics.py declares no {name}"
+
+
+def test_engine_metric_list_matches_the_processor_code() -> None:
+    declared = gateway_declared_names(REPO / "choice_sets" / "step_metrics.py")
+    assert declared is not None, "choice_sets/step_metrics.py not present"
+    for name, kind in ENGINE_METRICS.items():
+        written = name.removesuffix("_total") if kind == "counter" else name
+        assert written in declared, f"step_metrics.py declares no {name}"
 
 
 def test_metric_name_extraction() -> None:
