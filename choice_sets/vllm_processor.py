@@ -4,14 +4,24 @@ per-request logits processing, installed through the `vllm.logits_processors` en
 A request names a stored trie in `SamplingParams.extra_args["structserve_choice_set"]` (the
 gateway sets it through the OpenAI server's `vllm_xargs`): a path relative to the choice-set
 store, `$STRUCTSERVE_CHOICE_SETS_DIR`. Each step, the rows of one trie get their next-token masks
-in one batched call (`ChoiceTrie.allowed`, [B, V]) and every other token is set to -inf; after a
-step, each row moves along the token it produced (`ChoiceTrie.advance`, batched per trie). The
+in one batched call (`ChoiceTrie.allowed`, [B, V]) and every other token is set to -inf; each
+row first follows the tokens it produced since (`ChoiceTrie.advance`, batched per trie). The
 output is therefore always one item of the set, token for token, ended by the end token.
 
-Limits: vLLM does not load custom logits processors when speculative decoding is on (the gateway
-refuses choice sets for such engines), and the masks assume tokens are known before the next
-step is planned (vLLM's CPU platform never schedules asynchronously; on GPU run the engine with
-`--no-async-scheduling` to use choice sets).
+vLLM 0.32 has two processor interfaces under the one entry-point group, and each model runner
+refuses a class that lacks its own: the V1 runner (CPU, and GPU setups V2 does not support yet)
+calls `update_state(BatchUpdate)` / `apply(logits)` and hands over each request's running output
+list; the V2 runner (the GPU default) calls `add_request(slot, params)` / `apply(logits, ctx)`
+and keeps the tokens in its request state (`all_token_ids`, `prompt_len`, `total_len`). The
+class implements both, over one masking core. Tokens are followed when `apply` runs, so under
+asynchronous scheduling the previous step's token is there: V1 fills its placeholder into the
+output list right before sampling, V2 has committed it to `all_token_ids`.
+
+Limits: speculative decoding (V1 loads no custom processor with it; under V2 a request has one
+logits row per draft token, which this processor does not follow: it then leaves the batch
+unconstrained and logs it; the gateway refuses choice sets for engines it starts speculating).
+The GPU paths (V2, asynchronous scheduling) follow vLLM's documented interface but were not run
+on a GPU here (docs/choice_sets.md).
 
 Each step's masking time is recorded (`choice_sets.step_metrics`), on the engine's /metrics when
 it runs with `PROMETHEUS_MULTIPROC_DIR`.
@@ -23,6 +33,7 @@ import logging
 import os
 import time
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -30,6 +41,10 @@ from typing import TYPE_CHECKING, Any
 import torch
 from vllm.v1.sample.logits_processor import BatchUpdate, LogitsProcessor
 from vllm.v1.sample.logits_processor.builtin import process_dict_updates
+from vllm.v1.worker.gpu.sample.logits_processor.interface import LogitsContext
+from vllm.v1.worker.gpu.sample.logits_processor.interface import (
+    LogitsProcessor as RunnerV2LogitsProcessor,
+)
 
 from choice_sets.arrays import TrieArrays
 from choice_sets.step_metrics import mask_metrics
@@ -41,6 +56,7 @@ log = logging.getLogger("structserve.choice_sets")
 if TYPE_CHECKING:
     from vllm import SamplingParams
     from vllm.config import VllmConfig
+    from vllm.v1.worker.gpu.sample.logits_processor.interface import LogitsProcRequestState
 
 CACHED_TRIES = 8
 
@@ -89,16 +105,17 @@ def block_rows(logits: torch.Tensor, indices: list[int], allowed: torch.Tensor) 
 
 @dataclass
 class _Row:
-    """One constrained request in the batch."""
+    """One constrained request."""
 
     trie: ChoiceTrie
-    output: list[int]  # vLLM's running list of the request's output tokens (a reference)
+    output: list[int]  # its output tokens: V1's running list (a reference), or read under V2
     node: int = 0
     seen: int = 0  # output tokens already followed
 
 
-class ChoiceSetLogitsProcessor(LogitsProcessor):
-    """Masks each constrained request's logits to the next tokens its choice set allows."""
+class ChoiceSetLogitsProcessor(LogitsProcessor, RunnerV2LogitsProcessor):
+    """Masks each constrained request's logits to the next tokens its choice set allows
+    (both of vLLM's processor interfaces: module docstring)."""
 
     @classmethod
     def validate_params(cls, sampling_params: SamplingParams) -> None:
@@ -107,10 +124,16 @@ class ChoiceSetLogitsProcessor(LogitsProcessor):
         if reference is not None:
             trie_path(reference)
 
-    def __init__(self, vllm_config: VllmConfig, device: torch.device, is_pin_memory: bool):
-        self.device = device
-        self.rows: dict[int, _Row] = {}
+    def __init__(self, vllm_config: VllmConfig, *runner_args: Any) -> None:
+        # V1: (vllm_config, device, is_pin_memory); V2: (vllm_config, req_states)
+        self.req_states: LogitsProcRequestState | None = (
+            runner_args[0] if len(runner_args) == 1 else None
+        )
+        self.rows: dict[int, _Row] = {}  # V1: batch index -> row; V2: request slot -> row
         self._tries: OrderedDict[Path, ChoiceTrie] = OrderedDict()
+        self._warned_rows = False
+
+    # --- V1 interface -------------------------------------------------------------------------
 
     def is_argmax_invariant(self) -> bool:
         """Masking changes the argmax."""
@@ -119,28 +142,85 @@ class ChoiceSetLogitsProcessor(LogitsProcessor):
     def update_state(self, batch_update: BatchUpdate | None) -> None:
         """Track added/removed/moved requests, then follow each row's new tokens."""
         process_dict_updates(self.rows, batch_update, self._new_row)
+        self._follow(self.rows.values())
+
+    def apply(self, logits: torch.Tensor, ctx: LogitsContext | None = None) -> torch.Tensor:
+        """-inf on every token the rows' choice sets do not allow next (logits [B, V'], in
+        place); `ctx` is the V2 runner's batch layout (None under V1)."""
+        if ctx is not None:
+            return self._apply_v2(logits, ctx)
+        if self.rows:
+            self._follow(self.rows.values())  # async scheduling: placeholders filled by now
+            self._mask(logits, self.rows)
+        return logits
+
+    # --- V2 interface -------------------------------------------------------------------------
+
+    def add_request(self, req_idx: int, sampling_params: SamplingParams) -> bool:
+        """A request enters slot `req_idx`: constrained when it names a set."""
+        row = self._new_row(sampling_params, None, [])
+        if row is None:
+            self.rows.pop(req_idx, None)
+            return False
+        self.rows[req_idx] = row
+        return True
+
+    def _apply_v2(self, logits: torch.Tensor, ctx: LogitsContext) -> torch.Tensor:
+        slots = ctx.idx_mapping_np.tolist()  # batch position -> request slot
+        batch = {pos: self.rows[slot] for pos, slot in enumerate(slots) if slot in self.rows}
+        if not batch:
+            return logits
+        if logits.shape[0] != len(slots):  # speculative decoding: rows per draft token
+            if not self._warned_rows:
+                log.error("choice sets cannot follow speculative decoding: left unconstrained")
+                self._warned_rows = True
+            return logits
+        self._read_tokens({slots[pos]: row for pos, row in batch.items()})
+        self._follow(batch.values())
+        self._mask(logits, batch)
+        return logits
+
+    def _read_tokens(self, rows: dict[int, _Row]) -> None:
+        """Append to each row (by slot) the output tokens vLLM committed since (one gather)."""
+        state = self.req_states
+        assert state is not None, "V2 interface without request state"
+        slots = list(rows)
+        totals = state.total_len.gpu[torch.tensor(slots, device=state.device)].tolist()
+        where: list[tuple[int, int]] = []  # (slot, column) of every token not read yet
+        for slot, total in zip(slots, totals, strict=True):
+            prompt = int(state.prompt_len.np[slot])
+            done = prompt + len(rows[slot].output)
+            where += [(slot, col) for col in range(done, total)]
+        if not where:
+            return
+        index = torch.tensor(where, device=state.device)  # [n, 2]
+        tokens = state.all_token_ids.gpu[index[:, 0], index[:, 1]].tolist()
+        for (slot, _), token in zip(where, tokens, strict=True):
+            rows[slot].output.append(int(token))
+
+    # --- the masking core ---------------------------------------------------------------------
+
+    def _follow(self, rows: Iterable[_Row]) -> None:
+        """Move every row along the tokens it produced since it was last followed."""
         by_trie: dict[int, list[_Row]] = {}
-        for row in self.rows.values():
+        for row in rows:
             if len(row.output) > row.seen and row.output[row.seen] >= 0:
                 by_trie.setdefault(id(row.trie), []).append(row)
-        for rows in by_trie.values():
-            self._advance(rows)
+        for group in by_trie.values():
+            self._advance(group)
 
-    def apply(self, logits: torch.Tensor) -> torch.Tensor:
-        """-inf on every token the rows' choice sets do not allow next (logits [B, V'])."""
-        if not self.rows:
-            return logits
+    def _mask(self, logits: torch.Tensor, rows: dict[int, _Row]) -> None:
+        """Block, in `logits` rows (keys of `rows`), what each row's trie does not allow."""
         started = time.perf_counter()
         groups: dict[int, list[int]] = {}
-        for index, row in self.rows.items():
+        for index, row in rows.items():
             groups.setdefault(id(row.trie), []).append(index)
         for indices in groups.values():
             indices.sort()
-            trie = self.rows[indices[0]].trie
-            nodes = torch.tensor([self.rows[i].node for i in indices], dtype=torch.long)  # [b]
+            trie = rows[indices[0]].trie
+            nodes = torch.tensor([rows[i].node for i in indices], dtype=torch.long)  # [b]
             block_rows(logits, indices, trie.allowed(nodes).to(logits.device))
-        mask_metrics().observe(time.perf_counter() - started, len(self.rows))
-        return logits
+        mask_metrics().observe(time.perf_counter() - started, len(rows))
 
     def _advance(self, rows: list[_Row]) -> None:
         """Move rows of one trie along their new tokens (one batched step per token)."""
