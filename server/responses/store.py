@@ -69,7 +69,7 @@ class ResponseStore:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
-            conn.execute("PRAGMA journal_mode = WAL")
+            use_wal(conn, self.busy_timeout_ms)
             try:
                 migrate(conn, self.migrations)
             except BaseException:
@@ -153,6 +153,27 @@ class ResponseStore:
     async def apurge(self, retention_days: float) -> int:
         """`purge`, off the event loop."""
         return await asyncio.to_thread(self.purge, retention_days)
+
+
+def use_wal(conn: sqlite3.Connection, timeout_ms: int) -> None:
+    """Switch the database to WAL, retrying while another connection holds it.
+
+    SQLite answers "database is locked" at once to a journal-mode change while another
+    connection has the file locked (its busy timeout does not apply to it): gateways or threads
+    opening a new database together failed that way (1 in 20 with 8 openers). Once one of them
+    has switched, the mode is stored in the file and the pragma no longer needs the lock.
+    """
+    deadline = time.monotonic() + timeout_ms / 1000
+    delay = 0.005
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() + delay > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.1)
 
 
 def current_version(conn: sqlite3.Connection) -> int:
