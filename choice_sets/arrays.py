@@ -109,11 +109,9 @@ def build_arrays_flat(
     """
     if lengths.size == 0:
         raise EmptyChoiceSetError("a choice set needs at least one item")
-    rows = _sorted_unique(_padded(flat, lengths, end_token, vocab_size))  # [S, L]
+    rows = _sorted_unique(_padded(flat, lengths, end_token, vocab_size), vocab_size)  # [S, L]
     parent, token, child, n_nodes = _edges(rows)
-    key = parent.astype(np.int64) * vocab_size + token
-    order = np.argsort(key, kind="stable")
-    key, child = key[order], child[order]
+    key = parent.astype(np.int64) * vocab_size + token  # ascending: see `_edges`
     row_start = np.searchsorted(key, np.arange(n_nodes + 1, dtype=np.int64) * vocab_size)
     return TrieArrays(
         vocab_size=vocab_size,
@@ -142,19 +140,44 @@ def _padded(flat: np.ndarray, lengths: np.ndarray, end_token: int, vocab_size: i
     return rows
 
 
-def _sorted_unique(rows: np.ndarray) -> np.ndarray:
-    """Rows in lexicographic order, duplicates dropped."""
-    rows = rows[np.lexsort(rows.T[::-1])]
+def _sorted_unique(rows: np.ndarray, vocab_size: int) -> np.ndarray:
+    """Rows in lexicographic order, duplicates dropped (sorted on packed keys: `_sort_keys`)."""
+    keys = _sort_keys(rows, vocab_size)  # [K, S] uint64, most significant first
+    order = np.lexsort(keys[::-1])
+    rows, keys = rows[order], keys[:, order]
     keep = np.ones(rows.shape[0], dtype=bool)
-    keep[1:] = (rows[1:] != rows[:-1]).any(axis=1)
+    keep[1:] = (keys[:, 1:] != keys[:, :-1]).any(axis=0)
     return rows[keep]
 
 
+def _sort_keys(rows: np.ndarray, vocab_size: int) -> np.ndarray:
+    """[K, S] uint64: each row's cells (PAD as 0, token t as t + 1) packed big-endian, as many
+    per word as fit, so comparing the K words in turn is comparing the rows cell by cell.
+
+    1M rows of 11 SmolLM2 tokens: 3 sort keys instead of 11.
+    """
+    bits = max(1, int(vocab_size).bit_length())  # t + 1 <= vocab_size
+    per_word = 64 // bits
+    s, width = rows.shape
+    cells = (rows + 1).astype(np.uint64)  # PAD (-1) -> 0
+    n_keys = -(-width // per_word)
+    pad = n_keys * per_word - width
+    if pad:
+        cells = np.concatenate([cells, np.zeros((s, pad), dtype=np.uint64)], axis=1)
+    cells = cells.reshape(s, n_keys, per_word)
+    shifts = (np.arange(per_word - 1, -1, -1, dtype=np.uint64) * np.uint64(bits))[None, None, :]
+    return np.bitwise_or.reduce(cells << shifts, axis=2).T  # [K, S]
+
+
 def _edges(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """(parent, token, child) of every edge of the sorted unique rows, and the node count.
+    """(parent, token, child) of every edge of the sorted unique rows, and the node count, in
+    ascending (parent, token) order.
 
     Row i's prefix of depth d is a new node exactly when the row first differs from row i - 1 at
-    a column <= d; otherwise it is row i - 1's node at that depth.
+    a column <= d; otherwise it is row i - 1's node at that depth. Nodes are numbered depth by
+    depth, in row order within a depth, and the edges come out in that same order: parents never
+    decrease (a depth's parents are the previous depth's nodes, met in row order), and edges
+    under one parent are adjacent rows of the sorted set, so their tokens ascend.
     """
     s, width = rows.shape
     first_diff = np.zeros(s, dtype=np.int64)
@@ -172,4 +195,5 @@ def _edges(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     node = ids[src, np.arange(width)[None, :]]  # [S, L]
     parent = np.zeros_like(node)
     parent[:, 1:] = node[:, :-1]
-    return parent[new], rows[new], node[new], int(new.sum()) + 1
+    new_t = new.T  # column-major: depth by depth
+    return parent.T[new_t], rows.T[new_t], node.T[new_t], int(new.sum()) + 1
