@@ -133,7 +133,7 @@ class ChoiceSetStore:
             name=name,
             digest=digest,
             items=len(unique),
-            bytes=sum(len(item.encode()) for item in unique),
+            bytes=len("".join(unique).encode()),
             created_at=int(time.time()),
             duplicates_dropped=len(items) - len(unique),
         )
@@ -244,14 +244,17 @@ class ChoiceSetStore:
             raise ChoiceSetTooLargeError(
                 f"{len(items)} items; the limit is {self.limits.max_items}"
             )
-        for index, item in enumerate(items):
-            if not isinstance(item, str) or not item:
-                raise InvalidChoiceSetError(f"items[{index}] must be a non-empty string")
-            if len(item) > self.limits.max_item_chars:
-                raise ChoiceSetTooLargeError(
-                    f"items[{index}] has {len(item)} characters; the limit is "
-                    f"{self.limits.max_item_chars}"
-                )
+        if set(map(type, items)) != {str} or not 0 < min(map(len, items)):
+            for index, item in enumerate(items):  # name the first bad one
+                if not isinstance(item, str) or not item:
+                    raise InvalidChoiceSetError(f"items[{index}] must be a non-empty string")
+        longest = max(map(len, items))
+        if longest > self.limits.max_item_chars:
+            index = next(i for i, item in enumerate(items) if len(item) == longest)
+            raise ChoiceSetTooLargeError(
+                f"items[{index}] has {longest} characters; the limit is "
+                f"{self.limits.max_item_chars}"
+            )
         return list(dict.fromkeys(items))
 
     def _existing(self, name: str, digest: str) -> ChoiceSetInfo | None:
@@ -302,7 +305,8 @@ def check_name(name: Any, *, allow_inline: bool = False) -> str:
 
 def items_digest(items: Sequence[str]) -> str:
     """SHA-256 over the sorted distinct items (order and duplicates do not matter)."""
-    joined = "".join(f"{item}\0" for item in sorted(set(items)))  # each item, then NUL
+    ordered = sorted(set(items))
+    joined = "\0".join(ordered) + ("\0" if ordered else "")  # each item, then NUL
     return hashlib.sha256(joined.encode()).hexdigest()
 
 

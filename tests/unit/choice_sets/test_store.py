@@ -166,3 +166,18 @@ def test_sweep_removes_only_old_leftovers(tmp_path: Path) -> None:
     assert store.sweep(older_than_s=3600) == 0  # fresh: a write may be in progress
     assert store.sweep(older_than_s=-1) == 2
     assert sorted(p.name for p in tmp_path.iterdir()) == ["kept"]
+
+
+@pytest.mark.parametrize(
+    ("items", "message"),
+    [
+        (["a", "", "b"], r"items\[1\] must be a non-empty string"),
+        (["a", "b", 3], r"items\[2\] must be a non-empty string"),
+        (["a", None], r"items\[1\] must be a non-empty string"),
+        (["a", "x" * 9, "y" * 9], r"items\[1\] has 9 characters; the limit is 8"),
+    ],
+)
+def test_errors_name_the_first_bad_item(tmp_path: Path, items: list[object], message: str) -> None:
+    store = ChoiceSetStore(tmp_path, ChoiceSetLimits(max_item_chars=8))
+    with pytest.raises((InvalidChoiceSetError, ChoiceSetTooLargeError), match=message):
+        store.create("ok", items)
