@@ -187,6 +187,9 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
             response.raise_for_status()
             register_s = round(time.perf_counter() - start, 3)
             members = set(items)
+            if not args.exactness and not args.concurrency:
+                rows.append({"size": size, "register_s": register_s})
+                print(json.dumps(rows[-1]), flush=True)
             if args.exactness:
                 row = {"size": size, "register_s": register_s}
                 row |= await exactness(
