@@ -11,6 +11,7 @@
     structserve bench verdict-latency --seconds 5
     structserve bench bfcl --limit 5 --out results/bfcl
     structserve bench choice-trie --sizes 10000 100000 1000000
+    structserve bench choice-registration --size 1000000
 
 `structserve bench COMMAND --help` lists each one's flags; docs/benchmarks.md the figures of
 record and the commands that produced them.
@@ -44,6 +45,9 @@ DELEGATED: dict[str, Benchmark] = {
     "jsb-offline": Benchmark("bench.jsb_offline", "Schema policy on JSONSchemaBench, offline."),
     "bfcl": Benchmark("bench.bfcl", "Tool calling on BFCL: structserve vs vLLM direct."),
     "choice-trie": Benchmark("bench.choice_trie", "Choice-set trie: build, mask step, exactness."),
+    "choice-registration": Benchmark(
+        "bench.choice_registration", "Registering a large choice set, joined vs item by item."
+    ),
     "choice-grammars": Benchmark(
         "bench.choice_grammars", "llguidance and xgrammar given a choice set as an alternation."
     ),

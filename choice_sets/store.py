@@ -244,7 +244,7 @@ class ChoiceSetStore:
             raise ChoiceSetTooLargeError(
                 f"{len(items)} items; the limit is {self.limits.max_items}"
             )
-        if set(map(type, items)) != {str} or not 0 < min(map(len, items)):
+        if set(map(type, items)) != {str} or min(map(len, items)) == 0:
             for index, item in enumerate(items):  # name the first bad one
                 if not isinstance(item, str) or not item:
                     raise InvalidChoiceSetError(f"items[{index}] must be a non-empty string")

@@ -49,15 +49,17 @@ class ModelTokenizer:
     """The tokenizer of one HF model folder."""
 
     folder: Path
+    join_items: bool = True
+    """Tokenize large sets joined where exact (`joined_encode`); False: item by item."""
 
     @classmethod
-    def open(cls, folder: Path) -> ModelTokenizer:
+    def open(cls, folder: Path, *, join_items: bool = True) -> ModelTokenizer:
         """Check the folder has what choice sets need.
 
         Raises:
             TokenizerUnavailableError: no tokenizer.json or no vocabulary size / EOS in config.
         """
-        tok = cls(Path(folder))
+        tok = cls(Path(folder), join_items)
         if not (tok.folder / "tokenizer.json").is_file():
             raise TokenizerUnavailableError(f"{folder} has no tokenizer.json (a fast tokenizer)")
         _ = tok.vocab_size, tok.end_token
@@ -149,6 +151,8 @@ class ModelTokenizer:
     @cached_property
     def _newline(self) -> int | None:
         """The newline token when items can be tokenized joined (`joined_encode`)."""
+        if not self.join_items:
+            return None
         return newline_token(_read_json(self.folder / "tokenizer.json"), self.tokenizer)
 
     def _encode_each(self, part: list[str], bad: list[str]) -> tuple[np.ndarray, np.ndarray]:

@@ -192,6 +192,7 @@ SHIPPED = (
     "jsb-offline",
     "bfcl",
     "choice-trie",
+    "choice-registration",
     "choice-grammars",
     "choice-sets",
     "verdict-latency",
