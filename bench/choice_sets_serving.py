@@ -139,9 +139,11 @@ async def exactness(
     members: set[str],
     requests: int,
     concurrency: int = BATCH,
+    start: int = 0,
 ) -> dict[str, Any]:
     """`requests` constrained completions, `concurrency` in flight, each with its own random prompt
-    and seed, one in four greedy: how many outputs are not items, how many verdicts not valid.
+    and seed (indices `start`, `start` + 1, ...: runs with disjoint ranges add up), one in four
+    greedy: how many outputs are not items, how many verdicts not valid.
     The completions route (no chat template: a ~20-token prompt) keeps prefill small, so this
     host runs thousands of them; the chat route runs the same processor (`measure`)."""
     gate = asyncio.Semaphore(concurrency)
@@ -156,10 +158,11 @@ async def exactness(
         async with gate:
             return greedy, await _stream(client, body, "/v1/completions")
 
-    results = await asyncio.gather(*(one(i) for i in range(requests)))
+    results = await asyncio.gather(*(one(i) for i in range(start, start + requests)))
     outside = [x for _, x in results if x["text"] not in members]
     return {
         "exactness_requests": len(results),
+        "first_prompt": start,
         "greedy": sum(1 for greedy, _ in results if greedy),
         "not_members": len(outside),
         "not_members_greedy": sum(1 for g, x in results if g and x["text"] not in members),
@@ -193,7 +196,13 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
             if args.exactness:
                 row = {"size": size, "register_s": register_s}
                 row |= await exactness(
-                    client, args.model, name, members, args.exactness, args.exactness_concurrency
+                    client,
+                    args.model,
+                    name,
+                    members,
+                    args.exactness,
+                    args.exactness_concurrency,
+                    args.exactness_start,
                 )
                 print(json.dumps(row), flush=True)
                 rows.append(row)
@@ -227,6 +236,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--exactness-concurrency", type=int, default=BATCH, help="their requests in flight"
+    )
+    parser.add_argument(
+        "--exactness-start", type=int, default=0, help="first prompt index (disjoint runs)"
     )
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
