@@ -112,8 +112,7 @@ class ModelTokenizer:
         """
         encodings = self.tokenizer.encode_batch(list(items), add_special_tokens=False)
         ids = [enc.ids for enc in encodings]
-        decoded = self.tokenizer.decode_batch(ids, skip_special_tokens=True)
-        bad = [item for item, text in zip(items, decoded, strict=True) if text != item]
+        bad = self._not_round_trip(items, ids)
         if bad:
             raise NonCanonicalItemsError(bad)
         return ids
@@ -160,11 +159,15 @@ class ModelTokenizer:
         not survive the round trip are appended to `bad`."""
         encodings = self.tokenizer.encode_batch_fast(part, add_special_tokens=False)
         ids = [enc.ids for enc in encodings]
-        decoded = self.tokenizer.decode_batch(ids, skip_special_tokens=True)
-        bad += [item for item, text in zip(part, decoded, strict=True) if text != item]
+        bad += self._not_round_trip(part, ids)
         lengths = np.fromiter(map(len, ids), dtype=np.int64, count=len(ids))
         flat = np.fromiter(itertools.chain.from_iterable(ids), np.int32, int(lengths.sum()))
         return flat, lengths
+
+    def _not_round_trip(self, items: Sequence[str], ids: list[list[int]]) -> list[str]:
+        """The items whose `ids` do not decode back to the item."""
+        decoded = self.tokenizer.decode_batch(ids, skip_special_tokens=True)
+        return [item for item, text in zip(items, decoded, strict=True) if text != item]
 
 
 def _read_json(path: Path, *, missing_ok: bool = False) -> dict[str, Any]:
