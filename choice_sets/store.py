@@ -10,10 +10,12 @@ volume the gateway and its engines share in compose and Kubernetes):
 * `compiled/<digest>-<tokenizer>.npz` — the token trie for one tokenizer (`choice_sets.arrays`).
 
 A set is written into a temporary folder and renamed into place, so a reader (another gateway
-replica, the engine) sees it whole or not at all. The digest covers the sorted distinct items:
+replica, the engine) sees it whole or not at all. The digest covers the distinct items in a
+canonical order (by their 64-bit hash, which registration computes anyway; no string sort):
 registering the same set again is idempotent, registering other items under a taken name is a
-conflict. Sets whose name starts with `_inline-` are content-addressed sets the gateway makes for
-inline `choice` lists above the grammar limit; they are not listed.
+conflict (a set stored with the older digest, over sorted text, is compared item by item). Sets
+whose name starts with `_inline-` are content-addressed sets the gateway makes for inline
+`choice` lists above the grammar limit; they are not listed.
 """
 
 from __future__ import annotations
@@ -125,8 +127,9 @@ class ChoiceSetStore:
         """
         check_name(name, allow_inline=inline)
         unique = self._validated(items)
-        digest = items_digest(unique)
-        existing = self._existing(name, digest)
+        hashes = item_hashes(unique)  # [S] uint64
+        digest = distinct_digest(unique, hashes)
+        existing = self._existing(name, digest, unique)
         if existing is not None:
             return existing, False
         info = ChoiceSetInfo(
@@ -139,12 +142,12 @@ class ChoiceSetStore:
         )
         arrays = {tok.fingerprint: _compile(unique, tok) for tok in tokenizers}
         with self._lock:
-            existing = self._existing(name, digest)
+            existing = self._existing(name, digest, unique)
             if existing is not None:
                 return existing, False
             if not inline and self._count() >= self.limits.max_sets:
                 raise ChoiceSetTooLargeError(f"at most {self.limits.max_sets} choice sets")
-            self._write(info, unique, arrays)
+            self._write(info, unique, np.sort(hashes), arrays)
             if inline:
                 self._prune_inline()
         return info, True
@@ -257,16 +260,26 @@ class ChoiceSetStore:
             )
         return list(dict.fromkeys(items))
 
-    def _existing(self, name: str, digest: str) -> ChoiceSetInfo | None:
+    def _existing(self, name: str, digest: str, unique: list[str]) -> ChoiceSetInfo | None:
+        """The set stored under `name` when it holds the same items, None when there is none.
+        Raises ChoiceSetExistsError when it holds others."""
         try:
             info = self.get(name)
         except ChoiceSetNotFoundError:
             return None
-        if info.digest != digest:
+        if info.digest != digest and not self._same_items(info, unique):
             raise ChoiceSetExistsError(
                 f"choice set {name!r} exists with other items; DELETE it first", "name"
             )
         return info
+
+    def _same_items(self, info: ChoiceSetInfo, unique: list[str]) -> bool:
+        """Whether the stored set holds exactly `unique` (for a digest of another definition:
+        sets stored before the digest was taken in hash order)."""
+        if info.items != len(unique):
+            return False
+        stored = json.loads((self._folder(info.name) / "items.json").read_text())
+        return set(stored) == set(unique)
 
     def _count(self) -> int:
         return len(self.list_sets())
@@ -275,12 +288,18 @@ class ChoiceSetStore:
         check_name(name, allow_inline=True)
         return self.root / name
 
-    def _write(self, info: ChoiceSetInfo, items: list[str], arrays: dict[str, TrieArrays]) -> None:
+    def _write(
+        self,
+        info: ChoiceSetInfo,
+        items: list[str],
+        sorted_hashes: np.ndarray,
+        arrays: dict[str, TrieArrays],
+    ) -> None:
         tmp = self.root / f".new-{info.name}-{time.monotonic_ns()}"
         (tmp / "compiled").mkdir(parents=True)
         try:
             (tmp / "items.json").write_text(json.dumps(items, ensure_ascii=False))
-            np.save(tmp / "hashes.npy", np.sort(item_hashes(items)))
+            np.save(tmp / "hashes.npy", sorted_hashes)
             for fingerprint, trie in arrays.items():
                 trie.save(tmp / "compiled" / f"{info.digest[:16]}-{fingerprint}.npz")
             (tmp / "meta.json").write_text(json.dumps(asdict(info)))
@@ -304,8 +323,19 @@ def check_name(name: Any, *, allow_inline: bool = False) -> str:
 
 
 def items_digest(items: Sequence[str]) -> str:
-    """SHA-256 over the sorted distinct items (order and duplicates do not matter)."""
-    ordered = sorted(set(items))
+    """SHA-256 over the distinct items, each followed by NUL, in a canonical order: by their
+    64-bit hash (`item_hashes`), equal hashes by text. The list's order and duplicates do not
+    matter."""
+    unique = list(dict.fromkeys(items))
+    return distinct_digest(unique, item_hashes(unique))
+
+
+def distinct_digest(unique: Sequence[str], hashes: np.ndarray) -> str:
+    """`items_digest` of distinct items whose [S] uint64 `hashes` are known."""
+    order = np.argsort(hashes, kind="stable")  # [S]
+    if np.any(hashes[order][1:] == hashes[order][:-1]):  # a 64-bit collision: order by text
+        order = np.array(sorted(range(len(unique)), key=lambda i: (hashes[i], unique[i])))
+    ordered = [unique[i] for i in order.tolist()]
     joined = "\0".join(ordered) + ("\0" if ordered else "")  # each item, then NUL
     return hashlib.sha256(joined.encode()).hexdigest()
 

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from tokenizers import Tokenizer
 
-from choice_sets.joined_encode import encode_joined, joinable, newline_token
+from choice_sets.joined_encode import JoinPlan, encode_joined, join_plan, joinable
 
 ENCODE_CHUNK = 1 << 16
 
@@ -135,8 +135,8 @@ class ModelTokenizer:
         for start in range(0, len(items), chunk):
             part = list(items[start : start + chunk])
             joined = None
-            if self._newline is not None and joinable(part):
-                joined = encode_joined(self.tokenizer, part, self._newline)
+            if self._join_plan is not None and joinable(part):
+                joined = encode_joined(self.tokenizer, part, self._join_plan)
             if joined is None:
                 joined = self._encode_each(part, bad)
             flats.append(joined[0])
@@ -148,11 +148,11 @@ class ModelTokenizer:
         return np.concatenate(flats), np.concatenate(lengths)
 
     @cached_property
-    def _newline(self) -> int | None:
-        """The newline token when items can be tokenized joined (`joined_encode`)."""
+    def _join_plan(self) -> JoinPlan | None:
+        """How items are tokenized joined (`joined_encode`); None: item by item."""
         if not self.join_items:
             return None
-        return newline_token(_read_json(self.folder / "tokenizer.json"), self.tokenizer)
+        return join_plan(_read_json(self.folder / "tokenizer.json"), self.tokenizer)
 
     def _encode_each(self, part: list[str], bad: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """([T] int32 ids, [S] int64 lengths) of `part`, one encoding per item; items that do

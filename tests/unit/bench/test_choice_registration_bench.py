@@ -25,7 +25,7 @@ def test_join_items_false_tokenizes_item_by_item() -> None:
     folder = default_model_dir()
     require((folder / "tokenizer.json").is_file(), "the default model (structserve models pull)")
     joined, each = ModelTokenizer.open(folder), ModelTokenizer.open(folder, join_items=False)
-    assert joined._newline is not None and each._newline is None
+    assert joined._join_plan is not None and each._join_plan is None
     items = catalog_ids(500)
     a, b = joined.encode_flat(items), each.encode_flat(items)
     assert a[0].tolist() == b[0].tolist() and a[1].tolist() == b[1].tolist()

@@ -3,6 +3,7 @@ and compiled tries that spell exactly the items with the real tokenizer."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 from pathlib import Path
@@ -42,6 +43,20 @@ def test_same_items_again_is_idempotent_other_items_conflict(tmp_path: Path) -> 
     first, _ = store.create("s", ["x", "y"])
     again, created = store.create("s", ["y", "x", "x"])  # same set, other order
     assert not created and again == first
+    with pytest.raises(ChoiceSetExistsError):
+        store.create("s", ["x", "z"])
+
+
+def test_a_set_stored_with_the_older_digest_is_still_the_same_set(tmp_path: Path) -> None:
+    """Sets stored before the digest was taken in hash order (sorted text) keep re-registering
+    idempotently; other items of the same count still conflict."""
+    store = ChoiceSetStore(tmp_path)
+    store.create("s", ["x", "y"])
+    meta = tmp_path / "s" / "meta.json"
+    older = hashlib.sha256(b"x\0y\0").hexdigest()
+    meta.write_text(json.dumps({**json.loads(meta.read_text()), "digest": older}))
+    again, created = store.create("s", ["y", "x"])
+    assert not created and again.digest == older
     with pytest.raises(ChoiceSetExistsError):
         store.create("s", ["x", "z"])
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from choice_sets.arrays import build_arrays, build_arrays_flat
-from choice_sets.store import items_digest
+from choice_sets.store import distinct_digest, items_digest
 from choice_sets.tokenizer import ModelTokenizer, NonCanonicalItemsError
 
 ITEMS = ["PUMP-0001", "valve", 'Ölfilter 3/4"', "x", "garden hose 25 m", "PUMP-0002", "🙂 ok"]
@@ -46,7 +46,17 @@ def test_flat_build_equals_the_list_build(model_tokenizer: ModelTokenizer) -> No
 
 
 def test_items_digest_keeps_its_definition() -> None:
+    """Each distinct item and a NUL, ordered by the item's 64-bit BLAKE2b hash."""
     reference = hashlib.sha256()
-    for item in sorted(set(ITEMS)):
+    key = lambda item: hashlib.blake2b(item.encode(), digest_size=8).digest()[::-1]  # noqa: E731
+    for item in sorted(set(ITEMS), key=key):  # little-endian uint64 order
         reference.update(item.encode() + b"\0")
     assert items_digest([*ITEMS, *reversed(ITEMS)]) == reference.hexdigest()
+
+
+def test_equal_hashes_are_ordered_by_text() -> None:
+    """A 64-bit collision cannot make the digest depend on the list's order."""
+    hashes = np.array([7, 7, 3], dtype=np.uint64)
+    a = distinct_digest(["b", "a", "c"], hashes)
+    b = distinct_digest(["a", "b", "c"], hashes)
+    assert a == b == hashlib.sha256(b"c\0a\0b\0").hexdigest()
