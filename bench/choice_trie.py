@@ -4,8 +4,10 @@ Items are synthetic catalog IDs, `"{prefix}-{n:07d}"` with prefixes from a fixed
 product families, tokenized with the model's tokenizer (each item's canonical tokenization, no
 special tokens; EOS ends every item). Per set size: tokenization and build time, the trie's
 bytes, the per-step mask (`allowed`) and move (`advance`) time at batch 1 and 16 (median over
-random walks), the same step on a pure-Python pointer trie (dict of dicts, the reference), and
-exactness: `--walks` sampled walks must each spell one item, token for token.
+random walks), the engine's whole constraint step on [b, V] float logits both ways (a mask and
+`where`, against the processor's ids and `keep_only`; checked equal at every step), the same
+mask on a pure-Python pointer trie (dict of dicts, the reference), and exactness: `--walks`
+sampled walks must each spell one item, token for token.
 
     structserve bench choice-trie --sizes 10000 100000 1000000 --out results/choice_trie.json
 """
@@ -21,6 +23,7 @@ from typing import Any
 
 import torch
 
+from choice_sets.logits_mask import keep_only
 from choice_sets.trie import ChoiceTrie, pointer_trie
 
 FAMILIES = ("SKU", "ICD", "GTIN", "ASIN", "ISBN", "UPC", "EAN", "MPN")
@@ -45,11 +48,30 @@ def _median_ms(samples: list[float]) -> float:
     return round(statistics.median(samples) * 1e3, 4)
 
 
+def _logits_steps(trie: ChoiceTrie, nodes: torch.Tensor, logits: torch.Tensor) -> list[float]:
+    """Seconds of the engine's whole constraint step on `logits` [b, V] (a copy each) both ways:
+    a [b, V] mask then `where(mask, x, -inf, out=x)`, and the processor's ids then `keep_only`;
+    raises if the two disagree."""
+    by_mask, by_ids = logits.clone(), logits.clone()
+    minus_inf = torch.tensor(float("-inf"))
+    start = time.perf_counter()
+    torch.where(trie.allowed(nodes), by_mask, minus_inf, out=by_mask)
+    middle = time.perf_counter()
+    keep_only(by_ids, list(range(nodes.numel())), trie.next_tokens(nodes))
+    end = time.perf_counter()
+    if not torch.equal(by_mask, by_ids):
+        raise AssertionError("keep_only and the mask disagree")
+    return [middle - start, end - middle]
+
+
 def _walks(trie: ChoiceTrie, batch: int, walks: int, seed: int) -> dict[str, Any]:
-    """Sampled walks in batches: step times and the spelled sequences."""
+    """Sampled walks in batches: step times (the trie's mask and move, and the whole logits
+    step both ways) and the spelled sequences."""
     gen = torch.Generator().manual_seed(seed)
+    logits = torch.randn(batch, trie.vocab_size, generator=gen)  # [b, V]
     mask_s: list[float] = []
     move_s: list[float] = []
+    logits_s: list[list[float]] = []
     spelled: list[list[int]] = []
     for _ in range(max(1, walks // batch)):
         nodes = torch.zeros(batch, dtype=torch.long)
@@ -59,6 +81,7 @@ def _walks(trie: ChoiceTrie, batch: int, walks: int, seed: int) -> dict[str, Any
             start = time.perf_counter()
             mask = trie.allowed(nodes)  # [B, V]
             mask_s.append(time.perf_counter() - start)
+            logits_s.append(_logits_steps(trie, nodes, logits))
             tokens = torch.multinomial(mask.float(), 1, generator=gen).squeeze(1)  # [B]
             start = time.perf_counter()
             nodes = trie.advance(nodes, tokens)
@@ -67,7 +90,13 @@ def _walks(trie: ChoiceTrie, batch: int, walks: int, seed: int) -> dict[str, Any
                 out[b].append(int(tokens[b]))
             done |= tokens == trie.end_token
         spelled += out
-    return {"mask_ms": _median_ms(mask_s), "advance_ms": _median_ms(move_s), "spelled": spelled}
+    return {
+        "mask_ms": _median_ms(mask_s),
+        "advance_ms": _median_ms(move_s),
+        "step_where_ms": _median_ms([s[0] for s in logits_s]),
+        "step_keep_ms": _median_ms([s[1] for s in logits_s]),
+        "spelled": spelled,
+    }
 
 
 def _reference_step_ms(root: dict[int, Any], vocab: int, batch: int, steps: int) -> float:
@@ -95,6 +124,8 @@ def measure(sequences: list[list[int]], vocab: int, end: int, walks: int) -> dic
     for batch in (1, 16):
         got = _walks(trie, batch, walks if batch == 16 else min(walks, 200), seed=batch)
         row[f"mask_ms_b{batch}"], row[f"advance_ms_b{batch}"] = got["mask_ms"], got["advance_ms"]
+        row[f"step_where_ms_b{batch}"] = got["step_where_ms"]
+        row[f"step_keep_ms_b{batch}"] = got["step_keep_ms"]
         wrong += sum(1 for s in got["spelled"] if s[-1] != end or tuple(s[:-1]) not in members)
         row[f"walks_b{batch}"] = len(got["spelled"])
     row["not_members"] = wrong

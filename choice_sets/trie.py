@@ -12,7 +12,8 @@ pointer walk per request:
 * `root_mask [V]` bool: the root's row as a dense table (the paper's dense first level: the root
   of a large set fans out to much of the vocabulary).
 
-`allowed(nodes)` is the [B, V] mask of next tokens, `advance(nodes, tokens)` the next nodes
+`allowed(nodes)` is the [B, V] mask of next tokens, `next_tokens(nodes)` the same as ids [B, K]
+(what the engine uses: K is a few tokens below the root), `advance(nodes, tokens)` the next nodes
 (a binary search in `edge_key`). The build is vectorized too (numpy): sort the padded sequences,
 find where each row's prefix first differs from the previous row's, and number the new prefixes.
 """
@@ -99,6 +100,12 @@ class ChoiceTrie:
         end token again. The root's row is a dense table (its fan-out can be the vocabulary)."""
         return self._mask_step(nodes)
 
+    def next_tokens(self, nodes: torch.Tensor) -> torch.Tensor:
+        """The next tokens [B, K] of `nodes` [B] as ids (K the batch's widest fan-out, a row's
+        last token repeated to fill it); a leaf allows only the end token. The processor keeps
+        these logits and blocks the rest without building a [B, V] mask."""
+        return self._next_step(nodes)
+
     def advance(self, nodes: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         """The nodes [B] reached from `nodes` [B] by `tokens` [B]; -1 where a token is not an
         edge (never the case for tokens drawn from `allowed`), a leaf stays where it is."""
@@ -108,6 +115,11 @@ class ChoiceTrie:
     def _mask_step(self) -> Callable[[torch.Tensor], torch.Tensor]:
         """The dispatcher's trie_mask kernel over this trie, chosen once (kernels/dispatch.py)."""
         return kernel("trie_mask", self.tensors(), backend=self.backend)
+
+    @functools.cached_property
+    def _next_step(self) -> Callable[[torch.Tensor], torch.Tensor]:
+        """The dispatcher's trie_next kernel over this trie, chosen once."""
+        return kernel("trie_next", self.tensors(), backend=self.backend)
 
     @functools.cached_property
     def _advance_step(self) -> Callable[[torch.Tensor], torch.Tensor]:

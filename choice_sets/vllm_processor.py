@@ -4,7 +4,8 @@ per-request logits processing, installed through the `vllm.logits_processors` en
 A request names a stored trie in `SamplingParams.extra_args["structserve_choice_set"]` (the
 gateway sets it through the OpenAI server's `vllm_xargs`): a path relative to the choice-set
 store, `$STRUCTSERVE_CHOICE_SETS_DIR`. Each step, the rows of one trie get their next-token masks
-in one batched call (`ChoiceTrie.allowed`, [B, V]) and every other token is set to -inf; each
+in one batched call (`ChoiceTrie.next_tokens`, ids [B, K]) and every other token is set to -inf
+(`keep_only`: fill the rows, put the kept logits back; no [B, V] mask); each
 row first follows the tokens it produced since (`ChoiceTrie.advance`, batched per trie). The
 output is therefore always one item of the set, token for token, ended by the end token.
 
@@ -47,6 +48,7 @@ from vllm.v1.worker.gpu.sample.logits_processor.interface import (
 )
 
 from choice_sets.arrays import TrieArrays
+from choice_sets.logits_mask import keep_only
 from choice_sets.step_metrics import mask_metrics
 from choice_sets.store import DIR_ENV, XARG
 from choice_sets.trie import ChoiceTrie
@@ -78,29 +80,6 @@ def trie_path(reference: Any) -> Path:
     if path.suffix != ".npz" or not path.is_file():
         raise ValueError(f"no compiled choice set {reference!r} in {root}")
     return path
-
-
-def block_rows(logits: torch.Tensor, indices: list[int], allowed: torch.Tensor) -> None:
-    """-inf, in place, on every token of rows `indices` (sorted) of `logits` [B, V'] that
-    `allowed` [b, V] does not allow; columns past V (a padded vocabulary) are never allowed.
-
-    A contiguous run of rows (the usual batch) is one `where` into a view of the logits; other
-    rows are written one by one. Either way each row is written once, in place: no gather/scatter
-    copy of the [b, V'] logits (`where(allowed, x, -inf, out=x)` measured 2x faster than
-    `masked_fill_(~allowed)` here, 0.44 vs 0.96 ms at [16, 49152]).
-    """
-    width = min(allowed.shape[1], logits.shape[1])
-    minus_inf = torch.tensor(float("-inf"), dtype=logits.dtype, device=logits.device)
-    first, count = indices[0], len(indices)
-    if indices[-1] - first + 1 == count:
-        targets = [(logits[first : first + count], allowed)]  # [b, V'] view
-    else:
-        targets = [(logits[i : i + 1], allowed[j : j + 1]) for j, i in enumerate(indices)]
-    for target, keep in targets:
-        kept = target[:, :width]  # a view (strided when V' > V)
-        torch.where(keep[:, :width], kept, minus_inf, out=kept)
-        if width < target.shape[1]:
-            target[:, width:] = float("-inf")
 
 
 @dataclass
@@ -218,8 +197,11 @@ class ChoiceSetLogitsProcessor(LogitsProcessor, RunnerV2LogitsProcessor):
         for indices in groups.values():
             indices.sort()
             trie = rows[indices[0]].trie
+            if trie.vocab_size > logits.shape[1]:  # built for another model: never crash
+                log.error("choice set trie wider than the logits: rows left unconstrained")
+                continue
             nodes = torch.tensor([rows[i].node for i in indices], dtype=torch.long)  # [b]
-            block_rows(logits, indices, trie.allowed(nodes).to(logits.device))
+            keep_only(logits, indices, trie.next_tokens(nodes).to(logits.device))
         mask_metrics().observe(time.perf_counter() - started, len(rows))
 
     def _advance(self, rows: list[_Row]) -> None:

@@ -14,8 +14,8 @@ platform, in the order measured fastest (docs/kernels.md):
   dispatcher's own auto choice);
 * blockdiag: Triton on CUDA, then torch (one bmm);
 * lowrank, dictsparse: native, then torch;
-* trie_mask, trie_advance (a choice-set trie's decoding step, choice_sets/trie.py): native, then
-  torch.
+* trie_mask, trie_next, trie_advance (a choice-set trie's decoding step, choice_sets/trie.py):
+  native, then torch.
 
 Every op also has a "reference" backend (kernels/reference.py, pure torch) that tests compare the
 fast paths against. Tensors are passed by their stored names (docs/formats.md): dense `weight`;
@@ -168,7 +168,8 @@ def _dictsparse_reference(t: Tensors) -> Forward:
     return lambda x: reference.dictsparse_linear(x, d, cv, ci)
 
 
-# --- trie_mask: nodes [B] -> mask [B, V]; trie_advance: moves [2, B] (nodes; tokens) -> [B] ---
+# --- trie_mask: nodes [B] -> mask [B, V]; trie_next: nodes [B] -> tokens [B, K];
+# trie_advance: moves [2, B] (nodes; tokens) -> [B] ---
 # tensors: row_start [N+1], edge_key [E], edge_child [E], root_mask [V], end (0-d): a choice-set
 # trie (choice_sets/trie.py)
 
@@ -180,6 +181,9 @@ def _trie_step(op: str, impl: Any, t: Tensors) -> Forward:
     if op == "trie_mask":
         root, end = t["root_mask"], int(t["end"])
         return lambda nodes: step(nodes.long(), rs, ek, root, end)
+    if op == "trie_next":
+        end, vocab = int(t["end"]), int(t["root_mask"].numel())
+        return lambda nodes: step(nodes.long(), rs, ek, end, vocab)
     child, vocab = t["edge_child"], int(t["root_mask"].numel())
     return lambda moves: step(moves[0].long(), moves[1].long(), rs, ek, child, vocab)
 
@@ -235,6 +239,11 @@ _BUILDERS: dict[str, dict[str, Builder]] = {
         "torch": lambda t: _trie_step("trie_mask", reference, t),
         "native": _trie_native("trie_mask"),
     },
+    "trie_next": {
+        "reference": lambda t: _trie_step("trie_next", reference, t),
+        "torch": lambda t: _trie_step("trie_next", reference, t),
+        "native": _trie_native("trie_next"),
+    },
     "trie_advance": {
         "reference": lambda t: _trie_step("trie_advance", reference, t),
         "torch": lambda t: _trie_step("trie_advance", reference, t),
@@ -253,6 +262,7 @@ _AUTO: dict[str, Callable[[Tensors], list[str]]] = {
     "dictsparse": lambda t: _native_then(t["D"], "torch"),
     # measured (docs/benchmarks.md, "Choice sets"): the torch step is ~18 op dispatches
     "trie_mask": lambda t: ["native", "torch"],
+    "trie_next": lambda t: ["native", "torch"],
     "trie_advance": lambda t: ["native", "torch"],
 }
 

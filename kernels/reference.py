@@ -181,6 +181,26 @@ def trie_mask(
     return mask
 
 
+def trie_next(
+    nodes: torch.Tensor,
+    row_start: torch.Tensor,
+    edge_key: torch.Tensor,
+    end_token: int,
+    vocab: int,
+) -> torch.Tensor:
+    """Next tokens [B, K] of trie `nodes` [B] (choice_sets/trie.py), K the widest row of the
+    batch: each node's edge tokens (the root's too: its CSR row holds them), the row's last token
+    repeated to fill K; a node without edges allows `end_token`."""
+    nodes = nodes.long()
+    starts = row_start[nodes]  # [B]
+    counts = row_start[nodes + 1] - starts  # [B]
+    offsets = torch.arange(max(int(counts.max()), 1))  # [K]
+    last = (counts - 1).clamp(min=0)  # [B]
+    edges = starts[:, None] + torch.minimum(offsets, last[:, None])  # [B, K]
+    tokens = edge_key[edges.clamp_(max=max(edge_key.numel() - 1, 0))] % vocab  # [B, K]
+    return torch.where(counts[:, None] == 0, end_token, tokens)
+
+
 def trie_advance(
     nodes: torch.Tensor,
     tokens: torch.Tensor,

@@ -331,6 +331,8 @@ at::Tensor dictsparse(const at::Tensor& x, const at::Tensor& c_values, const at:
 // trie.cpp: a choice-set trie's decoding step.
 at::Tensor trie_mask(const at::Tensor& nodes, const at::Tensor& row_start,
                      const at::Tensor& edge_key, const at::Tensor& root_mask, int64_t end_token);
+at::Tensor trie_next(const at::Tensor& nodes, const at::Tensor& row_start,
+                     const at::Tensor& edge_key, int64_t end_token, int64_t vocab);
 at::Tensor trie_advance(const at::Tensor& nodes, const at::Tensor& tokens,
                         const at::Tensor& row_start, const at::Tensor& edge_key,
                         const at::Tensor& edge_child, int64_t vocab);
@@ -350,5 +352,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("armor", &ss::armor);
   m.def("dictsparse", &ss::dictsparse);
   m.def("trie_mask", &ss::trie_mask);
+  m.def("trie_next", &ss::trie_next);
   m.def("trie_advance", &ss::trie_advance);
 }

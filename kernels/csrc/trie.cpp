@@ -38,6 +38,35 @@ at::Tensor trie_mask(const at::Tensor& nodes, const at::Tensor& row_start,
   return mask;
 }
 
+// tokens [B, K] int64, K the widest row of the batch: each node's edge tokens (the root's CSR
+// row holds them too), the last one repeated to fill K; a node without edges allows end_token.
+at::Tensor trie_next(const at::Tensor& nodes, const at::Tensor& row_start,
+                     const at::Tensor& edge_key, int64_t end_token, int64_t vocab) {
+  TORCH_CHECK(nodes.scalar_type() == at::kLong && row_start.scalar_type() == at::kLong &&
+                  edge_key.scalar_type() == at::kLong,
+              "trie_next needs int64 nodes/row_start/edge_key");
+  const auto nd = nodes.contiguous();
+  const int64_t b = nd.numel(), n_nodes = row_start.numel() - 1;
+  const int64_t* ns = nd.data_ptr<int64_t>();
+  const int64_t* rs = row_start.data_ptr<int64_t>();
+  const int64_t* ek = edge_key.data_ptr<int64_t>();
+  int64_t width = 1;
+  for (int64_t i = 0; i < b; ++i) {
+    TORCH_CHECK(ns[i] >= 0 && ns[i] < n_nodes, "trie node ", ns[i], " out of range");
+    width = std::max(width, rs[ns[i] + 1] - rs[ns[i]]);
+  }
+  auto tokens = at::empty({b, width}, at::kLong);
+  int64_t* out = tokens.data_ptr<int64_t>();
+  for (int64_t i = 0; i < b; ++i) {
+    const int64_t node = ns[i], first = rs[node], count = rs[node + 1] - first;
+    int64_t* row = out + i * width;
+    for (int64_t k = 0; k < count; ++k) row[k] = ek[first + k] - node * vocab;
+    const int64_t fill = count == 0 ? end_token : row[count - 1];
+    std::fill(row + count, row + width, fill);
+  }
+  return tokens;
+}
+
 // next [B] int64: the child along tokens[i] (binary search in node's edge row), -1 when the
 // token is not an edge; a node without edges stays.
 at::Tensor trie_advance(const at::Tensor& nodes, const at::Tensor& tokens,

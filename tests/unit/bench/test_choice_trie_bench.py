@@ -14,7 +14,14 @@ def test_measure_reports_every_figure_and_no_walk_leaves_the_set() -> None:
     assert row["not_members"] == 0
     assert row["walks_b16"] == 64 and row["walks_b1"] == 64
     assert row["items"] == len({tuple(s) for s in sequences})
-    for key in ("build_s", "trie_mb", "mask_ms_b1", "mask_ms_b16", "advance_ms_b16"):
+    for key in (
+        "build_s",
+        "trie_mb",
+        "mask_ms_b1",
+        "mask_ms_b16",
+        "advance_ms_b16",
+        "step_keep_ms_b16",
+    ):
         assert row[key] >= 0
     assert row["reference_mask_ms_b16"] > 0
 

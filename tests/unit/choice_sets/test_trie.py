@@ -87,7 +87,23 @@ def test_native_step_equals_the_torch_step_on_every_node() -> None:
     nodes = torch.arange(fast.nodes)
     tokens = torch.randint(0, VOCAB, (fast.nodes,), generator=torch.Generator().manual_seed(0))
     assert torch.equal(fast.allowed(nodes), ref.allowed(nodes))
+    assert torch.equal(fast.next_tokens(nodes), ref.next_tokens(nodes))
     assert torch.equal(fast.advance(nodes, tokens), ref.advance(nodes, tokens))
+
+
+def test_next_tokens_are_the_mask_as_ids(backend: str) -> None:
+    """`next_tokens` lists exactly the tokens `allowed` allows, for every node (root and leaves
+    included), each row padded with its own last token; one batch of every node and single
+    nodes give the same rows."""
+    items = _random_items(random.Random(11), 300)
+    trie = ChoiceTrie.build(items, VOCAB, END, backend=backend)
+    nodes = torch.arange(trie.nodes)
+    ids, mask = trie.next_tokens(nodes), trie.allowed(nodes)  # [N, K], [N, V]
+    for node in range(trie.nodes):
+        assert sorted(set(ids[node].tolist())) == mask[node].nonzero().flatten().tolist()
+        alone = trie.next_tokens(torch.tensor([node]))[0]
+        assert torch.equal(ids[node, : alone.numel()], alone)
+        assert bool((ids[node, alone.numel() :] == alone[-1]).all())
 
 
 def test_a_token_off_the_tree_is_refused_and_bad_sets_raise(backend: str) -> None:

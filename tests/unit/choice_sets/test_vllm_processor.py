@@ -13,10 +13,11 @@ import torch
 from vllm import SamplingParams
 from vllm.v1.sample.logits_processor import BatchUpdate, MoveDirectionality
 
+from choice_sets.logits_mask import keep_only
 from choice_sets.step_metrics import mask_metrics
 from choice_sets.store import DIR_ENV, XARG, ChoiceSetStore
 from choice_sets.tokenizer import ModelTokenizer
-from choice_sets.vllm_processor import ChoiceSetLogitsProcessor, block_rows
+from choice_sets.vllm_processor import ChoiceSetLogitsProcessor
 
 ITEMS = [f"{family}-{i:04d}" for family in ("PUMP", "PIPE", "PLUG") for i in range(50)]
 
@@ -172,19 +173,21 @@ def test_a_set_deleted_after_validation_never_takes_the_engine_down(
 
 @pytest.mark.parametrize(
     ("indices", "width"),
-    [([0, 1, 2, 3], 40), ([2, 3], 40), ([0, 2, 5], 40), ([1, 4], 48), ([3], 32)],
-    ids=["all", "contiguous", "scattered", "padded-vocab", "narrow-logits"],
+    [([0, 1, 2, 3], 40), ([2, 3], 40), ([0, 2, 5], 40), ([1, 2, 4], 48), ([3], 40)],
+    ids=["all", "contiguous", "scattered", "padded-vocab", "one"],
 )
-def test_block_rows_equals_a_masked_copy(indices: list[int], width: int) -> None:
-    """In-place blocking equals masking a copy of the rows: allowed tokens keep their logits,
-    everything else (columns past the trie's vocabulary too) becomes -inf, other rows stay."""
+def test_keep_only_equals_a_masked_copy(indices: list[int], width: int) -> None:
+    """In-place blocking equals masking a copy of the rows: listed tokens (repeats included)
+    keep their logits, everything else (columns past the trie's vocabulary too) becomes -inf,
+    other rows stay."""
     gen = torch.Generator().manual_seed(len(indices) + width)
     logits = torch.randn(6, width, generator=gen)  # [B, V']
-    allowed = torch.rand(len(indices), 40, generator=gen) < 0.2  # [b, V]
+    tokens = torch.randint(0, 40, (len(indices), 5), generator=gen)  # [b, K]
+    tokens[:, -1] = tokens[:, 0]  # a repeated token, as trie_next pads
     expected = logits.clone()
     for j, i in enumerate(indices):
         keep = torch.zeros(width, dtype=torch.bool)
-        keep[: min(40, width)] = allowed[j, :width]
+        keep[tokens[j]] = True
         expected[i] = torch.where(keep, logits[i], torch.tensor(float("-inf")))
-    block_rows(logits, indices, allowed)
+    keep_only(logits, indices, tokens)
     assert torch.equal(logits, expected)
