@@ -13,6 +13,8 @@ from typing import Any, cast
 import llguidance
 from llguidance import LLMatcher, LLTokenizer
 
+from choice_sets.joined_encode import byte_alphabet
+
 JSON_DEFAULTS: dict[str, Any] = {"whitespace_flexible": False}
 """Compile options the engine uses too (`disable_any_whitespace`): compact JSON, no whitespace
 loops. The gateway also writes them into each schema's `x-guidance`."""
@@ -20,20 +22,9 @@ loops. The gateway also writes them into each schema's `x-guidance`."""
 EOS = 256
 
 
-def _bytes_to_unicode() -> dict[int, str]:
-    printable = [*range(33, 127), *range(161, 173), *range(174, 256)]
-    table = {byte: chr(byte) for byte in printable}
-    extra = 0
-    for byte in range(256):
-        if byte not in table:
-            table[byte] = chr(256 + extra)
-            extra += 1
-    return table
-
-
 def byte_tokenizer() -> LLTokenizer:
     """A tokenizer whose tokens are the 256 bytes plus EOS (id 256)."""
-    vocab = {char: byte for byte, char in _bytes_to_unicode().items()}
+    vocab = {char: byte for byte, char in enumerate(byte_alphabet())}
     vocab["<eos>"] = EOS
     level = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": True}
     spec: dict[str, Any] = {
