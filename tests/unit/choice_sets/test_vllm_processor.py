@@ -76,6 +76,15 @@ def test_sampled_outputs_are_items(stored: str, model_tokenizer: ModelTokenizer)
         assert proc.rows == {}
 
 
+def test_logits_narrower_than_the_trie_leave_the_rows_unconstrained(stored: str) -> None:
+    """A trie built for a wider vocabulary than the engine's logits (another model): the rows
+    stay as they are and the engine keeps running."""
+    proc = ChoiceSetLogitsProcessor(None, torch.device("cpu"), False)  # type: ignore[arg-type]
+    _two_rows(proc, stored, stored)
+    logits = torch.randn(2, 1000)  # [B, V'] with V' below SmolLM2's 49,152
+    assert torch.equal(proc.apply(logits.clone()), logits)
+
+
 def test_unconstrained_rows_are_untouched(stored: str) -> None:
     proc = ChoiceSetLogitsProcessor(None, torch.device("cpu"), False)  # type: ignore[arg-type]
     _two_rows(proc, None, stored)
