@@ -28,6 +28,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -127,11 +128,13 @@ class ChoiceSetStore:
         """
         check_name(name, allow_inline=inline)
         unique = self._validated(items)
-        hashes = item_hashes(unique)  # [S] uint64
-        digest = distinct_digest(unique, hashes)
-        existing = self._existing(name, digest, unique)
-        if existing is not None:
-            return existing, False
+        digested: tuple[np.ndarray, str] | None = None
+        if (self._folder(name) / "meta.json").is_file():  # again, or a conflict: before compiling
+            digested = _digested(unique)
+            existing = self._existing(name, digested[1], unique)
+            if existing is not None:
+                return existing, False
+        arrays, (hashes, digest) = _compile_and_digest(unique, tokenizers, digested)
         info = ChoiceSetInfo(
             name=name,
             digest=digest,
@@ -140,7 +143,6 @@ class ChoiceSetStore:
             created_at=int(time.time()),
             duplicates_dropped=len(items) - len(unique),
         )
-        arrays = {tok.fingerprint: _compile(unique, tok) for tok in tokenizers}
         with self._lock:
             existing = self._existing(name, digest, unique)
             if existing is not None:
@@ -344,6 +346,34 @@ def item_hashes(items: Sequence[str]) -> np.ndarray:
     """[n] uint64: each item's 64-bit BLAKE2b hash."""
     raw = b"".join(hashlib.blake2b(item.encode(), digest_size=8).digest() for item in items)
     return np.frombuffer(raw, dtype="<u8").copy()
+
+
+def _digested(unique: Sequence[str]) -> tuple[np.ndarray, str]:
+    """([S] uint64 hashes, digest) of distinct items."""
+    hashes = item_hashes(unique)
+    return hashes, distinct_digest(unique, hashes)
+
+
+def _compile_and_digest(
+    unique: list[str],
+    tokenizers: Sequence[ModelTokenizer],
+    digested: tuple[np.ndarray, str] | None,
+) -> tuple[dict[str, TrieArrays], tuple[np.ndarray, str]]:
+    """(trie arrays per tokenizer fingerprint, (hashes, digest)). The items are hashed in a
+    second thread while the tries are built: hashing is Python under the GIL, the build is
+    numpy sorts that run without it, so the two overlap on two cores. (Tokenizing already keeps
+    every core busy, so the hashing waits for it.)"""
+    encoded = [(tok, tok.encode_flat(unique)) for tok in tokenizers]
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(_digested, unique) if digested is None else None
+        arrays = {
+            tok.fingerprint: build_arrays_flat(flat, lengths, tok.vocab_size, tok.end_token)
+            for tok, (flat, lengths) in encoded
+        }
+        if pending is not None:
+            digested = pending.result()
+    assert digested is not None
+    return arrays, digested
 
 
 def _compile(items: Sequence[str], tokenizer: ModelTokenizer) -> TrieArrays:
