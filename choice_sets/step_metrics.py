@@ -10,7 +10,7 @@ Without it the values stay in the engine-core process and cost nothing.
 Metrics (no labels; one observation per step with choice-set rows):
 
 * `structserve_choice_set_mask_seconds`: time to mask every choice-set row of the batch
-  (trie lookups, the [B, V] mask, writing -inf) in one step.
+  (trie lookups of the next tokens, writing -inf around them) in one step.
 * `structserve_choice_set_masked_rows_total`: rows masked, summed over steps (divide by the
   histogram's count for the mean batch).
 """
