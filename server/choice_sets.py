@@ -11,8 +11,10 @@ error JSON here (400, 404, 409, 413).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +38,7 @@ from server.errors import (
     InvalidRequest,
     NotFound,
     PayloadTooLarge,
+    RateLimited,
     StructServeError,
 )
 from server.gateway_metrics import GatewayMetrics
@@ -45,6 +48,7 @@ from server.structured.structured_plan import StructuredPlan
 
 __all__ = ["DIR_ENV", "ChoiceSetService"]
 BACKEND = "structserve-choice-trie"
+REGISTRATION_RETRY_S = 10  # Retry-After of a registration refused while others build
 
 
 class Membership:
@@ -70,6 +74,7 @@ class ChoiceSetService:
         refusal: str | None = None,
         inline_above: int = 2000,
         schema_max_items: int = 20_000,
+        max_builds: int = 1,
     ) -> None:
         """Args:
         store: the shared folder of sets.
@@ -79,6 +84,7 @@ class ChoiceSetService:
         refusal: why the engine cannot use choice sets (speculative decoding), else None.
         inline_above: inline `choice` lists longer than this use a choice set.
         schema_max_items: the largest set a JSON schema may embed (`x-choice-set`).
+        max_builds: registrations handled at once (`registration`).
         """
         self.store = store
         self.tokenizer_folder = tokenizer_folder
@@ -86,6 +92,8 @@ class ChoiceSetService:
         self.refusal = refusal
         self.inline_above = inline_above
         self.schema_max_items = schema_max_items
+        self.max_builds = max_builds
+        self._building = 0
         self._tokenizer: ModelTokenizer | None = None
 
     @classmethod
@@ -112,6 +120,7 @@ class ChoiceSetService:
             refusal=refusal,
             inline_above=inline_above,
             schema_max_items=settings.choice_set_schema_max_items,
+            max_builds=settings.choice_set_max_builds,
         )
 
     def tokenizer(self) -> ModelTokenizer:
@@ -131,6 +140,25 @@ class ChoiceSetService:
 
     def _tokenizers(self) -> list[ModelTokenizer]:
         return [] if self.tokenizer_folder is None else [self.tokenizer()]
+
+    @contextlib.asynccontextmanager
+    async def registration(self) -> AsyncIterator[None]:
+        """A registration slot, held while the body is read and the set built: at most
+        `max_builds` at once (each tokenizes on every core and holds ~1 GB at 1M items), so a
+        burst of uploads cannot exhaust the gateway. Raises RateLimited (429, Retry-After)
+        beyond; the body of a refused upload is never read."""
+        if self._building >= self.max_builds:
+            raise RateLimited(
+                f"{self._building} choice set registration(s) in progress, the most this gateway "
+                f"runs at once (choice_set_max_builds = {self.max_builds}); retry later",
+                code="choice_set_builds_busy",
+                headers={"Retry-After": str(REGISTRATION_RETRY_S)},
+            )
+        self._building += 1
+        try:
+            yield
+        finally:
+            self._building -= 1
 
     async def create(self, name: Any, items: Any) -> tuple[ChoiceSetInfo, bool]:
         """Register a set (off the event loop). Returns (info, created)."""

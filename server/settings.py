@@ -230,6 +230,12 @@ class Settings(BaseSettings):
         "property's enum; llguidance lexes ~40k short strings at most); larger sets only as the "
         "whole output (structured_outputs.choice_set).",
     )
+    choice_set_max_builds: int = Field(
+        1,
+        ge=1,
+        description="Registrations (POST /v1/choice_sets) handled at once; more get 429 with "
+        "Retry-After. Each tokenizes on every core, and 1M items take ~1 GB while building.",
+    )
     choice_set_max_body_bytes: int = Field(
         64 * 1024 * 1024,
         ge=1024,

@@ -72,9 +72,12 @@ def _lines(raw: bytes) -> list[str]:
 
 @router.post("/v1/choice_sets")
 async def create_choice_set(request: Request) -> JSONResponse:
-    """Register a set: 201 with its metadata, 200 when the same items were already stored."""
-    name, items = await _name_and_items(request)
-    info, created = await request.app.state.choice_sets.create(name, items)
+    """Register a set: 201 with its metadata, 200 when the same items were already stored;
+    429 while the gateway already builds as many sets as it runs at once."""
+    service = request.app.state.choice_sets
+    async with service.registration():
+        name, items = await _name_and_items(request)
+        info, created = await service.create(name, items)
     return JSONResponse(info.to_json(), status_code=201 if created else 200)
 
 

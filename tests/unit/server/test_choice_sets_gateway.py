@@ -4,6 +4,8 @@ structured_outputs), and the verdict (an output that is not an item is a schema 
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -231,3 +233,33 @@ async def test_schema_property_from_a_set_is_forwarded_as_enum(
     missing = await gw.post("/v1/completions", json=body)
     assert missing.status_code == 404
     assert missing.json()["error"]["param"] == "response_format.json_schema.schema"
+
+
+async def test_registrations_beyond_the_build_limit_get_429(
+    make_gateway: GatewayFactory, tokenizer_folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While one registration builds (held in the store), a second gets 429 with Retry-After
+    and OpenAI error JSON; once the first is done the slot is free again."""
+    gw, app, _ = await _gateway(make_gateway, tokenizer_folder, choice_set_max_builds=1)
+    store = app.state.choice_sets.store
+    building, release = threading.Event(), threading.Event()
+    create = store.create
+
+    def held_create(*args: Any, **kwargs: Any) -> Any:
+        building.set()
+        release.wait(10)
+        return create(*args, **kwargs)
+
+    monkeypatch.setattr(store, "create", held_create)
+    first = asyncio.create_task(gw.post("/v1/choice_sets", json={"name": "a", "items": ["x"]}))
+    assert await asyncio.to_thread(building.wait, 10)
+    busy = await gw.post("/v1/choice_sets", json={"name": "b", "items": ["y"]})
+    assert busy.status_code == 429 and busy.headers["retry-after"] == "10"
+    assert busy.json()["error"]["code"] == "choice_set_builds_busy"
+    assert busy.json()["error"]["type"] == "rate_limit_error"
+    release.set()
+    assert (await first).status_code == 201
+    assert (await gw.post("/v1/choice_sets", json={"name": "b", "items": ["y"]})).status_code == 201
+    failed = await gw.post("/v1/choice_sets", json={"name": "c", "items": []})
+    assert failed.status_code == 400  # a refused registration frees its slot too
+    assert (await gw.post("/v1/choice_sets", json={"name": "c", "items": ["z"]})).status_code == 201
