@@ -2,12 +2,14 @@
 
 Items are synthetic catalog IDs, `"{prefix}-{n:07d}"` with prefixes from a fixed list of 8
 product families, tokenized with the model's tokenizer (each item's canonical tokenization, no
-special tokens; EOS ends every item). Per set size: tokenization and build time, the trie's
-bytes, the per-step mask (`allowed`) and move (`advance`) time at batch 1 and 16 (median over
-random walks), the engine's whole constraint step on [b, V] float logits both ways (a mask and
-`where`, against the processor's ids and `keep_only`; checked equal at every step), the same
-mask on a pure-Python pointer trie (dict of dicts, the reference), and exactness: `--walks`
-sampled walks must each spell one item, token for token.
+special tokens; EOS ends every item).
+
+Per set size: tokenization and build time, the trie's bytes, the per-step mask (`allowed`),
+next tokens as ids (`next_tokens`, what the engine uses) and move (`advance`) time at batch 1 and
+16 (median over random walks), the engine's whole constraint step on [b, V] float logits both
+ways (a mask and `where`, against the processor's ids and `keep_only`; checked equal at every
+step), the same mask on a pure-Python pointer trie (dict of dicts, the reference), and
+exactness: `--walks` sampled walks must each spell one item, token for token.
 
     structserve bench choice-trie --sizes 10000 100000 1000000 --out results/choice_trie.json
 """
@@ -70,6 +72,7 @@ def _walks(trie: ChoiceTrie, batch: int, walks: int, seed: int) -> dict[str, Any
     gen = torch.Generator().manual_seed(seed)
     logits = torch.randn(batch, trie.vocab_size, generator=gen)  # [b, V]
     mask_s: list[float] = []
+    next_s: list[float] = []
     move_s: list[float] = []
     logits_s: list[list[float]] = []
     spelled: list[list[int]] = []
@@ -81,6 +84,9 @@ def _walks(trie: ChoiceTrie, batch: int, walks: int, seed: int) -> dict[str, Any
             start = time.perf_counter()
             mask = trie.allowed(nodes)  # [B, V]
             mask_s.append(time.perf_counter() - start)
+            start = time.perf_counter()
+            trie.next_tokens(nodes)  # [B, K]: what the engine's processor asks for
+            next_s.append(time.perf_counter() - start)
             logits_s.append(_logits_steps(trie, nodes, logits))
             tokens = torch.multinomial(mask.float(), 1, generator=gen).squeeze(1)  # [B]
             start = time.perf_counter()
@@ -92,6 +98,7 @@ def _walks(trie: ChoiceTrie, batch: int, walks: int, seed: int) -> dict[str, Any
         spelled += out
     return {
         "mask_ms": _median_ms(mask_s),
+        "next_ms": _median_ms(next_s),
         "advance_ms": _median_ms(move_s),
         "step_where_ms": _median_ms([s[0] for s in logits_s]),
         "step_keep_ms": _median_ms([s[1] for s in logits_s]),
@@ -124,6 +131,7 @@ def measure(sequences: list[list[int]], vocab: int, end: int, walks: int) -> dic
     for batch in (1, 16):
         got = _walks(trie, batch, walks if batch == 16 else min(walks, 200), seed=batch)
         row[f"mask_ms_b{batch}"], row[f"advance_ms_b{batch}"] = got["mask_ms"], got["advance_ms"]
+        row[f"next_ms_b{batch}"] = got["next_ms"]
         row[f"step_where_ms_b{batch}"] = got["step_where_ms"]
         row[f"step_keep_ms_b{batch}"] = got["step_keep_ms"]
         wrong += sum(1 for s in got["spelled"] if s[-1] != end or tuple(s[:-1]) not in members)
