@@ -335,7 +335,8 @@ def items_digest(items: Sequence[str]) -> str:
 def distinct_digest(unique: Sequence[str], hashes: np.ndarray) -> str:
     """`items_digest` of distinct items whose [S] uint64 `hashes` are known."""
     order = np.argsort(hashes, kind="stable")  # [S]
-    if np.any(hashes[order][1:] == hashes[order][:-1]):  # a 64-bit collision: order by text
+    ranked = hashes[order]  # [S] ascending
+    if np.any(ranked[1:] == ranked[:-1]):  # a 64-bit collision: order by text
         order = np.array(sorted(range(len(unique)), key=lambda i: (hashes[i], unique[i])))
     ordered = [unique[i] for i in order.tolist()]
     joined = "\0".join(ordered) + ("\0" if ordered else "")  # each item, then NUL
