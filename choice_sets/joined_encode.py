@@ -109,8 +109,9 @@ def encode_joined(
     one newline token per item)."""
     starts = range(0, len(items), group)
     texts = ["\n".join(items[i : i + group]) + "\n" for i in starts]
-    if any(byte in text.encode() for text in texts for byte in plan.dropped):
-        return None
+    for data in map(str.encode, texts):  # each group's UTF-8 once
+        if any(byte in data for byte in plan.dropped):
+            return None
     encodings = tokenizer.encode_batch_fast(texts, add_special_tokens=False)
     parts = [np.asarray(enc.ids, dtype=np.int32) for enc in encodings]  # each [T_g + S_g]
     for part, start in zip(parts, starts, strict=True):
