@@ -4,6 +4,7 @@ the pool that keeps destructive tests off the session's gateway."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import subprocess
@@ -72,30 +73,73 @@ class Gateway:
         """Last lines of the gateway's (and engine's) output."""
         return log_tail(self.log_path, n)
 
-    def wait_both_in_flight(
-        self, unary: dict[str, object], *, engine_too: bool = True, timeout_s: float = 30
-    ) -> None:
-        """Until this gateway serves two requests (an open stream and `unary`, whose thread
-        fills `unary` when it ends) and, with `engine_too`, the engine runs at least two.
+    def outstanding(self) -> int:
+        """Requests this gateway has forwarded to its engines and not yet finished (/ready's
+        `outstanding`): read from the gateway alone, so a busy engine cannot delay the answer,
+        and counting only this gateway's requests, never another gateway's on a shared engine."""
+        ready = httpx.get(f"{self.base_url}/ready", timeout=30).json()
+        return sum(int(engine["outstanding"]) for engine in ready["engines"])
 
-        The gateway's own in-flight gauge is what proves both were accepted here: the engine is
-        shared with other gateways of the session (attached by `--engine-url`), whose backend
-        canaries also run in it after an engine restart, so its running count alone can reach
-        two while `unary` has not even connected.
+    def wait_engine_running(self, want: float, timeout_s: float) -> float:
+        """Poll the engine's `vllm:num_requests_running` (straight from the engine) until it is
+        `want` or `timeout_s` passes; returns the last value read."""
+        deadline = time.monotonic() + timeout_s
+        value = self.engine_metric("vllm:num_requests_running", direct=True)
+        while value != want and time.monotonic() < deadline:
+            time.sleep(0.05)
+            value = self.engine_metric("vllm:num_requests_running", direct=True)
+        return value
+
+    def wait_both_in_flight(
+        self, unary: dict[str, object], *, engine_too: bool = True, timeout_s: float = 60
+    ) -> None:
+        """Until this gateway has forwarded two requests (an open stream and `unary`, whose
+        thread fills `unary` when it ends) and, with `engine_too`, the engine runs at least two.
+
+        The gateway's own count (`outstanding`) is what proves both were accepted here: the
+        engine is shared with other gateways of the session (attached by `--engine-url`), whose
+        backend canaries also run in it after an engine restart, so its running count alone can
+        reach two while `unary` has not even connected. That count is read from /ready, which
+        answers without asking the engine: /metrics also scrapes the engine (up to 5 s when it
+        is busy), and a poll that slow could miss a short request entirely.
         """
         deadline = time.monotonic() + timeout_s
+        polls: list[str] = []  # the timeline, for the failure message
         while True:
-            assert "status" not in unary, f"the second request ended early: {unary}"
-            here = self.engine_metric("structserve_in_flight_requests") - 1  # minus this scrape
+            started = time.monotonic()
+            here = self.outstanding()
             running = (
                 self.engine_metric("vllm:num_requests_running", direct=True) if engine_too else 2
             )
+            polls.append(f"{here}/{running:g} in {time.monotonic() - started:.2f} s")
             if here >= 2 and running >= 2:
                 return
+            assert "status" not in unary, (
+                f"the second request ended before both were seen in flight: {unary}; "
+                f"polls (here/engine): {polls[-20:]}"
+            )
             assert time.monotonic() < deadline, (
-                f"the second request never started (in flight here {here:g}, engine {running:g})"
+                f"the second request never started; polls (here/engine): {polls[-20:]}"
             )
             time.sleep(0.05)
+
+
+def raw_request(gw: Gateway, body: dict[str, object], *, receive_buffer: int = 0) -> socket.socket:
+    """POST `body` to /v1/completions over a bare socket and return it unread: the caller
+    decides when the client goes away (closing it) or whether it never reads (a small
+    `receive_buffer` fills at once), with no client-side timeout racing the test."""
+    payload = json.dumps(body).encode()
+    host, port = gw.base_url.removeprefix("http://").split(":")
+    sock = socket.socket()
+    if receive_buffer:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+    sock.connect((host, int(port)))
+    head = (
+        f"POST /v1/completions HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(payload)}\r\n\r\n"
+    ).encode()
+    sock.sendall(head + payload)
+    return sock
 
 
 def wait_ready(gw: Gateway, timeout_s: float) -> None:

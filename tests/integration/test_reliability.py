@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import httpx
 import psutil
 
-from tests.integration.gateways import Gateway
+from tests.integration.gateways import Gateway, raw_request
 
 CAPACITY = 4  # the admission bound of the attached gateway
 BURST_TOKENS = 32
@@ -100,15 +100,6 @@ def _send(gw: Gateway, i: int) -> Outcome:
     )
 
 
-def _wait_running(gateway: Gateway, want: float, timeout_s: float) -> float:
-    deadline = time.monotonic() + timeout_s
-    value = gateway.engine_metric("vllm:num_requests_running", direct=True)
-    while value != want and time.monotonic() < deadline:
-        time.sleep(0.05)
-        value = gateway.engine_metric("vllm:num_requests_running", direct=True)
-    return value
-
-
 def test_burst_of_4x_capacity_is_admitted_or_refused(gateway: Gateway, attach_gateway) -> None:  # type: ignore[no-untyped-def]
     gw = attach_gateway("--max-outstanding-requests", str(CAPACITY))
     engine_pid = gateway.engine_process().pid
@@ -144,25 +135,14 @@ def test_burst_of_4x_capacity_is_admitted_or_refused(gateway: Gateway, attach_ga
 
 def _stalled_stream(gw: Gateway) -> socket.socket:
     """A streaming request from a client that never reads its answer (tiny receive buffer)."""
-    body = json.dumps(
-        {
-            "model": gw.model,
-            "prompt": "Once upon a time",
-            "max_tokens": 3000,
-            "ignore_eos": True,
-            "stream": True,
-        }
-    ).encode()
-    host, port = gw.base_url.removeprefix("http://").split(":")
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.connect((host, int(port)))
-    head = (
-        f"POST /v1/completions HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
-    ).encode()
-    sock.sendall(head + body)
-    return sock
+    body = {
+        "model": gw.model,
+        "prompt": "Once upon a time",
+        "max_tokens": 3000,
+        "ignore_eos": True,
+        "stream": True,
+    }
+    return raw_request(gw, body, receive_buffer=4096)
 
 
 def _unary_seconds(gw: Gateway) -> float:
@@ -177,7 +157,7 @@ def test_slow_reader_does_not_block_others(gateway: Gateway) -> None:
     alone = statistics.median(_unary_seconds(gateway) for _ in range(3))
     sock = _stalled_stream(gateway)
     try:
-        assert _wait_running(gateway, 1, 10) == 1
+        assert gateway.wait_engine_running(1, 10) == 1
         time.sleep(2.0)  # the stalled stream fills the socket buffers meanwhile
         beside = statistics.median(_unary_seconds(gateway) for _ in range(3))
         # one more sequence in the batch costs a little; a blocked relay would cost everything
@@ -187,7 +167,7 @@ def test_slow_reader_does_not_block_others(gateway: Gateway) -> None:
     finally:
         sock.close()
     closed = time.monotonic()
-    assert _wait_running(gateway, 0, 5) == 0
+    assert gateway.wait_engine_running(0, 5) == 0
     assert time.monotonic() - closed < 1.0
     print(f"\nslow reader: 16-token request {alone:.2f} s alone, {beside:.2f} s beside it")
 
@@ -203,7 +183,7 @@ def test_request_timeout_is_504_and_aborts_the_engine_request(  # type: ignore[n
     assert r.status_code == 504 and 2.0 <= answered - started < 3.0
     assert r.json()["error"]["type"] == "timeout_error"
     assert set(r.json()["error"]) == {"message", "type", "param", "code"}
-    assert _wait_running(gateway, 0, 5) == 0
+    assert gateway.wait_engine_running(0, 5) == 0
     assert time.monotonic() - answered < 1.0, "the engine kept generating after the 504"
 
     with httpx.stream(
@@ -212,5 +192,5 @@ def test_request_timeout_is_504_and_aborts_the_engine_request(  # type: ignore[n
         events = [line for line in response.iter_lines() if line.startswith("data:")]
     ended = time.monotonic()
     assert len(events) > 1 and '"engine_timeout"' in events[-1], events[-1]
-    assert _wait_running(gateway, 0, 5) == 0
+    assert gateway.wait_engine_running(0, 5) == 0
     assert time.monotonic() - ended < 1.0
