@@ -1,0 +1,50 @@
+"""The judge of a completion: the schema (jsonschema) and, when given, the engine's grammar.
+
+A closing is forced into the output only if the finished document passes both: the schema is the
+promise to the client, the grammar is what the engine's structured-output mask will let through
+(the two masks must agree, or the forced token would meet -inf).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import jsonschema
+
+from budget_close.closer import Closer
+from budget_close.json_prefix import JsonPrefix
+
+GrammarCheck = Callable[[str], bool]
+
+
+class Judge:
+    """Validity of whole documents for one schema."""
+
+    def __init__(self, schema: Any, grammar: GrammarCheck | None = None) -> None:
+        cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
+        self.validator = cls(schema, format_checker=cls.FORMAT_CHECKER)
+        self.grammar = grammar
+
+    def accepts(self, document: str) -> bool:
+        """Whether `document` parses, validates and (when checked) fits the grammar."""
+        try:
+            value = json.loads(document)
+        except ValueError:
+            return False
+        try:
+            if not self.validator.is_valid(value):
+                return False
+        except jsonschema.exceptions.SchemaError:
+            return False
+        return self.grammar is None or self.grammar(document)
+
+
+def best_closing(closer: Closer, judge: Judge, text: str, prefix: JsonPrefix) -> str | None:
+    """The shortest candidate closing of `text` (whose state is `prefix`) that the judge
+    accepts; None when no candidate passes."""
+    for closing in closer.closings(prefix):
+        if judge.accepts(text + closing):
+            return closing
+    return None
