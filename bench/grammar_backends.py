@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from server.structured import StructuredLimits, StructuredService, llg
+from grammar import llg
+from server.structured import StructuredLimits, StructuredService
 
 DEFAULT_MODEL = Path.home() / ".cache" / "structserve" / "models" / "smollm2-135m-instruct"
 

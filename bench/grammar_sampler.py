@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from llguidance import LLMatcher, LLTokenizer
 
-from server.structured import llg
+from grammar import llg
 
 _CLOSERS = frozenset(b'"}]')
 
@@ -60,7 +60,7 @@ def sample(
     """One random text the grammar accepts, or None when the walk failed (too long, dead end).
 
     Args:
-        grammar: a serialized llguidance grammar (`server.structured.llg.serialize`).
+        grammar: a serialized llguidance grammar (`grammar.llg.serialize`).
         rng: the random source (seed it for repeatable draws).
         cfg: walk settings (defaults when None).
         tokenizer: a byte-level tokenizer (`llg.byte_tokenizer()`; built when None).

@@ -33,10 +33,10 @@ from bench.grammar_sampler import samples
 from bench.jsb_data import SUBSETS, Case, data_root, load_cases
 from bench.schema_suite import UNBOUNDED
 from compress.shared_data import shared_data_dir
+from grammar.llg import JSON_DEFAULTS
 from server.errors import InvalidRequest
 from server.structured import StructuredLimits, StructuredService
 from server.structured.keywords import unenforced_keywords, unknown_formats
-from server.structured.llg import JSON_DEFAULTS
 from server.structured.plan import strip_keywords
 from server.structured.validate import schema_validator
 

@@ -33,7 +33,7 @@ class CompileVerdict:
 
 def _serve() -> None:
     """Worker loop: one JSON [kind, spec] per stdin line, one JSON [error, warnings] per line."""
-    from server.structured import llg
+    from grammar import llg
 
     tokenizer = llg.byte_tokenizer()
     print(json.dumps("ready"), flush=True)

@@ -10,6 +10,7 @@ import copy
 import logging
 from typing import Any
 
+from grammar.llg import JSON_DEFAULTS
 from server.errors import InvalidRequest
 from server.structured.bounds import apply_bounds
 from server.structured.closing import close_objects
@@ -21,7 +22,6 @@ from server.structured.keywords import (
     unenforced_keywords,
     unknown_formats,
 )
-from server.structured.llg import JSON_DEFAULTS
 from server.structured.rewrites import rewrite_schema
 from server.structured.schema import StructuredLimits, check_regex, check_schema, too_complex
 from server.structured.structured_plan import StructuredPlan

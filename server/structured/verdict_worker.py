@@ -41,7 +41,7 @@ def unchecked_deadline(timeout_s: float) -> str:
 
 def _serve() -> None:
     """Worker loop: one JSON [kind, spec, text] per stdin line, one [valid, reason] per line."""
-    from server.structured import llg
+    from grammar import llg
 
     os.nice(NICENESS)
     tokenizer = llg.byte_tokenizer()

@@ -3,7 +3,7 @@ import json
 import jsonschema
 
 from bench.grammar_sampler import samples
-from server.structured import llg
+from grammar import llg
 
 
 def test_samples_are_in_the_language_and_distinct() -> None:

@@ -15,7 +15,7 @@ from budget_close.closer import Closer
 from budget_close.json_prefix import JsonPrefix
 from budget_close.verify import Judge, best_closing
 from compress.shared_data import shared_data_dir
-from server.structured.llg import byte_tokenizer, matches, serialize
+from grammar.llg import byte_tokenizer, matches, serialize
 
 OBJECT = {
     "type": "object",

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
+from grammar import llg
 from server.settings import Settings
-from server.structured import StructuredService, llg
+from server.structured import StructuredService
 from server.structured.bounds import SAFE_INTEGER, apply_bounds, blank_run_pattern
 from server.structured.schema import StructuredLimits
 

@@ -12,7 +12,8 @@ from openai.lib._pydantic import to_strict_json_schema
 from pydantic import BaseModel
 
 from bench.grammar_sampler import samples
-from server.structured import StructuredService, llg
+from grammar import llg
+from server.structured import StructuredService
 from server.structured.validate import schema_validator
 from tests.unit.server.structured.composition_corpus import HANDWRITTEN, corpus
 from tests.unit.server.structured.test_bounds import engine_accepts, plan_schema

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
+from grammar import llg
 from server.errors import InvalidRequest
-from server.structured import StructuredService, llg
+from server.structured import StructuredService
 from server.tools import ToolPlan, plan_tools, tool_system_block
 
 WEATHER_PARAMS = {
