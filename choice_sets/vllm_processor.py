@@ -9,12 +9,8 @@ in one batched call (`ChoiceTrie.next_tokens`, ids [B, K]) and every other token
 row first follows the tokens it produced since (`ChoiceTrie.advance`, batched per trie). The
 output is therefore always one item of the set, token for token, ended by the end token.
 
-vLLM 0.32 has two processor interfaces under the one entry-point group, and each model runner
-refuses a class that lacks its own: the V1 runner (CPU, and GPU setups V2 does not support yet)
-calls `update_state(BatchUpdate)` / `apply(logits)` and hands over each request's running output
-list; the V2 runner (the GPU default) calls `add_request(slot, params)` / `apply(logits, ctx)`
-and keeps the tokens in its request state (`all_token_ids`, `prompt_len`, `total_len`). The
-class implements both, over one masking core. Tokens are followed when `apply` runs, so under
+The class implements both of vLLM 0.32's processor interfaces (`choice_sets.runner_rows`), over
+one masking core. Tokens are followed when `apply` runs, so under
 asynchronous scheduling the previous step's token is there: V1 fills its placeholder into the
 output list right before sampling, V2 has committed it to `all_token_ids`.
 
@@ -40,15 +36,11 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 import torch
-from vllm.v1.sample.logits_processor import BatchUpdate, LogitsProcessor
-from vllm.v1.sample.logits_processor.builtin import process_dict_updates
-from vllm.v1.worker.gpu.sample.logits_processor.interface import LogitsContext
-from vllm.v1.worker.gpu.sample.logits_processor.interface import (
-    LogitsProcessor as RunnerV2LogitsProcessor,
-)
+from vllm.v1.sample.logits_processor import BatchUpdate
 
 from choice_sets.arrays import TrieArrays
 from choice_sets.logits_mask import keep_only
+from choice_sets.runner_rows import RowLogitsProcessor
 from choice_sets.step_metrics import mask_metrics
 from choice_sets.store import DIR_ENV, XARG
 from choice_sets.trie import ChoiceTrie
@@ -58,7 +50,6 @@ log = logging.getLogger("structserve.choice_sets")
 if TYPE_CHECKING:
     from vllm import SamplingParams
     from vllm.config import VllmConfig
-    from vllm.v1.worker.gpu.sample.logits_processor.interface import LogitsProcRequestState
 
 CACHED_TRIES = 8
 
@@ -92,9 +83,9 @@ class _Row:
     seen: int = 0  # output tokens already followed
 
 
-class ChoiceSetLogitsProcessor(LogitsProcessor, RunnerV2LogitsProcessor):
+class ChoiceSetLogitsProcessor(RowLogitsProcessor[_Row]):
     """Masks each constrained request's logits to the next tokens its choice set allows
-    (both of vLLM's processor interfaces: module docstring)."""
+    (both of vLLM's processor interfaces: `choice_sets.runner_rows`)."""
 
     @classmethod
     def validate_params(cls, sampling_params: SamplingParams) -> None:
@@ -104,78 +95,18 @@ class ChoiceSetLogitsProcessor(LogitsProcessor, RunnerV2LogitsProcessor):
             trie_path(reference)
 
     def __init__(self, vllm_config: VllmConfig, *runner_args: Any) -> None:
-        # V1: (vllm_config, device, is_pin_memory); V2: (vllm_config, req_states)
-        self.req_states: LogitsProcRequestState | None = (
-            runner_args[0] if len(runner_args) == 1 else None
-        )
-        self.rows: dict[int, _Row] = {}  # V1: batch index -> row; V2: request slot -> row
+        super().__init__(vllm_config, *runner_args)
         self._tries: OrderedDict[Path, ChoiceTrie] = OrderedDict()
-        self._warned_rows = False
-
-    # --- V1 interface -------------------------------------------------------------------------
-
-    def is_argmax_invariant(self) -> bool:
-        """Masking changes the argmax."""
-        return False
 
     def update_state(self, batch_update: BatchUpdate | None) -> None:
         """Track added/removed/moved requests, then follow each row's new tokens."""
-        process_dict_updates(self.rows, batch_update, self._new_row)
+        super().update_state(batch_update)
         self._follow(self.rows.values())
 
-    def apply(self, logits: torch.Tensor, ctx: LogitsContext | None = None) -> torch.Tensor:
-        """-inf on every token the rows' choice sets do not allow next (logits [B, V'], in
-        place); `ctx` is the V2 runner's batch layout (None under V1)."""
-        if ctx is not None:
-            return self._apply_v2(logits, ctx)
-        if self.rows:
-            self._follow(self.rows.values())  # async scheduling: placeholders filled by now
-            self._mask(logits, self.rows)
-        return logits
-
-    # --- V2 interface -------------------------------------------------------------------------
-
-    def add_request(self, req_idx: int, sampling_params: SamplingParams) -> bool:
-        """A request enters slot `req_idx`: constrained when it names a set."""
-        row = self._new_row(sampling_params, None, [])
-        if row is None:
-            self.rows.pop(req_idx, None)
-            return False
-        self.rows[req_idx] = row
-        return True
-
-    def _apply_v2(self, logits: torch.Tensor, ctx: LogitsContext) -> torch.Tensor:
-        slots = ctx.idx_mapping_np.tolist()  # batch position -> request slot
-        batch = {pos: self.rows[slot] for pos, slot in enumerate(slots) if slot in self.rows}
-        if not batch:
-            return logits
-        if logits.shape[0] != len(slots):  # speculative decoding: rows per draft token
-            if not self._warned_rows:
-                log.error("choice sets cannot follow speculative decoding: left unconstrained")
-                self._warned_rows = True
-            return logits
-        self._read_tokens({slots[pos]: row for pos, row in batch.items()})
-        self._follow(batch.values())
-        self._mask(logits, batch)
-        return logits
-
-    def _read_tokens(self, rows: dict[int, _Row]) -> None:
-        """Append to each row (by slot) the output tokens vLLM committed since (one gather)."""
-        state = self.req_states
-        assert state is not None, "V2 interface without request state"
-        slots = list(rows)
-        totals = state.total_len.gpu[torch.tensor(slots, device=state.device)].tolist()
-        where: list[tuple[int, int]] = []  # (slot, column) of every token not read yet
-        for slot, total in zip(slots, totals, strict=True):
-            prompt = int(state.prompt_len.np[slot])
-            done = prompt + len(rows[slot].output)
-            where += [(slot, col) for col in range(done, total)]
-        if not where:
-            return
-        index = torch.tensor(where, device=state.device)  # [n, 2]
-        tokens = state.all_token_ids.gpu[index[:, 0], index[:, 1]].tolist()
-        for (slot, _), token in zip(where, tokens, strict=True):
-            rows[slot].output.append(int(token))
+    def _process(self, logits: torch.Tensor, rows: dict[int, _Row]) -> None:
+        """Follow the rows' new tokens (async scheduling: placeholders filled by now), mask."""
+        self._follow(rows.values())
+        self._mask(logits, rows)
 
     # --- the masking core ---------------------------------------------------------------------
 

@@ -1,0 +1,145 @@
+"""One request's budget closing: follow its output, decide when to close, then force the close.
+
+Each step the row knows how many tokens the request may still produce (`remaining`, this step's
+included) and the tokens of the shortest closing of the document so far (`Closer`, recomputed when
+the document's structure changes, and at every step once the end is near). Two rules keep the
+output inside the budget:
+
+- Near the end (`remaining <= closing tokens + 1 + NEAR`) the model's next token is chosen among
+  candidates (the processor passes its top-K allowed tokens) that keep the closing within what
+  will be left (`safe`): one token can open a member or container whose minimum is long, and
+  checking before it is sampled is what makes that jump impossible. When none is safe, or when
+  `remaining <= closing tokens + 1 + MARGIN`, the row closes.
+- Closing: the shortest closing the judge accepts (schema and grammar) is encoded and its tokens
+  are forced one per step, then the end token; the `+ 1` is that end token, so the engine stops
+  with `stop`, never `length`. The grammar's mask is applied before this processor's, and the
+  judge checked the grammar accepts the closing's bytes, so a forced token is one it allows.
+
+A row that cannot close (no closing the judge accepts, or one longer than what is left) gives up
+and the request ends as it would have without closing (cut at `max_tokens`).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from dataclasses import dataclass, field
+
+from budget_close.closer import Closer
+from budget_close.json_prefix import JsonPrefix, PrefixError
+from budget_close.token_text import TextFeed, TokenText
+from budget_close.verify import Judge, best_closing
+
+log = logging.getLogger("structserve.budget_close")
+
+MARGIN = 0  # tokens kept back beyond the closing and the end token (`safe` guards the jumps)
+NEAR = 16  # within this many tokens of closing: recomputed every step, candidates checked
+
+
+@dataclass
+class BudgetRow:
+    """A request with `close_on_budget`: its output as followed so far and what to force."""
+
+    closer: Closer
+    judge: Judge
+    text: TokenText
+    max_tokens: int
+    output: list[int]  # the output tokens (V1's running list, or appended under V2)
+    prefix: JsonPrefix = field(default_factory=JsonPrefix)
+    feed: TextFeed = field(default_factory=TextFeed)
+    seen: int = 0
+    forced: list[int] | None = None  # the closing's tokens still to force, then the end token
+    given_up: bool = False
+    _shape: tuple[object, ...] = ()
+    _closing_tokens: int | None = None
+
+    def follow(self) -> None:
+        """Take in the tokens produced since the last call."""
+        while self.seen < len(self.output) and self.output[self.seen] >= 0:
+            token = self.output[self.seen]
+            self.seen += 1
+            if self.forced is not None or self.given_up:
+                continue
+            try:
+                self.prefix.feed(self.feed.add(self.text.token_bytes(token)))
+            except PrefixError as exc:  # the grammar should make this impossible
+                log.warning("budget closing: output is not JSON (%s); left as is", exc)
+                self.given_up = True
+
+    def next_token(self) -> int | None:
+        """The token this step must produce, or None to leave the step to the model."""
+        if self.given_up:
+            return None
+        if self.forced is not None:
+            return self.forced.pop(0) if self.forced else self.text.end_token
+        remaining = self.max_tokens - self.seen
+        if self.feed.pending:
+            return None  # mid-character: no closing can follow these bytes yet
+        needed = self._closing_cost(remaining)
+        if needed is None or remaining > needed + 1 + MARGIN:
+            return None
+        return self._start_closing(remaining)
+
+    def near_end(self) -> bool:
+        """Whether this step's token must come from `safe` candidates (call after
+        `next_token` returned None)."""
+        if self.given_up or self.forced is not None or self._closing_tokens is None:
+            return False
+        return self.max_tokens - self.seen <= self._closing_tokens + 1 + NEAR
+
+    def safe(self, candidates: list[int]) -> list[int]:
+        """The candidates after which the closing still fits what will be left."""
+        left = self.max_tokens - self.seen - 1
+        costs = [(t, self._cost_after(t)) for t in candidates]
+        return [t for t, cost in costs if cost is not None and cost + 1 <= left]
+
+    def close_now(self) -> int | None:
+        """Start closing at this step (no safe candidate): the first forced token, or None."""
+        return self._start_closing(self.max_tokens - self.seen)
+
+    def _cost_after(self, token: int) -> int | None:
+        """Closing tokens once `token` is produced (None: no closing, or not JSON)."""
+        if token == self.text.end_token:
+            return 0 if self.prefix.value_complete() else None
+        chars, pending = self.feed.peek(self.text.token_bytes(token))
+        if pending and not chars:
+            return self._closing_tokens  # inside a character: the structure did not move
+        prefix = copy.deepcopy(self.prefix)
+        try:
+            prefix.feed(chars)
+        except PrefixError:
+            return None
+        closings = self.closer.closings(prefix)
+        return len(self.text.encode(closings[0])) if closings else None
+
+    def _closing_cost(self, remaining: int) -> int | None:
+        """Tokens of the shortest closing (unverified), cached while the structure holds."""
+        shape = self._structure()
+        near = self._closing_tokens is not None and remaining <= self._closing_tokens + NEAR
+        if shape != self._shape or near or self._closing_tokens is None:
+            closings = self.closer.closings(self.prefix)
+            self._closing_tokens = len(self.text.encode(closings[0])) if closings else None
+            self._shape = shape
+        return self._closing_tokens
+
+    def _structure(self) -> tuple[object, ...]:
+        p = self.prefix
+        top = p.stack[-1] if p.stack else None
+        scalar = p.scalar.kind if p.scalar is not None else None
+        where = (top.expect, len(top.keys), top.items) if top is not None else None
+        return (len(p.stack), where, scalar, p.scalar.is_key if p.scalar else None)
+
+    def _start_closing(self, remaining: int) -> int | None:
+        text = self.feed.joined()
+        closing = best_closing(self.closer, self.judge, text, self.prefix)
+        ids = None if closing is None else self.text.encode(closing)
+        if closing is None or ids is None or not self.text.round_trips(closing, ids):
+            self.given_up = True
+            log.info("budget closing: no verified closing after %d tokens", self.seen)
+            return None
+        if len(ids) + 1 > remaining:
+            self.given_up = True
+            log.info("budget closing: closing needs %d tokens, %d left", len(ids) + 1, remaining)
+            return None
+        self.forced = ids
+        return self.next_token()
