@@ -40,6 +40,7 @@ from server.routes import generate, health, models, responses
 from server.routes import metrics as metrics_route
 from server.settings import Settings
 from server.structured import StructuredService
+from server.structured.budget import BudgetPolicy
 from server.supervisor import EngineSupervisor
 
 log = logging.getLogger("structserve.app")
@@ -153,6 +154,25 @@ def _choice_sets(
     )
 
 
+def _budget_policy(settings: Settings, choice_sets: ChoiceSetService) -> BudgetPolicy:
+    """Budget closing: the server default, refused where choice sets are (the same engine
+    limit), its minimum-document check counted with the choice sets' tokenizer when there is
+    one."""
+
+    def count_tokens() -> Callable[[str], int] | None:
+        try:
+            tokenizer = choice_sets.tokenizer().tokenizer
+        except InvalidRequest:
+            return None
+        return lambda text: len(tokenizer.encode(text, add_special_tokens=False).ids)
+
+    return BudgetPolicy(
+        default=settings.structured_close_on_budget,
+        refusal=choice_sets.refusal,
+        count_tokens=count_tokens,
+    )
+
+
 def build_app(
     settings: Settings,
     pool: EnginePool,
@@ -186,7 +206,8 @@ def build_app(
     limits = Limits.from_settings(settings)
     choice_sets = choice_sets or _choice_sets(settings, supervisor, metrics, structured)
     app.state.choice_sets = choice_sets
-    app.state.generation = GenerationService(pool, metrics, limits, structured, choice_sets)
+    budget = _budget_policy(settings, choice_sets)
+    app.state.generation = GenerationService(pool, metrics, limits, structured, choice_sets, budget)
     app.state.responses = ResponsesService(
         app.state.generation,
         ResponseStore(settings.responses_db_path()),

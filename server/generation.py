@@ -41,6 +41,7 @@ from server.streaming import (
     sse_response,
 )
 from server.structured import StructuredPlan, StructuredService, plan_request
+from server.structured.budget import BudgetPolicy
 from server.tools import ToolPlan, aplan_tools, apply_tool_calls, tool_stream, wants_tools
 from server.tools.collect import ChatCollector
 from server.tools.repeat_stop import STOPPED, RepeatWatch, engine_stream_body
@@ -168,8 +169,10 @@ class GenerationService:
         limits: Limits,
         structured: StructuredService | None = None,
         choice_sets: ChoiceSetService | None = None,
+        budget: BudgetPolicy | None = None,
     ) -> None:
         self.pool = pool
+        self.budget = budget
         self.metrics = metrics
         self.limits = limits
         self.structured = structured
@@ -220,6 +223,10 @@ class GenerationService:
         chat = route.endswith("/chat/completions")
         # before admission: no await between it and dispatch
         plan = await self._plan(body, chat=chat)
+        if self.budget is not None:
+            self.budget.apply(body, plan)
+        else:
+            body.pop("close_on_budget", None)
         self._admit()
         # a choice set is enforced by our logits processor, not the canary-verified grammar backend
         grammar = plan is not None and plan.backend != CHOICE_SET_BACKEND

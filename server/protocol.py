@@ -50,6 +50,12 @@ class _SamplingRequest(BaseModel):
     frequency_penalty: float | None = Field(None, ge=-2.0, le=2.0)
     response_format: dict[str, Any] | None = None
     user: str | None = None
+    close_on_budget: bool | None = Field(
+        None,
+        description="With a JSON schema or json_object: when max_tokens runs short, end the "
+        "document with its shortest valid ending instead of cutting it (finish_reason stop); "
+        "default: the server's structured_close_on_budget (docs/budget_closing.md).",
+    )
 
     @model_validator(mode="after")
     def _check_stop(self) -> _SamplingRequest:

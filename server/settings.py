@@ -193,6 +193,13 @@ class Settings(BaseSettings):
         "($ref with siblings, allOf, anyOf beside properties) adds more; the open grammar is "
         "forwarded when the closed one fails to compile.",
     )
+    structured_close_on_budget: bool = Field(
+        False,
+        description="Default of the request field close_on_budget for JSON schema and "
+        "json_object requests: when max_tokens runs short, the engine writes the shortest "
+        "ending that keeps the document valid, then stops (finish_reason stop). Requests whose "
+        "schema or budget cannot be closed run without it (docs/budget_closing.md).",
+    )
     responses_db: Path | None = Field(
         None,
         description="SQLite file of stored /v1/responses responses and conversations "

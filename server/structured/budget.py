@@ -1,0 +1,96 @@
+"""`close_on_budget` (issue 19) at the gateway: who asks for it, what is refused, what is sent.
+
+The closing itself happens in the engine (`budget_close.vllm_processor`): it forces the shortest
+valid end of a JSON document when `max_tokens` runs short, then EOS, so the answer ends with
+`finish_reason: "stop"` and a document the schema accepts. The gateway:
+
+- reads the request's `close_on_budget` (a bool), else the server default
+  (`structured_close_on_budget`) for requests with a JSON schema or `json_object`;
+- refuses (400) an explicit `close_on_budget: true` it cannot honour: no JSON schema (regex,
+  grammar, choice and tool calls are not closed yet), `ignore_eos` (closing ends with EOS),
+  engines that speculate (vLLM loads no custom logits processor then), a schema whose shortest
+  document it cannot build, or a `max_tokens` below that document's tokens + 1 (the message names
+  the minimum);
+- forwards the flag in `vllm_xargs`, where the engine's processor finds it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from budget_close.closer import Closer
+from server.errors import InvalidRequest
+from server.structured.structured_plan import StructuredPlan
+
+XARG = "structserve_close_on_budget"  # = budget_close.vllm_processor.XARG (engine side, torch)
+JSON_KINDS = frozenset({"json_schema", "json_object"})
+
+TokenCount = Callable[[str], int]
+
+
+@dataclass(frozen=True)
+class BudgetPolicy:
+    """The server's budget-closing settings."""
+
+    default: bool = False
+    refusal: str | None = None  # why the engines cannot close (speculative decoding)
+    count_tokens: Callable[[], TokenCount | None] | None = None  # the model's tokenizer, if any
+
+    def apply(self, body: dict[str, Any], plan: StructuredPlan | None) -> bool:
+        """Decide for one request, forward the flag (in place); returns whether it closes.
+
+        Raises:
+            InvalidRequest: `close_on_budget: true` that this request or server cannot honour.
+        """
+        asked = body.pop("close_on_budget", None)
+        is_json = plan is not None and plan.kind in JSON_KINDS and plan.spec is not None
+        if asked is None:
+            if not (self.default and is_json and self.refusal is None):
+                return False
+            if body.get("ignore_eos") or not self._fits(plan, body, explicit=False):
+                return False
+        elif not asked:
+            return False
+        else:
+            self._check(body, plan, is_json)
+        xargs = body.get("vllm_xargs")
+        body["vllm_xargs"] = {**(xargs if isinstance(xargs, dict) else {}), XARG: True}
+        return True
+
+    def _check(self, body: dict[str, Any], plan: StructuredPlan | None, is_json: bool) -> None:
+        if not is_json:
+            raise _refused("close_on_budget needs a JSON schema or json_object response format")
+        if self.refusal is not None:
+            raise _refused(f"close_on_budget is unavailable: {self.refusal}")
+        if body.get("ignore_eos"):
+            raise _refused("close_on_budget ends the document with EOS: not with ignore_eos")
+        assert plan is not None
+        self._fits(plan, body, explicit=True)
+
+    def _fits(self, plan: StructuredPlan | None, body: dict[str, Any], *, explicit: bool) -> bool:
+        """Whether the schema's shortest document fits the budget (400 when `explicit`)."""
+        assert plan is not None
+        minimum = Closer(plan.spec).minimum_document()
+        if minimum is None:
+            if explicit:
+                raise _refused("close_on_budget cannot build a shortest document for this schema")
+            return False
+        budget = body.get("max_completion_tokens") or body.get("max_tokens")
+        count = self.count_tokens() if self.count_tokens is not None else None
+        if budget is None or count is None:
+            return True  # no budget given (the engine's default), or no tokenizer to count with
+        need = count(minimum) + 1  # the document, then EOS
+        if need > int(budget) and explicit:
+            raise InvalidRequest(
+                f"max_tokens {budget} cannot hold the schema's shortest document ({need} tokens "
+                f"with EOS: {minimum[:200]}); raise max_tokens to at least {need}",
+                param="max_tokens",
+                code="budget_below_minimum_document",
+            )
+        return need <= int(budget)
+
+
+def _refused(message: str) -> InvalidRequest:
+    return InvalidRequest(message, param="close_on_budget", code="close_on_budget_unsupported")

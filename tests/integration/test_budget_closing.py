@@ -1,0 +1,93 @@
+"""Budget closing (issue 19) through the gateway and the real engine: a JSON answer that would be
+cut at max_tokens ends instead with the shortest valid ending, inside the budget, as `stop`."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+import jsonschema
+import openai
+import pytest
+
+from tests.integration.gateways import Gateway
+
+SCHEMA = {
+    "type": "object",
+    "properties": {
+        "story": {"type": "string"},
+        "tags": {"type": "array", "items": {"type": "string"}, "minItems": 2},
+        "rating": {"type": "integer"},
+    },
+    "required": ["story", "tags", "rating"],
+    "additionalProperties": False,
+}
+PROMPT = "Write a long story about a dragon, as JSON."
+BUDGET = 30
+
+
+def _ask(gateway: Gateway, budget: int, **extra: Any) -> Any:
+    return gateway.client().chat.completions.create(
+        model=gateway.model,
+        messages=[{"role": "user", "content": PROMPT}],
+        response_format={  # type: ignore[arg-type]
+            "type": "json_schema",
+            "json_schema": {"name": "fruits", "schema": SCHEMA, "strict": True},
+        },
+        max_tokens=budget,
+        temperature=0,
+        extra_body=extra,
+    )
+
+
+def test_a_cut_answer_closes_valid_within_the_budget(gateway: Gateway) -> None:
+    cut = _ask(gateway, BUDGET)
+    assert cut.choices[0].finish_reason == "length"  # the prompt does outrun the budget
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(cut.choices[0].message.content or "")
+
+    closed = _ask(gateway, BUDGET, close_on_budget=True)
+    choice = closed.choices[0]
+    assert choice.finish_reason == "stop"
+    assert closed.usage is not None and closed.usage.completion_tokens <= BUDGET
+    document = json.loads(choice.message.content or "")
+    jsonschema.validate(document, SCHEMA)
+    assert (choice.model_extra or {})["structured_output"]["valid"] is True
+    # the same greedy answer up to where the closing began
+    head = (cut.choices[0].message.content or "")[:20]
+    assert (choice.message.content or "").startswith(head)
+
+
+def test_streaming_closes_the_same_way(gateway: Gateway) -> None:
+    body = {
+        "model": gateway.model,
+        "messages": [{"role": "user", "content": PROMPT}],
+        "response_format": {"type": "json_schema", "json_schema": {"name": "f", "schema": SCHEMA}},
+        "max_tokens": BUDGET,
+        "temperature": 0,
+        "close_on_budget": True,
+        "stream": True,
+    }
+    text, finish = "", None
+    with httpx.stream(
+        "POST", f"{gateway.base_url}/v1/chat/completions", json=body, timeout=120
+    ) as response:
+        for line in response.iter_lines():
+            if not line.startswith("data: {"):
+                continue
+            for choice in json.loads(line[6:]).get("choices", []):
+                text += choice.get("delta", {}).get("content") or ""
+                finish = choice.get("finish_reason") or finish
+    assert finish == "stop"
+    jsonschema.validate(json.loads(text), SCHEMA)
+
+
+def test_a_budget_below_the_shortest_document_is_a_400(gateway: Gateway) -> None:
+    with pytest.raises(openai.BadRequestError) as caught:
+        _ask(gateway, 3, close_on_budget=True)
+    error = caught.value.body
+    assert isinstance(error, dict) and error["code"] == "budget_below_minimum_document"
+    assert error["param"] == "max_tokens" and "at least" in error["message"]
+    with pytest.raises(openai.BadRequestError):
+        _ask(gateway, BUDGET, close_on_budget="yes")  # a bool, strictly

@@ -1,0 +1,73 @@
+"""close_on_budget at the gateway: who gets it, what is refused (400), what the engine is sent."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from server.errors import InvalidRequest
+from server.structured import StructuredPlan
+from server.structured.budget import XARG, BudgetPolicy
+
+SCHEMA = {
+    "type": "object",
+    "properties": {"name": {"type": "string"}, "size": {"type": "integer", "minimum": 100}},
+    "required": ["name", "size"],
+}  # shortest document {"name":"","size":100}: 22 characters
+
+
+def _plan(kind: str = "json_schema", spec: Any = SCHEMA) -> StructuredPlan:
+    return StructuredPlan(kind=kind, spec=spec)
+
+
+def _policy(**kwargs: Any) -> BudgetPolicy:
+    kwargs.setdefault("count_tokens", lambda: len)  # one token a character
+    return BudgetPolicy(**kwargs)
+
+
+def test_an_explicit_request_is_forwarded_to_the_engine() -> None:
+    body: dict[str, Any] = {"close_on_budget": True, "max_tokens": 24, "vllm_xargs": {"a": 1}}
+    assert _policy().apply(body, _plan())
+    assert body == {"max_tokens": 24, "vllm_xargs": {"a": 1, XARG: True}}
+    json_object: dict[str, Any] = {"close_on_budget": True}
+    assert _policy().apply(json_object, _plan("json_object", {"type": "object"}))
+
+
+@pytest.mark.parametrize(
+    ("body", "plan", "policy", "code", "says"),
+    [
+        ({"max_tokens": 9}, StructuredPlan(kind="regex", spec="a+"), {}, "unsupported", "JSON"),
+        ({}, None, {}, "unsupported", "JSON schema"),
+        ({"ignore_eos": True}, _plan(), {}, "unsupported", "ignore_eos"),
+        ({}, _plan(), {"refusal": "it speculates"}, "unsupported", "it speculates"),
+        ({}, _plan(spec={"type": "string", "enum": []}), {}, "unsupported", "shortest"),
+        ({"max_tokens": 22}, _plan(), {}, "budget_below_minimum_document", "at least 23"),
+    ],
+)
+def test_what_cannot_be_closed_is_a_400(
+    body: dict[str, Any], plan: StructuredPlan | None, policy: dict[str, Any], code: str, says: str
+) -> None:
+    with pytest.raises(InvalidRequest) as caught:
+        _policy(**policy).apply({**body, "close_on_budget": True}, plan)
+    assert caught.value.code.endswith(code) and says in caught.value.message
+
+
+def test_the_server_default_applies_only_where_it_can() -> None:
+    policy = _policy(default=True)
+    fits: dict[str, Any] = {"max_tokens": 23}
+    assert policy.apply(fits, _plan()) and fits["vllm_xargs"] == {XARG: True}
+    for body, plan in (
+        ({"max_tokens": 22}, _plan()),  # too small a budget: cut as before, no 400
+        ({"ignore_eos": True}, _plan()),
+        ({}, StructuredPlan(kind="regex", spec="a+")),
+        ({}, None),
+        ({"close_on_budget": False}, _plan()),  # the request says no
+    ):
+        assert not policy.apply(body, plan) and "vllm_xargs" not in body
+    assert not _policy(default=True, refusal="speculates").apply({}, _plan())
+
+
+def test_without_a_tokenizer_the_budget_is_left_to_the_engine() -> None:
+    body: dict[str, Any] = {"close_on_budget": True, "max_tokens": 2}
+    assert _policy(count_tokens=lambda: None).apply(body, _plan())
