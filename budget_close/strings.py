@@ -1,9 +1,8 @@
 """The shortest ends of JSON strings under `pattern`, `format`, `minLength` and `maxLength`.
 
-A `pattern` becomes a finite automaton (interegular, which vLLM's own dependencies bring); a
-breadth-first search over (state, length so far) finds the fewest characters that reach an
-accepting state with the length bounds met. The automaton reads the pattern as JSON Schema
-does (a match anywhere unless `^`/`$` anchor it), as the engine's grammar (llguidance) does too.
+A `pattern` is searched lazily (`budget_close.regex_search`: the fewest characters that reach a
+match with the length bounds met), read as JSON Schema does (a match anywhere unless `^`/`$`
+anchor it), as the engine's grammar (llguidance) does too.
 A `format` the grammar spells out is searched the same way through a regular expression of its
 common shape (FORMATS). Characters are tried in a fixed printable order and escapes are never
 produced, so the text goes into JSON as is.
@@ -11,16 +10,13 @@ produced, so the text goes into JSON as is.
 
 from __future__ import annotations
 
-import functools
 import json
-from collections import deque
 from typing import Any
 
-import interegular
+from budget_close.regex_search import compile_search, shortest_end
 
-MAX_SEARCH_STATES = 20_000
 _PLAIN = "a1A0_-. "  # tried first, printable, no JSON escape; "1" before "0": 1111-11-11 is a date
-_PRINTABLE = _PLAIN + "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in _PLAIN + '"\\')
+PRINTABLE = _PLAIN + "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in _PLAIN + '"\\')
 
 # The formats a grammar spells out, as regular expressions of their common shapes (full match).
 # A prefix these do not cover, or a completion the engine's grammar spells differently, gives no
@@ -61,62 +57,9 @@ def string_end(node: dict[str, Any], written: str) -> str | None:
     return "a" * max(0, low - len(written))
 
 
-@functools.lru_cache(maxsize=256)
-def _automaton(pattern: str) -> Any:
-    """The automaton of the strings `pattern` accepts under JSON Schema's reading: a match
-    anywhere in the string unless anchored by a leading `^` / trailing `$`."""
-    body, lead, trail = pattern, _ANY, _ANY
-    if body.startswith("^"):
-        body, lead = body[1:], ""
-    if body.endswith("$") and not body.endswith("\\$"):
-        body, trail = body[:-1], ""
-    try:
-        return interegular.parse_pattern(f"{lead}({body}){trail}").to_fsm()
-    except Exception:
-        return None
-
-
-_ANY = "(.|\n)*"
-
-
 def _pattern_end(pattern: str, written: str, low: int, high: int | None) -> str | None:
-    fsm = _automaton(pattern)
-    if fsm is None:
-        return None
-    state = fsm.initial
-    for char in written:
-        state = _step(fsm, state, char)
-        if state is None:
-            return None
-    return _shortest_to_accept(fsm, state, len(written), low, high)
-
-
-def _step(fsm: Any, state: Any, char: str) -> Any:
-    symbol = (
-        fsm.alphabet[char] if char in fsm.alphabet else fsm.alphabet[interegular.fsm.anything_else]
-    )
-    return fsm.map.get(state, {}).get(symbol)
-
-
-def _shortest_to_accept(
-    fsm: Any, start: Any, length: int, low: int, high: int | None
-) -> str | None:
-    seen = {(start, min(length, low))}
-    queue: deque[tuple[Any, int, str]] = deque([(start, length, "")])
-    while queue and len(seen) < MAX_SEARCH_STATES:
-        state, size, added = queue.popleft()
-        if state in fsm.finals and size >= low:
-            return added
-        if high is not None and size >= high:
-            continue
-        for char in _PRINTABLE:
-            nxt = _step(fsm, state, char)
-            key = (nxt, min(size + 1, low))
-            if nxt is None or key in seen:
-                continue
-            seen.add(key)
-            queue.append((nxt, size + 1, added + char))
-    return None
+    search = compile_search(pattern)
+    return None if search is None else shortest_end(search, written, low, high, PRINTABLE)
 
 
 def decoded(raw: str) -> str | None:

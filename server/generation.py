@@ -223,10 +223,9 @@ class GenerationService:
         chat = route.endswith("/chat/completions")
         # before admission: no await between it and dispatch
         plan = await self._plan(body, chat=chat)
-        if self.budget is not None:
-            self.budget.apply(body, plan)
-        else:
-            body.pop("close_on_budget", None)
+        if self.budget is not None and (self.budget.default or "close_on_budget" in body):
+            await asyncio.to_thread(self.budget.apply, body, plan)  # the shortest document
+        body.pop("close_on_budget", None)
         self._admit()
         # a choice set is enforced by our logits processor, not the canary-verified grammar backend
         grammar = plan is not None and plan.backend != CHOICE_SET_BACKEND
