@@ -11,7 +11,8 @@ valid end of a JSON document when `max_tokens` runs short, then EOS, so the answ
   engines that speculate (vLLM loads no custom logits processor then), a schema whose shortest
   document it cannot build, or a `max_tokens` below that document's tokens + 1 (the message names
   the minimum);
-- forwards the flag in `vllm_xargs`, where the engine's processor finds it.
+- forwards the flag in `vllm_xargs`, where the engine's processor finds it, and marks the plan
+  so that the verdict says `close_on_budget: true`.
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ class BudgetPolicy:
             self._check(body, plan, is_json)
         xargs = body.get("vllm_xargs")
         body["vllm_xargs"] = {**(xargs if isinstance(xargs, dict) else {}), XARG: True}
+        assert plan is not None
+        plan.close_on_budget = True  # the verdict says so
         return True
 
     def _check(self, body: dict[str, Any], plan: StructuredPlan | None, is_json: bool) -> None:

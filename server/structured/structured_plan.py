@@ -35,6 +35,8 @@ class StructuredPlan:
     """The decoding backend the serving engine was verified to run (stamped on verdicts)."""
     verdict_timeout_s: float = 5.0
     """Deadline of one verdict (`structured_verdict_timeout_s`); past it: unchecked."""
+    close_on_budget: bool = False
+    """The engine closes the document before max_tokens (`server.structured.budget`)."""
 
     def check(self, text: str, finish_reason: str | None) -> dict[str, Any]:
         """Validate one finished choice's text (blocking: regex/grammar in a verdict worker
@@ -93,6 +95,7 @@ class StructuredPlan:
             strict=self.strict,
             unenforced=self.unenforced,
             compile_ms=round(self.compile_s * 1000, 3),
+            **({"close_on_budget": True} if self.close_on_budget else {}),
         )
 
     def _errors(self, text: str) -> tuple[Errors, str]:

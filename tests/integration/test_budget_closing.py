@@ -53,7 +53,9 @@ def test_a_cut_answer_closes_valid_within_the_budget(gateway: Gateway) -> None:
     assert closed.usage is not None and closed.usage.completion_tokens <= BUDGET
     document = json.loads(choice.message.content or "")
     jsonschema.validate(document, SCHEMA)
-    assert (choice.model_extra or {})["structured_output"]["valid"] is True
+    verdict = (choice.model_extra or {})["structured_output"]
+    assert verdict["valid"] is True and verdict["close_on_budget"] is True
+    assert "close_on_budget" not in (cut.choices[0].model_extra or {})["structured_output"]
     # the same greedy answer up to where the closing began
     head = (cut.choices[0].message.content or "")[:20]
     assert (choice.message.content or "").startswith(head)

@@ -18,7 +18,7 @@ SCHEMA = {
 
 
 def _plan(kind: str = "json_schema", spec: Any = SCHEMA) -> StructuredPlan:
-    return StructuredPlan(kind=kind, spec=spec)
+    return StructuredPlan(kind=kind, spec=spec, schema=spec)
 
 
 def _policy(**kwargs: Any) -> BudgetPolicy:
@@ -28,8 +28,10 @@ def _policy(**kwargs: Any) -> BudgetPolicy:
 
 def test_an_explicit_request_is_forwarded_to_the_engine() -> None:
     body: dict[str, Any] = {"close_on_budget": True, "max_tokens": 24, "vllm_xargs": {"a": 1}}
-    assert _policy().apply(body, _plan())
+    plan = _plan()
+    assert _policy().apply(body, plan)
     assert body == {"max_tokens": 24, "vllm_xargs": {"a": 1, XARG: True}}
+    assert plan.check('{"name":"","size":100}', "stop")["close_on_budget"] is True
     json_object: dict[str, Any] = {"close_on_budget": True}
     assert _policy().apply(json_object, _plan("json_object", {"type": "object"}))
 
@@ -65,6 +67,7 @@ def test_the_server_default_applies_only_where_it_can() -> None:
         ({"close_on_budget": False}, _plan()),  # the request says no
     ):
         assert not policy.apply(body, plan) and "vllm_xargs" not in body
+        assert plan is None or "close_on_budget" not in plan.check("{}", "stop")
     assert not _policy(default=True, refusal="speculates").apply({}, _plan())
 
 
