@@ -44,7 +44,7 @@ _TEMPLATES = (
 _WORDS = ("pump", "valve", "hose", "seal", "steel", "garden", "spare", "brass", "filter", "blue")
 
 
-async def _stream(
+async def stream_request(
     client: httpx.AsyncClient, body: dict[str, Any], route: str = "/v1/chat/completions"
 ) -> dict[str, Any]:
     """One streamed chat (or completions) request: text, token count, TPOT, verdict."""
@@ -84,7 +84,7 @@ async def _round(
     client: httpx.AsyncClient, model: str, extra: dict[str, Any], concurrency: int, start: int
 ) -> list[dict[str, Any]]:
     bodies = [_body(model, start + i, extra) for i in range(concurrency)]
-    return list(await asyncio.gather(*(_stream(client, b) for b in bodies)))
+    return list(await asyncio.gather(*(stream_request(client, b) for b in bodies)))
 
 
 def _median_ms(values: list[float | None]) -> float | None:
@@ -156,7 +156,7 @@ async def exactness(
         body |= {"prompt": random_prompt(index) + "\nPart number:"}
         body |= {"temperature": 0.0} if greedy else {}
         async with gate:
-            return greedy, await _stream(client, body, "/v1/completions")
+            return greedy, await stream_request(client, body, "/v1/completions")
 
     results = await asyncio.gather(*(one(i) for i in range(start, start + requests)))
     outside = [x for _, x in results if x["text"] not in members]

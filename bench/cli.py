@@ -52,6 +52,9 @@ DELEGATED: dict[str, Benchmark] = {
         "bench.choice_grammars", "llguidance and xgrammar given a choice set as an alternation."
     ),
     "choice-sets": Benchmark("bench.choice_sets_serving", "Choice sets served: TPOT, exactness."),
+    "budget-closing": Benchmark(
+        "bench.budget_closing", "close_on_budget served: TPOT and validity, with vs without."
+    ),
     "verdict-latency": Benchmark(
         "bench.verdict_latency", "Plain requests' latency while a 64 KB grammar verdict runs."
     ),

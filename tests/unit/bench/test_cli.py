@@ -195,6 +195,7 @@ SHIPPED = (
     "choice-registration",
     "choice-grammars",
     "choice-sets",
+    "budget-closing",
     "verdict-latency",
 )
 
