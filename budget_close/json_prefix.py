@@ -76,6 +76,14 @@ class JsonPrefix:
         for char in text:
             self._char(char)
 
+    def copy(self) -> JsonPrefix:
+        """An independent copy (what a look-ahead feeds without changing this state)."""
+        stack = [Container(c.is_object, c.expect, list(c.keys), c.items) for c in self.stack]
+        scalar = self.scalar
+        if scalar is not None:
+            scalar = Scalar(scalar.kind, scalar.raw, scalar.is_key, scalar.escape)
+        return JsonPrefix(stack, scalar, self.started, self.done)
+
     def value_complete(self) -> bool:
         """Whether the document so far is a whole JSON value (a number may still grow)."""
         scalar = self.scalar

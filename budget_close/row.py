@@ -21,7 +21,6 @@ and the request ends as it would have without closing (cut at `max_tokens`).
 
 from __future__ import annotations
 
-import copy
 import logging
 from dataclasses import dataclass, field
 
@@ -104,7 +103,7 @@ class BudgetRow:
         chars, pending = self.feed.peek(self.text.token_bytes(token))
         if pending and not chars:
             return self._closing_tokens  # inside a character: the structure did not move
-        prefix = copy.deepcopy(self.prefix)
+        prefix = self.prefix.copy()
         try:
             prefix.feed(chars)
         except PrefixError:

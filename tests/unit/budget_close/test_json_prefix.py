@@ -53,3 +53,14 @@ def test_states_at_known_points() -> None:
 def test_text_no_document_starts_with_is_refused(text: str) -> None:
     with pytest.raises(PrefixError):
         JsonPrefix().feed(text)
+
+
+def test_a_copy_goes_its_own_way() -> None:
+    original = JsonPrefix()
+    original.feed('{"a":[1,"x')
+    copy = original.copy()
+    copy.feed('y"],"b":{')
+    assert _state(original) != _state(copy)
+    fresh = JsonPrefix()
+    fresh.feed('{"a":[1,"x')
+    assert _state(original) == _state(fresh)
