@@ -11,18 +11,9 @@ import jsonschema
 import openai
 import pytest
 
+from bench.budget_closing import SCHEMA  # a long story, tags, a rating: outruns small budgets
 from tests.integration.gateways import Gateway
 
-SCHEMA = {
-    "type": "object",
-    "properties": {
-        "story": {"type": "string"},
-        "tags": {"type": "array", "items": {"type": "string"}, "minItems": 2},
-        "rating": {"type": "integer"},
-    },
-    "required": ["story", "tags", "rating"],
-    "additionalProperties": False,
-}
 PROMPT = "Write a long story about a dragon, as JSON."
 BUDGET = 30
 
