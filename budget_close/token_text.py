@@ -14,19 +14,24 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from tokenizers import Tokenizer
+from tokenizers import Tokenizer, decoders
 
 from choice_sets.joined_encode import byte_alphabet
+from choice_sets.tokenizer import ModelTokenizer
 
 
 class TokenText:
     """The bytes of each token of one tokenizer, and encoding of closing texts."""
 
-    def __init__(self, tokenizer: Tokenizer, config: dict[str, Any], end_token: int) -> None:
+    def __init__(self, tokenizer: Tokenizer, end_token: int) -> None:
         self.tokenizer = tokenizer
         self.end_token = end_token
-        decoder = config.get("decoder") or {}
-        self.byte_level = decoder.get("type") == "ByteLevel"
+        self.byte_level = isinstance(tokenizer.decoder, decoders.ByteLevel)
+
+    @classmethod
+    def of(cls, model: ModelTokenizer) -> TokenText:
+        """The model's tokenizer and the end token vLLM stops on."""
+        return cls(model.tokenizer, model.end_token)
 
     @cached_property
     def _bytes_of(self) -> dict[str, bytes]:

@@ -140,7 +140,5 @@ class BudgetCloseLogitsProcessor(RowLogitsProcessor[BudgetRow]):
     def _token_text(self) -> TokenText:
         if self._text is None:
             folder = Path(self.vllm_config.model_config.tokenizer)
-            model = ModelTokenizer.open(folder)
-            config = json.loads((folder / "tokenizer.json").read_text())
-            self._text = TokenText(model.tokenizer, config, model.end_token)
+            self._text = TokenText.of(ModelTokenizer.open(folder))
         return self._text

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from budget_close.token_text import TokenText
@@ -16,6 +14,4 @@ def token_text() -> TokenText:
     """SmolLM2's tokenizer as budget closing reads it (byte-level BPE, EOS 2)."""
     folder = default_model_dir()
     require((folder / "tokenizer.json").is_file(), "the default model (structserve models pull)")
-    model = ModelTokenizer.open(folder)
-    config = json.loads((folder / "tokenizer.json").read_text())
-    return TokenText(model.tokenizer, config, model.end_token)
+    return TokenText.of(ModelTokenizer.open(folder))
