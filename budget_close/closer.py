@@ -16,13 +16,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from budget_close.json_prefix import Container, Expect, JsonPrefix, Scalar
+from budget_close.json_prefix import LITERALS, Container, Expect, JsonPrefix, Scalar
 from budget_close.minimal import Minimal, dump, number_fits
 from budget_close.schemas import Schema, SchemaWalk
 from budget_close.strings import decoded, string_end
 
 MAX_COMBINATIONS = 16
-_LITERALS = ("true", "false", "null")
 
 
 @dataclass
@@ -189,7 +188,7 @@ class Closer:
     def _end_scalar(self, scalar: Scalar, node: Schema) -> str | None:
         if scalar.kind == "literal":
             return next(
-                (lit[len(scalar.raw) :] for lit in _LITERALS if lit.startswith(scalar.raw)), None
+                (lit[len(scalar.raw) :] for lit in LITERALS if lit.startswith(scalar.raw)), None
             )
         if not isinstance(node, dict):
             node = {}

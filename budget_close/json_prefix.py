@@ -53,7 +53,7 @@ class Scalar:
     escape: str = ""  # inside a string: "" or the pending escape ("\\", "\\u", "\\u00", ...)
 
 
-_LITERALS = ("true", "false", "null")
+LITERALS = ("true", "false", "null")
 _NUMBER_CHARS = frozenset("0123456789+-.eE")
 _WHITESPACE = frozenset(" \t\n\r")
 
@@ -171,10 +171,10 @@ class JsonPrefix:
 
     def _literal_char(self, scalar: Scalar, char: str) -> None:
         text = scalar.raw + char
-        if not any(lit.startswith(text) for lit in _LITERALS):
+        if not any(lit.startswith(text) for lit in LITERALS):
             raise PrefixError(f"not a literal: {text!r}")
         scalar.raw = text
-        if text in _LITERALS:
+        if text in LITERALS:
             self._end_scalar()
 
     def _end_scalar(self) -> None:

@@ -9,7 +9,7 @@ output inside the budget:
   candidates (the processor passes its top-K allowed tokens) that keep the closing within what
   will be left (`safe`): one token can open a member or container whose minimum is long, and
   checking before it is sampled is what makes that jump impossible. When none is safe, or when
-  `remaining <= closing tokens + 1 + MARGIN`, the row closes.
+  `remaining <= closing tokens + 1`, the row closes.
 - Closing: the shortest closing the judge accepts (schema and grammar) is encoded and its tokens
   are forced one per step, then the end token; the `+ 1` is that end token, so the engine stops
   with `stop`, never `length`. The grammar's mask is applied before this processor's, and the
@@ -31,7 +31,6 @@ from budget_close.verify import Judge, best_closing
 
 log = logging.getLogger("structserve.budget_close")
 
-MARGIN = 0  # tokens kept back beyond the closing and the end token (`safe` guards the jumps)
 NEAR = 16  # within this many tokens of closing: recomputed every step, candidates checked
 
 
@@ -75,7 +74,7 @@ class BudgetRow:
         if self.feed.pending:
             return None  # mid-character: no closing can follow these bytes yet
         needed = self._closing_cost(remaining)
-        if needed is None or remaining > needed + 1 + MARGIN:
+        if needed is None or remaining > needed + 1:
             return None
         return self._start_closing(remaining)
 

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
+from budget_close import XARG
 from budget_close.closer import Closer
 from budget_close.row import BudgetRow
 from budget_close.token_text import TokenText
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("structserve.budget_close")
 
-XARG = "structserve_close_on_budget"
 CACHED_SCHEMAS = 32
 TOP_K = 8  # near the end, the next token is one of the K likeliest that keep the closing in budget
 

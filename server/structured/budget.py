@@ -21,11 +21,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from budget_close import XARG
 from budget_close.closer import Closer
 from server.errors import InvalidRequest
 from server.structured.structured_plan import StructuredPlan
 
-XARG = "structserve_close_on_budget"  # = budget_close.vllm_processor.XARG (engine side, torch)
 JSON_KINDS = frozenset({"json_schema", "json_object"})
 
 TokenCount = Callable[[str], int]

@@ -8,7 +8,8 @@ from vllm import SamplingParams
 from vllm.exceptions import VLLMValidationError
 from vllm.sampling_params import StructuredOutputsParams
 
-from budget_close.vllm_processor import XARG, BudgetCloseLogitsProcessor
+from budget_close import XARG
+from budget_close.vllm_processor import BudgetCloseLogitsProcessor
 
 
 def test_both_runners_load_the_entry_point() -> None:

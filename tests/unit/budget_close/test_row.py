@@ -24,11 +24,12 @@ from vllm.sampling_params import StructuredOutputsParams
 from vllm.v1.sample.logits_processor import BatchUpdate
 
 from bench.jsb_data import SUBSETS, data_root, load_cases
+from budget_close import XARG
 from budget_close.closer import Closer
 from budget_close.row import BudgetRow
 from budget_close.token_text import TextFeed, TokenText
 from budget_close.verify import Judge
-from budget_close.vllm_processor import XARG, BudgetCloseLogitsProcessor
+from budget_close.vllm_processor import BudgetCloseLogitsProcessor
 from compress.shared_data import shared_data_dir
 from grammar.llg import serialize
 from tests.prereq import default_model_dir

@@ -6,9 +6,10 @@ from typing import Any
 
 import pytest
 
+from budget_close import XARG
 from server.errors import InvalidRequest
 from server.structured import StructuredPlan
-from server.structured.budget import XARG, BudgetPolicy
+from server.structured.budget import BudgetPolicy
 
 SCHEMA = {
     "type": "object",
