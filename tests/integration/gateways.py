@@ -80,6 +80,15 @@ class Gateway:
         ready = httpx.get(f"{self.base_url}/ready", timeout=30).json()
         return sum(int(engine["outstanding"]) for engine in ready["engines"])
 
+    def wait_outstanding(self, want: int, unary: dict[str, object], timeout_s: float = 60) -> None:
+        """Until this gateway counts `want` requests in flight, failing if `unary` (filled by its
+        thread when the request ends) ended first or `timeout_s` passes."""
+        deadline = time.monotonic() + timeout_s
+        while self.outstanding() < want:
+            assert "status" not in unary, f"the request ended before it was seen: {unary}"
+            assert time.monotonic() < deadline, f"never {want} requests in flight here"
+            time.sleep(0.02)
+
     def wait_engine_running(self, want: float, timeout_s: float) -> float:
         """Poll the engine's `vllm:num_requests_running` (straight from the engine) until it is
         `want` or `timeout_s` passes; returns the last value read."""

@@ -40,14 +40,18 @@ def test_sigterm_drains_then_stops_engine(own_gateway: Gateway) -> None:
         unary["tokens"] = r.json()["usage"]["completion_tokens"]
 
     worker = threading.Thread(target=unary_call)
+    # The unary request first: the gateway counts it until the engine's whole answer (240
+    # tokens, seconds here) is in, so the stream opened next overlaps it. The other order raced:
+    # a stream whose client does not read still ends in the gateway once its few kB of events
+    # fit the socket buffers, which on a loaded machine came before the unary one arrived.
+    worker.start()
+    gateway.wait_outstanding(1, unary)
     with httpx.stream(
         "POST", f"{gateway.base_url}/v1/completions", json=body, timeout=120
     ) as response:
         lines = response.iter_lines()
         events.append(next(lines))
-        worker.start()
-        # SIGTERM only once this gateway has accepted both (its in-flight gauge); they are long
-        # enough (300 and 240 tokens, seconds each here) to overlap while the gauge is polled
+        # SIGTERM only once this gateway has accepted both (its in-flight gauge)
         gateway.wait_both_in_flight(unary, engine_too=False)
         gateway.process.send_signal(signal.SIGTERM)
         events.extend(line for line in lines if line.startswith("data:"))
