@@ -6,7 +6,7 @@ outrun `--tokens` (a long story, tags, a rating; temperature 1, a seed each) wit
 `close_on_budget` and the same requests without it, on the same engine under the same load.
 TPOT of a request = (finish chunk - first text chunk) / (completion tokens - 1); the table gives
 medians and the ratio with / without, and counts, per side, outputs that end with `stop`, that
-parse and validate, and that exceed the budget.
+parse and validate, that exceed the budget, and that the verdict says were closed early.
 
     structserve bench budget-closing --url http://127.0.0.1:8000 --concurrency 1 4 --rounds 4
 """
@@ -67,6 +67,7 @@ def _side(results: list[dict[str, Any]], tokens: int) -> dict[str, Any]:
         "stop": sum(1 for r in results if (r["verdict"] or {}).get("finish_reason") == "stop"),
         "valid": sum(1 for r in results if _valid(r["text"])),
         "over_budget": sum(1 for r in results if r["tokens"] > tokens),
+        "closed_early": sum(1 for r in results if (r["verdict"] or {}).get("closed_early")),
     }
 
 

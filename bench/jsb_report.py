@@ -59,12 +59,18 @@ def summarize(records: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             "stop_but_invalid": sum(
                 1 for r in declared if r["finish_reason"] == "stop" and not r["valid"]
             ),
+            "closed_early": sum(1 for r in declared if _closed_early(r)),
             "truncation_causes": jsb_loops.breakdown(rows).get(subset, {}),
             "compile_ms_p50": _median([r.get("compile_ms") for r in declared]),
             "ttft_s_p50": _median([r.get("ttft_s") for r in declared]),
             "tpot_ms_p50": _median([r.get("tpot_ms") for r in declared]),
         }
     return out
+
+
+def _closed_early(record: dict[str, Any]) -> bool:
+    """Whether the gateway's verdict says the engine closed the output (`close_on_budget`)."""
+    return bool((record.get("gateway_verdict") or {}).get("closed_early"))
 
 
 def _fmt(value: Any, digits: int = 2) -> str:
@@ -79,10 +85,10 @@ def markdown(summary: dict[str, dict[str, Any]], meta: dict[str, Any]) -> str:
         "Run: " + ", ".join(f"{k}={v}" for k, v in meta.items()),
         "",
         "| subset | n | declared | empirical | compliance | compliance (stop) | 5xx/timeout "
-        "| ctx>max | truncated | stop+invalid "
+        "| ctx>max | truncated | stop+invalid | closed early "
         "| compile ms p50 | TTFT s p50 | TPOT ms p50 | paper declared (Guidance) "
         "| paper empirical (G/X/O/L) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for subset, s in summary.items():
         paper_d = PAPER["declared"].get(subset, {}).get("Guidance")
@@ -93,7 +99,7 @@ def markdown(summary: dict[str, dict[str, Any]], meta: dict[str, Any]) -> str:
             f"| {_fmt(s['empirical_coverage'])} | {_fmt(s['compliance'])} "
             f"| {_fmt(s['compliance_finished'])} | {s['server_errors']} "
             f"| {s['context_too_long']} | {s['truncated']} "
-            f"| {s['stop_but_invalid']} | {_fmt(s['compile_ms_p50'], 1)} "
+            f"| {s['stop_but_invalid']} | {s['closed_early']} | {_fmt(s['compile_ms_p50'], 1)} "
             f"| {_fmt(s['ttft_s_p50'])} | {_fmt(s['tpot_ms_p50'], 1)} | {_fmt(paper_d)} "
             f"| {paper_e} |"
         )

@@ -12,8 +12,11 @@ output inside the budget:
   `remaining <= closing tokens + 1`, the row closes.
 - Closing: the shortest closing the judge accepts (schema and grammar) is encoded and its tokens
   are forced one per step, then the end token; the `+ 1` is that end token, so the engine stops
-  with `stop`, never `length`. The grammar's mask is applied before this processor's, and the
-  judge checked the grammar accepts the closing's bytes, so a forced token is one it allows.
+  with `stop`, never `length`. The end token is the request's `marker` (a stop token the gateway
+  named) when the grammar is stopped after the closing (it then accepts any token), so the
+  answer's `stop_reason` tells the gateway the document was closed early; else EOS. The
+  grammar's mask is applied before this processor's, and the judge checked the grammar accepts
+  the closing's bytes, so a forced token is one it allows.
 
 A row that cannot close (no closing the judge accepts, or one longer than what is left) gives up
 and the request ends as it would have without closing (cut at `max_tokens`).
@@ -32,6 +35,7 @@ from budget_close.verify import Judge, best_closing
 log = logging.getLogger("structserve.budget_close")
 
 NEAR = 16  # within this many tokens of closing: recomputed every step, candidates checked
+MAX_OPEN_BYTES = 3  # bytes a UTF-8 character can still miss after its first (one token each)
 
 
 @dataclass
@@ -43,11 +47,13 @@ class BudgetRow:
     text: TokenText
     max_tokens: int
     output: list[int]  # the output tokens (V1's running list, or appended under V2)
+    marker: int | None = None  # the stop token a closing ends with where the grammar allows it
     prefix: JsonPrefix = field(default_factory=JsonPrefix)
     feed: TextFeed = field(default_factory=TextFeed)
     seen: int = 0
     forced: list[int] | None = None  # the closing's tokens still to force, then the end token
     given_up: bool = False
+    end: int | None = None  # the token that ends the forced closing (marker or EOS)
     _shape: tuple[object, ...] = ()
     _closing_tokens: int | None = None
 
@@ -69,7 +75,7 @@ class BudgetRow:
         if self.given_up:
             return None
         if self.forced is not None:
-            return self.forced.pop(0) if self.forced else self.text.end_token
+            return self.forced.pop(0) if self.forced else self.end
         remaining = self.max_tokens - self.seen
         if self.feed.pending:
             return None  # mid-character: no closing can follow these bytes yet
@@ -92,7 +98,11 @@ class BudgetRow:
         return [t for t, cost in costs if cost is not None and cost + 1 <= left]
 
     def close_now(self) -> int | None:
-        """Start closing at this step (no safe candidate): the first forced token, or None."""
+        """Start closing at this step (no safe candidate): the first forced token, or None
+        (also inside a UTF-8 character: a closing can only follow whole characters, so the
+        step is left to the grammar, whose tokens complete the character)."""
+        if self.feed.pending:
+            return None
         return self._start_closing(self.max_tokens - self.seen)
 
     def _cost_after(self, token: int) -> int | None:
@@ -100,15 +110,18 @@ class BudgetRow:
         if token == self.text.end_token:
             return 0 if self.prefix.value_complete() else None
         chars, pending = self.feed.peek(self.text.token_bytes(token))
+        # a character left open needs up to MAX_OPEN_BYTES more tokens before any closing
+        extra = MAX_OPEN_BYTES if pending else 0
         if pending and not chars:
-            return self._closing_tokens  # inside a character: the structure did not move
+            cost = self._closing_tokens  # inside a character: the structure did not move
+            return None if cost is None else cost + extra
         prefix = self.prefix.copy()
         try:
             prefix.feed(chars)
         except PrefixError:
             return None
         closings = self.closer.closings(prefix)
-        return len(self.text.encode(closings[0])) if closings else None
+        return len(self.text.encode(closings[0])) + extra if closings else None
 
     def _closing_cost(self, remaining: int) -> int | None:
         """Tokens of the shortest closing (unverified), cached while the structure holds."""
@@ -140,4 +153,11 @@ class BudgetRow:
             log.info("budget closing: closing needs %d tokens, %d left", len(ids) + 1, remaining)
             return None
         self.forced = ids
+        stops = self.marker is not None and self.judge.grammar_stops(text + closing)
+        self.end = self.marker if stops else self.text.end_token
         return self.next_token()
+
+    def ends_with_marker(self, token: int) -> bool:
+        """Whether `token` is this step's forced marker (the grammar's mask, which allows only
+        EOS once the document is complete, gave it -inf: the processor sets it)."""
+        return token == self.marker and self.forced == [] and self.end == self.marker

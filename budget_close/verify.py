@@ -22,10 +22,21 @@ GrammarCheck = Callable[[str], bool]
 class Judge:
     """Validity of whole documents for one schema."""
 
-    def __init__(self, schema: Any, grammar: GrammarCheck | None = None) -> None:
+    def __init__(
+        self,
+        schema: Any,
+        grammar: GrammarCheck | None = None,
+        stops: GrammarCheck | None = None,
+    ) -> None:
         cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
         self.validator = cls(schema, format_checker=cls.FORMAT_CHECKER)
         self.grammar = grammar
+        self.stops = stops
+        """Whether the grammar allows nothing after a document (its matcher is then stopped)."""
+
+    def grammar_stops(self, document: str) -> bool:
+        """Whether the engine's grammar is stopped after `document` (False when unchecked)."""
+        return self.stops is not None and self.stops(document)
 
     def accepts(self, document: str) -> bool:
         """Whether `document` parses, validates and (when checked) fits the grammar."""

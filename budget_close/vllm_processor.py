@@ -8,7 +8,8 @@ step, rows follow their new tokens (`BudgetRow.follow`); a row that closes keeps
 token, and a row near the end keeps only those of its TOP_K likeliest tokens after which the
 closing still fits (`BudgetRow.safe`): every other logit is set to -inf (`keep_only`). Near the
 end that is top-K sampling; elsewhere the distribution is untouched. Rows without the flag cost
-nothing.
+nothing. A closing ends with the request's marker (`MARKER_XARG`, one of its `stop_token_ids`)
+where the grammar is stopped after it, so `stop_reason` says the engine closed the document.
 
 Limits: speculative decoding (as for choice sets, V1 loads no custom processor with it; under V2
 a request has one row per draft token, not followed: the batch is left alone and logged).
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from budget_close import XARG
+from budget_close import MARKER_XARG, XARG
 from budget_close.closer import Closer
 from budget_close.row import BudgetRow
 from budget_close.token_text import TokenText
@@ -33,7 +34,7 @@ from budget_close.verify import Judge
 from choice_sets.logits_mask import keep_only
 from choice_sets.runner_rows import RowLogitsProcessor
 from choice_sets.tokenizer import ModelTokenizer
-from grammar.llg import byte_tokenizer, matches
+from grammar.llg import ByteGrammar
 
 if TYPE_CHECKING:
     from vllm import SamplingParams
@@ -79,16 +80,21 @@ class BudgetCloseLogitsProcessor(RowLogitsProcessor[BudgetRow]):
     def _process(self, logits: torch.Tensor, rows: dict[int, BudgetRow]) -> None:
         """Follow each row's new tokens; keep only what each closing or near-end row may take."""
         keep: dict[int, list[int]] = {}
+        markers: list[tuple[int, int]] = []  # (row, marker) to lift from the grammar's -inf
         for index, row in rows.items():
             row.follow()
             allowed = self._allowed(logits, index, row)
             if allowed:
                 keep[index] = allowed
+                if row.ends_with_marker(allowed[0]):
+                    markers.append((index, allowed[0]))
         if keep:
             order = sorted(keep)
             width = max(len(keep[i]) for i in order)
             ids = [keep[i] + keep[i][-1:] * (width - len(keep[i])) for i in order]
             keep_only(logits, order, torch.tensor(ids, dtype=torch.long, device=logits.device))
+        for index, marker in markers:
+            logits[index, marker] = 0.0  # the only finite logit of its row
 
     def _allowed(self, logits: torch.Tensor, index: int, row: BudgetRow) -> list[int] | None:
         """The tokens row `index` may take this step (None: any the grammar allows)."""
@@ -102,7 +108,11 @@ class BudgetCloseLogitsProcessor(RowLogitsProcessor[BudgetRow]):
             token = row.close_now()
         if token is None:
             return None
-        if token >= logits.shape[1] or not bool(logits[index, token].isfinite()):
+        if token >= logits.shape[1]:
+            log.error("budget closing: forced token %d outside the logits; row left alone", token)
+            row.given_up = True
+            return None
+        if not bool(logits[index, token].isfinite()) and not row.ends_with_marker(token):
             # the grammar's mask refused it: never leave a row without a token
             log.error("budget closing: the grammar refused a forced token; row left alone")
             row.given_up = True
@@ -120,17 +130,20 @@ class BudgetCloseLogitsProcessor(RowLogitsProcessor[BudgetRow]):
         try:
             closer, judge = self._schema(schema)
             text = self._token_text()
-        except (OSError, ValueError, KeyError) as exc:  # never take the engine down
+        except (OSError, ValueError, TypeError, KeyError) as exc:  # never take the engine down
             log.error("budget closing unavailable for a request: %s", exc)
             return None
-        return BudgetRow(closer, judge, text, int(params.max_tokens), output)
+        marker = (params.extra_args or {}).get(MARKER_XARG)
+        if not isinstance(marker, int) or not 0 <= marker < text.tokenizer.get_vocab_size():
+            marker = None
+        return BudgetRow(closer, judge, text, int(params.max_tokens), output, marker=marker)
 
     def _schema(self, schema: Any) -> tuple[Closer, Judge]:
         key = json.dumps(schema, sort_keys=True)
         entry = self._schemas.get(key)
         if entry is None:
-            grammar = byte_tokenizer()
-            entry = (Closer(schema), Judge(schema, lambda d: matches(grammar, "json", schema, d)))
+            grammar = ByteGrammar("json", schema)
+            entry = (Closer(schema), Judge(schema, grammar.matches, stops=grammar.stops_after))
             self._schemas[key] = entry
             while len(self._schemas) > CACHED_SCHEMAS:
                 self._schemas.popitem(last=False)

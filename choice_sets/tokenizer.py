@@ -97,6 +97,23 @@ class ModelTokenizer:
         raise TokenizerUnavailableError(f"{self.folder} names no eos_token_id")
 
     @cached_property
+    def stop_marker(self) -> int | None:
+        """A special token that is no end token (none of the configs' `eos_token_id`s), which a
+        grammar never produces: a stop token that can mark how an answer ended (budget closing
+        ends with it). None when the tokenizer has no such token."""
+        ends: set[object] = {self.end_token}
+        for source in (_read_json(self.folder / "generation_config.json", missing_ok=True),
+                       self._config):  # fmt: skip
+            eos = source.get("eos_token_id")
+            ends.update(eos if isinstance(eos, list) else [eos])
+        special = [
+            token
+            for token, added in self.tokenizer.get_added_tokens_decoder().items()
+            if added.special and token not in ends and token < self.vocab_size
+        ]
+        return min(special, default=None)
+
+    @cached_property
     def fingerprint(self) -> str:
         """16 hex digits over tokenizer.json, the vocabulary size and the end token: a compiled
         trie is valid for exactly the tokenizers with the same fingerprint."""

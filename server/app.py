@@ -166,10 +166,17 @@ def _budget_policy(settings: Settings, choice_sets: ChoiceSetService) -> BudgetP
             return None
         return lambda text: len(tokenizer.encode(text, add_special_tokens=False).ids)
 
+    def marker() -> int | None:
+        try:
+            return choice_sets.tokenizer().stop_marker
+        except InvalidRequest:
+            return None
+
     return BudgetPolicy(
         default=settings.structured_close_on_budget,
         refusal=choice_sets.refusal,
         count_tokens=count_tokens,
+        marker=marker,
     )
 
 

@@ -12,7 +12,10 @@ valid end of a JSON document when `max_tokens` runs short, then EOS, so the answ
   document it cannot build, or a `max_tokens` below that document's tokens + 1 (the message names
   the minimum);
 - forwards the flag in `vllm_xargs`, where the engine's processor finds it, and marks the plan
-  so that the verdict says `close_on_budget: true`.
+  so that the verdict says `close_on_budget: true`;
+- with the model's tokenizer, names a marker (a special token no grammar produces) that the
+  engine ends a closing with, in `vllm_xargs` and `stop_token_ids`: the answer's `stop_reason`
+  then says the document was closed early (`server.structured.closing_report`).
 """
 
 from __future__ import annotations
@@ -21,9 +24,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from budget_close import XARG
+from budget_close import MARKER_XARG, XARG
 from budget_close.closer import Closer
 from server.errors import InvalidRequest
+from server.structured.closing_report import ClosingReport
 from server.structured.structured_plan import StructuredPlan
 
 JSON_KINDS = frozenset({"json_schema", "json_object"})
@@ -38,6 +42,7 @@ class BudgetPolicy:
     default: bool = False
     refusal: str | None = None  # why the engines cannot close (speculative decoding)
     count_tokens: Callable[[], TokenCount | None] | None = None  # the model's tokenizer, if any
+    marker: Callable[[], int | None] | None = None  # the closing's stop token, with a tokenizer
 
     def apply(self, body: dict[str, Any], plan: StructuredPlan | None) -> bool:
         """Decide for one request, forward the flag (in place); returns whether it closes.
@@ -48,19 +53,32 @@ class BudgetPolicy:
         asked = body.pop("close_on_budget", None)
         is_json = plan is not None and plan.kind in JSON_KINDS and plan.spec is not None
         if asked is None:
-            if not (self.default and is_json and self.refusal is None):
-                return False
-            if body.get("ignore_eos") or not self._fits(plan, body, explicit=False):
+            if not (self.default and is_json and self.refusal is None) or body.get("ignore_eos"):
                 return False
         elif not asked:
             return False
         else:
             self._check(body, plan, is_json)
+        assert plan is not None
+        closer = Closer(plan.spec)
+        if not self._fits(closer, body, explicit=asked is not None):
+            return False
         xargs = body.get("vllm_xargs")
         body["vllm_xargs"] = {**(xargs if isinstance(xargs, dict) else {}), XARG: True}
-        assert plan is not None
         plan.close_on_budget = True  # the verdict says so
+        self._mark(body, plan, closer)
         return True
+
+    def _mark(self, body: dict[str, Any], plan: StructuredPlan, closer: Closer) -> None:
+        """Name the closing's marker to the engine, as a stop token too, when there is one."""
+        marker = self.marker() if self.marker is not None else None
+        count = self.count_tokens() if self.count_tokens is not None else None
+        if marker is None or count is None:
+            return
+        body["vllm_xargs"][MARKER_XARG] = marker
+        stops = body.get("stop_token_ids")
+        body["stop_token_ids"] = [*(stops if isinstance(stops, list) else []), marker]
+        plan.closing = ClosingReport(marker, closer, count)
 
     def _check(self, body: dict[str, Any], plan: StructuredPlan | None, is_json: bool) -> None:
         if not is_json:
@@ -69,13 +87,10 @@ class BudgetPolicy:
             raise _refused(f"close_on_budget is unavailable: {self.refusal}")
         if body.get("ignore_eos"):
             raise _refused("close_on_budget ends the document with EOS: not with ignore_eos")
-        assert plan is not None
-        self._fits(plan, body, explicit=True)
 
-    def _fits(self, plan: StructuredPlan | None, body: dict[str, Any], *, explicit: bool) -> bool:
+    def _fits(self, closer: Closer, body: dict[str, Any], *, explicit: bool) -> bool:
         """Whether the schema's shortest document fits the budget (400 when `explicit`)."""
-        assert plan is not None
-        minimum = Closer(plan.spec).minimum_document()
+        minimum = closer.minimum_document()
         if minimum is None:
             if explicit:
                 raise _refused("close_on_budget cannot build a shortest document for this schema")

@@ -8,6 +8,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
+from server.structured.closing_report import ClosingReport
 from server.structured.compiler import GrammarChecker
 from server.structured.keywords import BACKEND
 from server.structured.validate import json_errors, schema_validator, verdict
@@ -37,8 +38,12 @@ class StructuredPlan:
     """Deadline of one verdict (`structured_verdict_timeout_s`); past it: unchecked."""
     close_on_budget: bool = False
     """The engine closes the document before max_tokens (`server.structured.budget`)."""
+    closing: ClosingReport | None = None
+    """Reads whether and how the engine closed a choice (with a marker token; else unknown)."""
 
-    def check(self, text: str, finish_reason: str | None) -> dict[str, Any]:
+    def check(
+        self, text: str, finish_reason: str | None, *, closed: bool | None = None
+    ) -> dict[str, Any]:
         """Validate one finished choice's text (blocking: regex/grammar in a verdict worker
         under the deadline, JSON Schema here without one). `acheck` is the event loop's.
 
@@ -52,16 +57,20 @@ class StructuredPlan:
             "stop" when the output is invalid; an unchecked output keeps the engine's).
         """
         errors, reason = self._errors(text)
-        return self._verdict(errors, reason, finish_reason)
+        return self._verdict(errors, reason, finish_reason, self._closing(text, closed))
 
-    async def acheck(self, text: str, finish_reason: str | None) -> dict[str, Any]:
+    async def acheck(
+        self, text: str, finish_reason: str | None, *, closed: bool | None = None
+    ) -> dict[str, Any]:
         """`check` in a thread, never longer than the verdict deadline (plus a grace for the
         worker to be killed): what cannot be decided in time is unchecked, never invalid."""
         try:
             async with asyncio.timeout(self.verdict_timeout_s + GRACE_S):
-                return await asyncio.to_thread(self.check, text, finish_reason)
+                return await asyncio.to_thread(self.check, text, finish_reason, closed=closed)
         except TimeoutError:
-            return self._verdict(None, unchecked_deadline(self.verdict_timeout_s), finish_reason)
+            why = unchecked_deadline(self.verdict_timeout_s)
+            closing = {} if closed is None else {"closed_early": closed}
+            return self._verdict(None, why, finish_reason, closing)
 
     async def aannotate(self, choice: dict[str, Any], text: str) -> dict[str, Any]:
         """Check one finished choice off the event loop and attach the verdict to it, in place.
@@ -74,7 +83,8 @@ class StructuredPlan:
             The verdict, now also `choice["structured_output"]`; `choice["finish_reason"]` is
             the verdict's.
         """
-        result = await self.acheck(text, choice.get("finish_reason"))
+        closed = None if self.closing is None else self.closing.take_marker(choice)
+        result = await self.acheck(text, choice.get("finish_reason"), closed=closed)
         choice["structured_output"] = result
         choice["finish_reason"] = result.get("finish_reason", choice.get("finish_reason"))
         return result
@@ -85,7 +95,22 @@ class StructuredPlan:
         choice["structured_output"] = result
         return result
 
-    def _verdict(self, errors: Errors, reason: str, finish_reason: str | None) -> dict[str, Any]:
+    def _closing(self, text: str, closed: bool | None) -> dict[str, Any]:
+        """The verdict's `closed_early` and, when closed, `closing_tokens` (none: unknown)."""
+        if closed is None:
+            return {}
+        if not closed or self.closing is None:
+            return {"closed_early": closed}
+        tokens = self.closing.closing_tokens(text)
+        return {"closed_early": True, **({"closing_tokens": tokens} if tokens is not None else {})}
+
+    def _verdict(
+        self,
+        errors: Errors,
+        reason: str,
+        finish_reason: str | None,
+        closing: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         return verdict(
             kind=self.kind,
             errors=errors,
@@ -96,6 +121,7 @@ class StructuredPlan:
             unenforced=self.unenforced,
             compile_ms=round(self.compile_s * 1000, 3),
             **({"close_on_budget": True} if self.close_on_budget else {}),
+            **(closing or {}),
         )
 
     def _errors(self, text: str) -> tuple[Errors, str]:

@@ -35,12 +35,15 @@ class ToolPlan(StructuredPlan):
             return parsed.calls
         return [parsed.calls[i] for i in distinct_calls(parsed.calls)]
 
-    def check(self, text: str, finish_reason: str | None) -> dict[str, Any]:
+    def check(
+        self, text: str, finish_reason: str | None, *, closed: bool | None = None
+    ) -> dict[str, Any]:
         """Judge one finished output (blocking; `acheck` runs it off the event loop).
 
         Args:
             text: the generated text.
             finish_reason: the engine's finish reason.
+            closed: unused (tool calls are not budget-closed).
 
         Returns:
             The verdict (`structured_output`) with `tool_calls`: one verdict per call. Its

@@ -46,6 +46,9 @@ def test_a_cut_answer_closes_valid_within_the_budget(gateway: Gateway) -> None:
     jsonschema.validate(document, SCHEMA)
     verdict = (choice.model_extra or {})["structured_output"]
     assert verdict["valid"] is True and verdict["close_on_budget"] is True
+    # the engine's marker said it closed; the marker itself is not shown
+    assert verdict["closed_early"] is True and 1 <= verdict["closing_tokens"] < BUDGET
+    assert (choice.model_extra or {}).get("stop_reason") is None
     assert "close_on_budget" not in (cut.choices[0].model_extra or {})["structured_output"]
     # the same greedy answer up to where the closing began
     head = (cut.choices[0].message.content or "")[:20]
@@ -62,7 +65,7 @@ def test_streaming_closes_the_same_way(gateway: Gateway) -> None:
         "close_on_budget": True,
         "stream": True,
     }
-    text, finish = "", None
+    text, finish, last = "", None, {}  # last: the choice that finished
     with httpx.stream(
         "POST", f"{gateway.base_url}/v1/chat/completions", json=body, timeout=120
     ) as response:
@@ -72,8 +75,11 @@ def test_streaming_closes_the_same_way(gateway: Gateway) -> None:
             for choice in json.loads(line[6:]).get("choices", []):
                 text += choice.get("delta", {}).get("content") or ""
                 finish = choice.get("finish_reason") or finish
-    assert finish == "stop"
+                last = choice if choice.get("finish_reason") else last
+    assert finish == "stop" and last.get("stop_reason") is None
     jsonschema.validate(json.loads(text), SCHEMA)
+    verdict = last["structured_output"]
+    assert verdict["closed_early"] is True and verdict["closing_tokens"] >= 1
 
 
 def test_a_budget_below_the_shortest_document_is_a_400(gateway: Gateway) -> None:

@@ -5,15 +5,17 @@ from __future__ import annotations
 from bench.budget_closing import _body, _side
 
 
-def test_a_side_counts_stop_valid_and_over_budget() -> None:
+def test_a_side_counts_stop_valid_over_budget_and_closed() -> None:
     results = [
         {"text": '{"story":"x","tags":["a","b"],"rating":1}', "tokens": 20, "tpot": 0.02,
-         "verdict": {"finish_reason": "stop"}},
+         "verdict": {"finish_reason": "stop", "closed_early": True}},
         {"text": '{"story":"x","tags":["a"', "tokens": 64, "tpot": 0.04,
          "verdict": {"finish_reason": "length"}},
         {"text": "{}", "tokens": 65, "tpot": None, "verdict": None},
     ]  # fmt: skip
-    assert _side(results, 64) == {"tpot_ms": 30.0, "stop": 1, "valid": 1, "over_budget": 1}
+    assert _side(results, 64) == {
+        "tpot_ms": 30.0, "stop": 1, "valid": 1, "over_budget": 1, "closed_early": 1
+    }  # fmt: skip
 
 
 def test_both_sides_send_the_same_request_but_the_flag() -> None:

@@ -28,13 +28,22 @@ def test_summary_and_markdown() -> None:
     records = [
         {"subset": "Github_hard", "declared": True, "valid": True, "finish_reason": "stop"},
         {"subset": "Github_hard", "declared": True, "valid": False, "finish_reason": "length"},
+        {
+            "subset": "Github_hard",
+            "declared": True,
+            "valid": True,
+            "finish_reason": "stop",
+            "gateway_verdict": {"closed_early": True},
+        },
         {"subset": "Github_hard", "declared": False, "valid": False, "finish_reason": None},
     ]
     s = jsb_report.summarize(records)["Github_hard"]
-    assert s["declared_coverage"] == 2 / 3 and s["compliance"] == 0.5
+    assert s["declared_coverage"] == 3 / 4 and s["compliance"] == 2 / 3
     assert s["compliance_finished"] == 1.0 and s["truncated"] == 1 and s["stop_but_invalid"] == 0
+    assert s["closed_early"] == 1
     md = jsb_report.markdown({"Github_hard": s}, {"target": "x"})
-    assert "| Github_hard | 3 |" in md and "0.60" in md  # the paper's Guidance declared coverage
+    assert "| Github_hard | 4 |" in md and "| 0 | 1 |" in md  # stop+invalid, closed early
+    assert "0.60" in md  # the paper's Guidance declared coverage
 
 
 def test_sampling_is_seeded(tmp_path: Path) -> None:

@@ -1,12 +1,20 @@
-"""The default model's tokenizer for the budget-closing tests (pulled by the test set-up)."""
+"""The default model's tokenizer and JSONSchemaBench dev-split schemas for the budget-closing
+tests."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import pytest
 
+from bench.jsb_data import SUBSETS, data_root, load_cases
 from budget_close.token_text import TokenText
 from choice_sets.tokenizer import ModelTokenizer
+from compress.shared_data import shared_data_dir
 from tests.prereq import default_model_dir, require
+
+PER_SUBSET = 12
 
 
 @pytest.fixture(scope="session")
@@ -15,3 +23,10 @@ def token_text() -> TokenText:
     folder = default_model_dir()
     require((folder / "tokenizer.json").is_file(), "the default model (structserve models pull)")
     return TokenText.of(ModelTokenizer.open(folder))
+
+
+@pytest.fixture(scope="session")
+def dev_cases(tmp_path_factory: pytest.TempPathFactory) -> list[Any]:
+    """PER_SUBSET schemas of each JSONSchemaBench subset (dev split, seed 0)."""
+    root = data_root(shared_data_dir(), tmp_path_factory.mktemp("jsb"))
+    return load_cases(Path(root), list(SUBSETS), PER_SUBSET, seed=0)

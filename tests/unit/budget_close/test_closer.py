@@ -4,17 +4,14 @@ JSONSchemaBench dev split) from random prefixes the engine's grammar allows."""
 from __future__ import annotations
 
 import random
-from pathlib import Path
 from typing import Any
 
 import pytest
 from llguidance import LLMatcher
 
-from bench.jsb_data import SUBSETS, data_root, load_cases
 from budget_close.closer import Closer
 from budget_close.json_prefix import JsonPrefix
 from budget_close.verify import Judge, best_closing
-from compress.shared_data import shared_data_dir
 from grammar.llg import byte_tokenizer, matches, serialize
 
 OBJECT = {
@@ -107,12 +104,6 @@ def _random_prefix(grammar: str, rng: random.Random, steps: int) -> str | None:
         assert matcher.consume_token(byte)
         out.append(byte)
     return out.decode()
-
-
-@pytest.fixture(scope="module")
-def dev_cases(tmp_path_factory: pytest.TempPathFactory) -> list[Any]:
-    root = data_root(shared_data_dir(), tmp_path_factory.mktemp("jsb"))
-    return load_cases(Path(root), list(SUBSETS), PER_SUBSET, seed=0)
 
 
 def test_random_grammar_prefixes_of_real_schemas_close(dev_cases: list[Any]) -> None:

@@ -24,14 +24,14 @@ from vllm.sampling_params import StructuredOutputsParams
 from vllm.v1.sample.logits_processor import BatchUpdate
 
 from bench.jsb_data import SUBSETS, data_root, load_cases
-from budget_close import XARG
+from budget_close import MARKER_XARG, XARG
 from budget_close.closer import Closer
 from budget_close.row import BudgetRow
 from budget_close.token_text import TextFeed, TokenText
 from budget_close.verify import Judge
 from budget_close.vllm_processor import BudgetCloseLogitsProcessor
 from compress.shared_data import shared_data_dir
-from grammar.llg import serialize
+from grammar.llg import ByteGrammar, serialize
 from tests.prereq import default_model_dir
 
 PER_SUBSET = 5
@@ -78,11 +78,14 @@ def _run(
     tok: LLTokenizer,
     end: int,
     gen: torch.Generator,
+    marker: int | None = None,
 ) -> tuple[list[int], BudgetRow]:
-    """Decode up to `budget` tokens as the engine would; returns the output and its row."""
+    """Decode up to `budget` tokens as the engine would; returns the output and its row. A
+    `marker` (the request's stop token) ends the output too; the grammar accepts any token once
+    stopped, as vLLM's guidance backend does."""
     params = SamplingParams(
         max_tokens=budget,
-        extra_args={XARG: True},
+        extra_args={XARG: True, **({MARKER_XARG: marker} if marker is not None else {})},
         structured_outputs=StructuredOutputsParams(json=schema),
     )
     output: list[int] = []
@@ -91,13 +94,13 @@ def _run(
     )
     row = proc.rows[0]
     matcher = LLMatcher(tok, serialize("json", schema), log_level=0)
-    while len(output) < budget and output[-1:] != [end]:
+    while len(output) < budget and not (output and output[-1] in (end, marker)):
         logits = torch.randn(1, V, generator=gen)  # [1, V]
         logits[0, ~_grammar_mask(matcher, end)] = float("-inf")  # vLLM: grammar first
         logits = proc.apply(logits)
         assert bool(logits[0].isfinite().any()), "no token left to sample"
         token = int(torch.multinomial(logits[0].softmax(-1), 1, generator=gen))
-        assert token == end or matcher.consume_token(token)
+        assert token == end or matcher.is_stopped() or matcher.consume_token(token)
         output.append(token)
     proc.update_state(BatchUpdate(batch_size=0, removed=[0], added=[], moved=[]))
     return output, row
@@ -133,6 +136,40 @@ def test_a_small_schema_closes_in_budget(
         assert Judge(schema).accepts(_text(output, token_text))
         closed += row.forced is not None
     assert closed >= 15  # random text rarely ends on its own within 24 tokens
+
+
+@pytest.mark.parametrize(
+    ("schema", "budget", "eos_closings"),
+    [
+        ({"type": "object", "properties": {"s": {"type": "string"}}, "required": ["s"]}, 12, 0),
+        ({"type": "array", "items": {"type": "string"}, "minItems": 2}, 12, 0),
+        ({"type": "integer"}, 3, 1),  # "5" may go on ("55"): its closing "" ends with EOS
+    ],
+)
+def test_a_closing_ends_with_the_marker_where_the_grammar_stops(
+    processor: BudgetCloseLogitsProcessor,
+    engine_tokenizer: LLTokenizer,
+    token_text: TokenText,
+    schema: Any,
+    budget: int,
+    eos_closings: int,
+) -> None:
+    marker, end = 0, token_text.end_token  # <|endoftext|>, a special token that is not EOS
+    closed = with_eos = 0
+    for seed in range(12):
+        gen = torch.Generator().manual_seed(seed)
+        output, row = _run(processor, schema, budget, engine_tokenizer, end, gen, marker)
+        text = _text(output, token_text)
+        assert len(output) <= budget and not row.given_up, text
+        assert Judge(schema).accepts(text)
+        if row.forced is None:
+            assert output[-1] == end  # the model ended it: EOS, no marker
+            continue
+        closed += 1
+        stops = ByteGrammar("json", schema).stops_after(text)
+        assert output[-1] == (marker if stops else end), text
+        with_eos += not stops
+    assert closed >= 6 and with_eos >= eos_closings
 
 
 @pytest.fixture(scope="module")

@@ -150,7 +150,9 @@ async def test_structured_verdict_attached(make_gateway, monkeypatch, stream: bo
     from server.structured import StructuredPlan
 
     class _Plan(StructuredPlan):
-        def check(self, text: str, finish_reason: str | None) -> dict:  # type: ignore[override]
+        def check(  # type: ignore[override]
+            self, text: str, finish_reason: str | None, *, closed: bool | None = None
+        ) -> dict:
             return {"seen": text, "finish": finish_reason}
 
     monkeypatch.setattr(generation, "plan_request", lambda body, *a, **k: _Plan(kind="regex"))

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from budget_close import XARG
+from budget_close import MARKER_XARG, XARG
 from server.errors import InvalidRequest
 from server.structured import StructuredPlan
 from server.structured.budget import BudgetPolicy
@@ -75,3 +75,25 @@ def test_the_server_default_applies_only_where_it_can() -> None:
 def test_without_a_tokenizer_the_budget_is_left_to_the_engine() -> None:
     body: dict[str, Any] = {"close_on_budget": True, "max_tokens": 2}
     assert _policy(count_tokens=lambda: None).apply(body, _plan())
+
+
+async def test_a_marker_stop_reason_is_reported_as_closed_early() -> None:
+    body: dict[str, Any] = {"close_on_budget": True, "max_tokens": 40, "stop_token_ids": [7]}
+    plan = _plan()
+    assert _policy(marker=lambda: 0).apply(body, plan)
+    assert body["stop_token_ids"] == [7, 0] and body["vllm_xargs"] == {XARG: True, MARKER_XARG: 0}
+    closed = {"index": 0, "finish_reason": "stop", "stop_reason": 0}
+    verdict = await plan.aannotate(closed, '{"name":"ab","size":100}')
+    assert closed["stop_reason"] is None  # the marker is the gateway's, not the client's
+    # the engine closed after '{"name":"ab': the rest is the shortest valid end of that prefix
+    assert verdict["valid"] and verdict["closed_early"] is True
+    assert verdict["closing_tokens"] == len('","size":100}')  # one token a character here
+    natural = {"index": 0, "finish_reason": "stop", "stop_reason": None}
+    verdict = await plan.aannotate(natural, '{"name":"ab","size":100}')
+    assert verdict["closed_early"] is False and "closing_tokens" not in verdict
+
+
+def test_without_a_marker_closed_early_is_not_claimed() -> None:
+    plan = _plan()
+    assert _policy(marker=lambda: None).apply({"close_on_budget": True}, plan)
+    assert plan.closing is None and "closed_early" not in plan.check("{}", "stop")

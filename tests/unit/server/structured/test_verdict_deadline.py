@@ -100,7 +100,7 @@ async def test_acheck_keeps_the_event_loop_free() -> None:
 
 async def test_acheck_deadline_covers_json_validation(monkeypatch) -> None:  # type: ignore[no-untyped-def]
     plan = StructuredPlan(kind="json_schema", schema={"type": "object"}, verdict_timeout_s=0.1)
-    monkeypatch.setattr(plan, "check", lambda text, finish: time.sleep(1.5))
+    monkeypatch.setattr(plan, "check", lambda text, finish, closed: time.sleep(1.5))
     start = time.monotonic()
     verdict = await plan.acheck("{}", "stop")
     assert time.monotonic() - start < 1.0
