@@ -20,6 +20,8 @@ valid end of a JSON document when `max_tokens` runs short, then EOS, so the answ
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +35,7 @@ from server.structured.structured_plan import StructuredPlan
 JSON_KINDS = frozenset({"json_schema", "json_object"})
 
 TokenCount = Callable[[str], int]
+CACHED_CLOSERS = 64
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,7 @@ class BudgetPolicy:
         else:
             self._check(body, plan, is_json)
         assert plan is not None
-        closer = Closer(plan.spec)
+        closer = closer_of(plan.spec)
         if not self._fits(closer, body, explicit=asked is not None):
             return False
         xargs = body.get("vllm_xargs")
@@ -108,6 +111,17 @@ class BudgetPolicy:
                 code="budget_below_minimum_document",
             )
         return need <= int(budget)
+
+
+def closer_of(schema: Any) -> Closer:
+    """The closer of `schema`, shared by the requests that send the same schema (its shortest
+    document is computed once: up to 0.2 s on the dev split's largest schemas)."""
+    return _closer(json.dumps(schema, sort_keys=True))
+
+
+@functools.lru_cache(maxsize=CACHED_CLOSERS)
+def _closer(key: str) -> Closer:
+    return Closer(json.loads(key))
 
 
 def _refused(message: str) -> InvalidRequest:

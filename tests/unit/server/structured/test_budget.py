@@ -9,7 +9,7 @@ import pytest
 from budget_close import MARKER_XARG, XARG
 from server.errors import InvalidRequest
 from server.structured import StructuredPlan
-from server.structured.budget import BudgetPolicy
+from server.structured.budget import BudgetPolicy, closer_of
 
 SCHEMA = {
     "type": "object",
@@ -97,3 +97,9 @@ def test_without_a_marker_closed_early_is_not_claimed() -> None:
     plan = _plan()
     assert _policy(marker=lambda: None).apply({"close_on_budget": True}, plan)
     assert plan.closing is None and "closed_early" not in plan.check("{}", "stop")
+
+
+def test_requests_with_the_same_schema_share_one_closer() -> None:
+    reordered = dict(reversed(list(SCHEMA.items())))
+    assert closer_of(SCHEMA) is closer_of(reordered)
+    assert closer_of(SCHEMA) is not closer_of({"type": "object"})
