@@ -58,6 +58,17 @@ class Closer:
                 found.add(text)
         return sorted(found, key=lambda t: (len(t), t))
 
+    def free_string(self, prefix: JsonPrefix) -> bool:
+        """Whether `prefix` is inside a string value whose content no schema along any path
+        constrains (no pattern, format, length, enum or const, no escape open): more plain
+        characters then leave every closing as it is."""
+        scalar = prefix.scalar
+        if scalar is None or scalar.kind != "string" or scalar.is_key or scalar.escape:
+            return False
+        depth = len(prefix.stack)
+        combos = itertools.islice(self._combinations(prefix), MAX_COMBINATIONS)
+        return all(_unconstrained(chosen[depth]) for chosen in combos)
+
     # -- which schema each open level follows ----------------------------------------------
     def _combinations(self, prefix: JsonPrefix) -> Iterator[tuple[Schema, ...]]:
         """Per open level (each container, then the open scalar), one alternative of its
@@ -195,6 +206,14 @@ class Closer:
         if scalar.kind == "number":
             return _end_number(scalar.raw, node)
         return _end_string(scalar, node)
+
+
+STRING_CONTENT = ("const", "enum", "pattern", "format", "minLength", "maxLength")
+
+
+def _unconstrained(node: Schema) -> bool:
+    """Whether a string under `node` may hold any content."""
+    return node is True or (isinstance(node, dict) and not any(k in node for k in STRING_CONTENT))
 
 
 def _end_string(scalar: Scalar, node: dict[str, Any]) -> str | None:

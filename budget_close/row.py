@@ -56,6 +56,7 @@ class BudgetRow:
     end: int | None = None  # the token that ends the forced closing (marker or EOS)
     _shape: tuple[object, ...] = ()
     _closing_tokens: int | None = None
+    _free: bool = False  # inside a string whose content no schema constrains (this shape)
 
     def follow(self) -> None:
         """Take in the tokens produced since the last call."""
@@ -110,6 +111,8 @@ class BudgetRow:
         if token == self.text.end_token:
             return 0 if self.prefix.value_complete() else None
         chars, pending = self.feed.peek(self.text.token_bytes(token))
+        if not pending and self._plain_string_text(chars):
+            return self._closing_tokens  # more text of a free string: the same closing
         # a character left open needs up to MAX_OPEN_BYTES more tokens before any closing
         extra = MAX_OPEN_BYTES if pending else 0
         if pending and not chars:
@@ -123,6 +126,12 @@ class BudgetRow:
         closings = self.closer.closings(prefix)
         return len(self.text.encode(closings[0])) + extra if closings else None
 
+    def _plain_string_text(self, chars: str) -> bool:
+        """Whether `chars` only extend a free string (no quote, no escape before or in them)."""
+        scalar = self.prefix.scalar
+        free = self._free and scalar is not None and not scalar.escape
+        return free and '"' not in chars and "\\" not in chars
+
     def _closing_cost(self, remaining: int) -> int | None:
         """Tokens of the shortest closing (unverified), cached while the structure holds."""
         shape = self._structure()
@@ -130,6 +139,8 @@ class BudgetRow:
         if shape != self._shape or near or self._closing_tokens is None:
             closings = self.closer.closings(self.prefix)
             self._closing_tokens = len(self.text.encode(closings[0])) if closings else None
+            if shape != self._shape:
+                self._free = self.closer.free_string(self.prefix)
             self._shape = shape
         return self._closing_tokens
 

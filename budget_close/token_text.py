@@ -19,6 +19,8 @@ from tokenizers import Tokenizer, decoders
 from choice_sets.joined_encode import byte_alphabet
 from choice_sets.tokenizer import ModelTokenizer
 
+ENCODED = 4096  # closings whose tokens are kept
+
 
 class TokenText:
     """The bytes of each token of one tokenizer, and encoding of closing texts."""
@@ -27,6 +29,7 @@ class TokenText:
         self.tokenizer = tokenizer
         self.end_token = end_token
         self.byte_level = isinstance(tokenizer.decoder, decoders.ByteLevel)
+        self._encoded: dict[str, list[int]] = {}  # insertion order: the oldest goes first
 
     @classmethod
     def of(cls, model: ModelTokenizer) -> TokenText:
@@ -55,8 +58,15 @@ class TokenText:
         return frozenset(self.tokenizer.get_added_tokens_decoder())
 
     def encode(self, text: str) -> list[int]:
-        """`text`'s tokens as the tokenizer writes it alone (no special tokens)."""
-        return list(self.tokenizer.encode(text, add_special_tokens=False).ids)
+        """`text`'s tokens as the tokenizer writes it alone (no special tokens); the same few
+        closings are encoded step after step, so the last ENCODED are kept."""
+        ids = self._encoded.get(text)
+        if ids is None:
+            ids = list(self.tokenizer.encode(text, add_special_tokens=False).ids)
+            if len(self._encoded) >= ENCODED:
+                self._encoded.pop(next(iter(self._encoded)))
+            self._encoded[text] = ids
+        return list(ids)
 
     def round_trips(self, text: str, ids: list[int]) -> bool:
         """Whether `ids` add exactly `text`'s bytes (so forcing them writes `text`)."""

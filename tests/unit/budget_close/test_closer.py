@@ -134,3 +134,27 @@ def test_random_grammar_prefixes_of_real_schemas_close(dev_cases: list[Any]) -> 
     print(f"\nclosed {closed}/{tried}, first candidate valid {first_valid}/{tried}")
     assert tried >= 300
     assert closed / tried >= 0.9, (closed, tried)
+
+
+@pytest.mark.parametrize(
+    ("schema", "text", "free"),
+    [
+        (OBJECT, '{"note":"ab', True),  # a string with no content keyword
+        (OBJECT, '{"code":"A', False),  # pattern
+        (OBJECT, '{"when":"2', False),  # format
+        (OBJECT, '{"kind":"a', False),  # enum
+        (OBJECT, '{"no', False),  # a key, not a value
+        (OBJECT, '{"note":"a\\', False),  # an escape is open
+        ({"anyOf": [{"type": "string"}, {"type": "string", "maxLength": 3}]}, '"a', False),
+        ({"items": {"type": "string"}}, '["x', True),
+    ],
+)
+def test_free_strings_are_those_no_schema_constrains(schema: Any, text: str, free: bool) -> None:
+    prefix = JsonPrefix()
+    prefix.feed(text)
+    closer = Closer(schema)
+    assert closer.free_string(prefix) is free
+    if free:  # more plain text leaves the closing as it is
+        longer = prefix.copy()
+        longer.feed("more text")
+        assert closer.closings(longer) == closer.closings(prefix)
