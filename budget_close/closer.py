@@ -40,6 +40,10 @@ class Closer:
         self.walk = SchemaWalk(schema)
         self.minimal = Minimal(self.walk)
 
+    def new_prefix(self) -> JsonPrefix:
+        """The state before any output."""
+        return JsonPrefix()
+
     def minimum_document(self) -> str | None:
         """The shortest document the schema accepts (what a budget must at least hold)."""
         return self.minimal.value(self.walk.root)

@@ -84,6 +84,16 @@ class JsonPrefix:
             scalar = Scalar(scalar.kind, scalar.raw, scalar.is_key, scalar.escape)
         return JsonPrefix(stack, scalar, self.started, self.done)
 
+    def shape(self) -> object:
+        """The structure a closing depends on besides the open scalar's text: depth, what the
+        innermost container expects and holds, the open scalar's kind (changes when a key, a
+        container or a value begins or ends)."""
+        top = self.stack[-1] if self.stack else None
+        scalar = self.scalar
+        where = (top.expect, len(top.keys), top.items) if top is not None else None
+        kind = (scalar.kind, scalar.is_key) if scalar is not None else None
+        return (len(self.stack), where, kind)
+
     def value_complete(self) -> bool:
         """Whether the document so far is a whole JSON value (a number may still grow)."""
         scalar = self.scalar

@@ -98,10 +98,11 @@ def _matches(matcher: Any, char: str) -> bool:
 
 
 @functools.lru_cache(maxsize=256)
-def compile_search(pattern: str) -> Search | None:
-    """The lazy search of `pattern`, or None when it uses what this module does not follow."""
-    body, anchored_start, anchored_end = pattern, False, False
-    if body.startswith("^"):
+def compile_search(pattern: str, *, whole: bool = False) -> Search | None:
+    """The lazy search of `pattern` (as JSON Schema reads it, or a match of the `whole` text as
+    a regex constraint is), or None when it uses what this module does not follow."""
+    body, anchored_start, anchored_end = pattern, whole, whole
+    if body.startswith("^"):  # under `whole` an anchor changes nothing
         body, anchored_start = body[1:], True
     if body.endswith("$") and not body.endswith("\\$"):
         body, anchored_end = body[:-1], True
@@ -183,7 +184,13 @@ def shortest_end(
         states = search.step(states, char)
         if not states:
             return None
-    size = len(written)
+    return shortest_from(search, states, len(written), low, high, alphabet)
+
+
+def shortest_from(
+    search: Search, states: frozenset[int], size: int, low: int, high: int | None, alphabet: str
+) -> str | None:
+    """`shortest_end` from the state set after `size` characters."""
     seen = {(states, min(size, low))}
     queue: deque[tuple[frozenset[int], int, str]] = deque([(states, size, "")])
     work = 0

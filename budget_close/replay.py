@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import time
 
-from budget_close.closer import Closer
-from budget_close.json_prefix import JsonPrefix, PrefixError
+from budget_close.document import DocumentCloser, Prefix
+from budget_close.json_prefix import PrefixError
 from budget_close.verify import Judge
 
 WINDOW = 2048  # at most this many characters from the end are read back
@@ -22,13 +22,13 @@ TIME_LIMIT_S = 1.0  # past it the start is unknown (a verdict must not wait on i
 
 
 def closing_start(
-    closer: Closer, judge: Judge, text: str, time_limit_s: float = TIME_LIMIT_S
+    closer: DocumentCloser, judge: Judge, text: str, time_limit_s: float = TIME_LIMIT_S
 ) -> int | None:
     """The index in `text` (a finished document) where its closing begins; None when no tail
     of it is the best closing of what precedes it, or the scan ran past `time_limit_s`."""
     deadline = time.monotonic() + time_limit_s
     first = max(0, len(text) - WINDOW)
-    states = _prefix_states(text, first)
+    states = _prefix_states(closer.new_prefix(), text, first)
     if states is None:
         return None
     start: int | None = None
@@ -40,7 +40,9 @@ def closing_start(
     return start
 
 
-def _is_best_closing(closer: Closer, judge: Judge, text: str, k: int, prefix: JsonPrefix) -> bool:
+def _is_best_closing(
+    closer: DocumentCloser, judge: Judge, text: str, k: int, prefix: Prefix
+) -> bool:
     """Whether `text[k:]` is the closing the engine would force after `text[:k]`: a candidate,
     and no shorter candidate the judge accepts (it runs, costly, only for those)."""
     candidates = closer.closings(prefix)
@@ -51,12 +53,12 @@ def _is_best_closing(closer: Closer, judge: Judge, text: str, k: int, prefix: Js
     return not any(judge.accepts(text[:k] + c) for c in candidates[:index])
 
 
-def _prefix_states(text: str, first: int) -> list[JsonPrefix] | None:
-    """The document's state after `text[:k]` for each k from `first` to len(text) - 1."""
-    prefix = JsonPrefix()
+def _prefix_states(prefix: Prefix, text: str, first: int) -> list[Prefix] | None:
+    """The document's state (from `prefix`, before any text) after `text[:k]` for each k from
+    `first` to len(text) - 1."""
     try:
         prefix.feed(text[:first])
-        states: list[JsonPrefix] = []
+        states: list[Prefix] = []
         for char in text[first:]:
             states.append(prefix.copy())
             prefix.feed(char)

@@ -27,8 +27,8 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 
-from budget_close.closer import Closer
-from budget_close.json_prefix import JsonPrefix, PrefixError
+from budget_close.document import DocumentCloser, Prefix
+from budget_close.json_prefix import PrefixError
 from budget_close.token_text import TextFeed, TokenText
 from budget_close.verify import Judge, best_closing
 
@@ -42,21 +42,24 @@ MAX_OPEN_BYTES = 3  # bytes a UTF-8 character can still miss after its first (on
 class BudgetRow:
     """A request with `close_on_budget`: its output as followed so far and what to force."""
 
-    closer: Closer
+    closer: DocumentCloser
     judge: Judge
     text: TokenText
     max_tokens: int
     output: list[int]  # the output tokens (V1's running list, or appended under V2)
     marker: int | None = None  # the stop token a closing ends with where the grammar allows it
-    prefix: JsonPrefix = field(default_factory=JsonPrefix)
+    prefix: Prefix = field(init=False)
     feed: TextFeed = field(default_factory=TextFeed)
     seen: int = 0
     forced: list[int] | None = None  # the closing's tokens still to force, then the end token
     given_up: bool = False
     end: int | None = None  # the token that ends the forced closing (marker or EOS)
-    _shape: tuple[object, ...] = ()
+    _shape: object = ()
     _closing_tokens: int | None = None
     _free: bool = False  # inside a string whose content no schema constrains (this shape)
+
+    def __post_init__(self) -> None:
+        self.prefix = self.closer.new_prefix()
 
     def follow(self) -> None:
         """Take in the tokens produced since the last call."""
@@ -68,7 +71,7 @@ class BudgetRow:
             try:
                 self.prefix.feed(self.feed.add(self.text.token_bytes(token)))
             except PrefixError as exc:  # the grammar should make this impossible
-                log.warning("budget closing: output is not JSON (%s); left as is", exc)
+                log.warning("budget closing: the output left the constraint (%s); left as is", exc)
                 self.given_up = True
 
     def next_token(self) -> int | None:
@@ -128,13 +131,14 @@ class BudgetRow:
 
     def _plain_string_text(self, chars: str) -> bool:
         """Whether `chars` only extend a free string (no quote, no escape before or in them)."""
-        scalar = self.prefix.scalar
-        free = self._free and scalar is not None and not scalar.escape
-        return free and '"' not in chars and "\\" not in chars
+        if not self._free:
+            return False
+        scalar = getattr(self.prefix, "scalar", None)  # _free: a JSON document's open string
+        return scalar is not None and not scalar.escape and '"' not in chars and "\\" not in chars
 
     def _closing_cost(self, remaining: int) -> int | None:
         """Tokens of the shortest closing (unverified), cached while the structure holds."""
-        shape = self._structure()
+        shape = self.prefix.shape()
         near = self._closing_tokens is not None and remaining <= self._closing_tokens + NEAR
         if shape != self._shape or near or self._closing_tokens is None:
             closings = self.closer.closings(self.prefix)
@@ -143,13 +147,6 @@ class BudgetRow:
                 self._free = self.closer.free_string(self.prefix)
             self._shape = shape
         return self._closing_tokens
-
-    def _structure(self) -> tuple[object, ...]:
-        p = self.prefix
-        top = p.stack[-1] if p.stack else None
-        scalar = p.scalar.kind if p.scalar is not None else None
-        where = (top.expect, len(top.keys), top.items) if top is not None else None
-        return (len(p.stack), where, scalar, p.scalar.is_key if p.scalar else None)
 
     def _start_closing(self, remaining: int) -> int | None:
         text = self.feed.joined()

@@ -13,14 +13,13 @@ from typing import Any
 
 import jsonschema
 
-from budget_close.closer import Closer
-from budget_close.json_prefix import JsonPrefix
+from budget_close.document import DocumentCloser
 
 GrammarCheck = Callable[[str], bool]
 
 
 class Judge:
-    """Validity of whole documents for one schema."""
+    """Validity of whole documents for one schema (None: not JSON, the grammar alone judges)."""
 
     def __init__(
         self,
@@ -28,8 +27,12 @@ class Judge:
         grammar: GrammarCheck | None = None,
         stops: GrammarCheck | None = None,
     ) -> None:
-        cls = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
-        self.validator = cls(schema, format_checker=cls.FORMAT_CHECKER)
+        self.validator: Any = None
+        if schema is not None:
+            cls = jsonschema.validators.validator_for(
+                schema, default=jsonschema.Draft202012Validator
+            )
+            self.validator = cls(schema, format_checker=cls.FORMAT_CHECKER)
         self.grammar = grammar
         self.stops = stops
         """Whether the grammar allows nothing after a document (its matcher is then stopped)."""
@@ -40,6 +43,8 @@ class Judge:
 
     def accepts(self, document: str) -> bool:
         """Whether `document` parses, validates and (when checked) fits the grammar."""
+        if self.validator is None:
+            return self.grammar is None or self.grammar(document)
         try:
             value = json.loads(document)
         except ValueError:
@@ -52,7 +57,7 @@ class Judge:
         return self.grammar is None or self.grammar(document)
 
 
-def best_closing(closer: Closer, judge: Judge, text: str, prefix: JsonPrefix) -> str | None:
+def best_closing(closer: DocumentCloser, judge: Judge, text: str, prefix: Any) -> str | None:
     """The shortest candidate closing of `text` (whose state is `prefix`) that the judge
     accepts; None when no candidate passes."""
     for closing in closer.closings(prefix):

@@ -2,8 +2,8 @@
 entry point, both runner interfaces, as `choice_sets.vllm_processor`).
 
 A request opts in with `SamplingParams.extra_args["structserve_close_on_budget"]` (the gateway
-sets it through `vllm_xargs`) next to a JSON schema or `json_object` structured output; the
-schema the row closes against is the one the engine enforces (`structured_outputs.json`). Each
+sets it through `vllm_xargs`) next to a JSON schema, `json_object` or `regex` structured output;
+the constraint the row closes against is the one the engine enforces (`structured_outputs`). Each
 step, rows follow their new tokens (`BudgetRow.follow`); a row that closes keeps only its forced
 token, and a row near the end keeps only those of its TOP_K likeliest tokens after which the
 closing still fits (`BudgetRow.safe`): every other logit is set to -inf (`keep_only`). Near the
@@ -28,6 +28,8 @@ import torch
 
 from budget_close import MARKER_XARG, XARG
 from budget_close.closer import Closer
+from budget_close.document import DocumentCloser
+from budget_close.regex_closer import RegexCloser
 from budget_close.row import BudgetRow
 from budget_close.token_text import TokenText
 from budget_close.verify import Judge
@@ -46,15 +48,20 @@ CACHED_SCHEMAS = 32
 TOP_K = 8  # near the end, the next token is one of the K likeliest that keep the closing in budget
 
 
-def request_schema(params: SamplingParams) -> Any | None:
-    """The JSON schema the engine enforces for this request (`json_object`: any object), or
-    None when it has no JSON constraint."""
+def request_constraint(params: SamplingParams) -> tuple[str, Any] | None:
+    """The constraint the engine enforces for this request, as ("json", schema) (`json_object`:
+    any object) or ("regex", pattern); None for any other (or none)."""
     outputs = params.structured_outputs
     if outputs is None:
         return None
     if outputs.json is not None:
-        return json.loads(outputs.json) if isinstance(outputs.json, str) else outputs.json
-    return {"type": "object"} if outputs.json_object else None
+        schema = json.loads(outputs.json) if isinstance(outputs.json, str) else outputs.json
+        return "json", schema
+    if outputs.json_object:
+        return "json", {"type": "object"}
+    if isinstance(outputs.regex, str):
+        return "regex", outputs.regex
+    return None
 
 
 class BudgetCloseLogitsProcessor(RowLogitsProcessor[BudgetRow]):
@@ -66,15 +73,15 @@ class BudgetCloseLogitsProcessor(RowLogitsProcessor[BudgetRow]):
         """400 for the flag on a request without a JSON schema or `max_tokens`."""
         if not (sampling_params.extra_args or {}).get(XARG):
             return
-        if request_schema(sampling_params) is None:
-            raise ValueError(f"{XARG} needs a JSON schema or json_object structured output")
+        if request_constraint(sampling_params) is None:
+            raise ValueError(f"{XARG} needs a JSON schema, json_object or regex structured output")
         if sampling_params.max_tokens is None:
             raise ValueError(f"{XARG} needs max_tokens")
 
     def __init__(self, vllm_config: VllmConfig, *runner_args: Any) -> None:
         super().__init__(vllm_config, *runner_args)  # the tokenizer is read at the first row
         self._text: TokenText | None = None
-        self._schemas: OrderedDict[str, tuple[Closer, Judge]] = OrderedDict()
+        self._schemas: OrderedDict[str, tuple[DocumentCloser, Judge]] = OrderedDict()
 
     # --- the core -----------------------------------------------------------------------------
     def _process(self, logits: torch.Tensor, rows: dict[int, BudgetRow]) -> None:
@@ -124,11 +131,11 @@ class BudgetCloseLogitsProcessor(RowLogitsProcessor[BudgetRow]):
     ) -> BudgetRow | None:
         if not (params.extra_args or {}).get(XARG) or params.max_tokens is None:
             return None
-        schema = request_schema(params)
-        if schema is None:
+        constraint = request_constraint(params)
+        if constraint is None:
             return None
         try:
-            closer, judge = self._schema(schema)
+            closer, judge = self._schema(*constraint)
             text = self._token_text()
         except (OSError, ValueError, TypeError, KeyError) as exc:  # never take the engine down
             log.error("budget closing unavailable for a request: %s", exc)
@@ -138,12 +145,14 @@ class BudgetCloseLogitsProcessor(RowLogitsProcessor[BudgetRow]):
             marker = None
         return BudgetRow(closer, judge, text, int(params.max_tokens), output, marker=marker)
 
-    def _schema(self, schema: Any) -> tuple[Closer, Judge]:
-        key = json.dumps(schema, sort_keys=True)
+    def _schema(self, kind: str, spec: Any) -> tuple[DocumentCloser, Judge]:
+        key = json.dumps([kind, spec], sort_keys=True)
         entry = self._schemas.get(key)
         if entry is None:
-            grammar = ByteGrammar("json", schema)
-            entry = (Closer(schema), Judge(schema, grammar.matches, stops=grammar.stops_after))
+            grammar = ByteGrammar(kind, spec)
+            closer: DocumentCloser = Closer(spec) if kind == "json" else RegexCloser(spec)
+            schema = spec if kind == "json" else None  # a regex is judged by the grammar alone
+            entry = (closer, Judge(schema, grammar.matches, stops=grammar.stops_after))
             self._schemas[key] = entry
             while len(self._schemas) > CACHED_SCHEMAS:
                 self._schemas.popitem(last=False)

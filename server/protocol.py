@@ -52,8 +52,8 @@ class _SamplingRequest(BaseModel):
     user: str | None = None
     close_on_budget: bool | None = Field(
         None,
-        description="With a JSON schema or json_object: when max_tokens runs short, end the "
-        "document with its shortest valid ending instead of cutting it (finish_reason stop); "
+        description="With a JSON schema, json_object or regex: when max_tokens runs short, end "
+        "the document with its shortest valid ending instead of cutting it (finish_reason stop); "
         "default: the server's structured_close_on_budget (docs/budget_closing.md).",
     )
 

@@ -195,10 +195,10 @@ class Settings(BaseSettings):
     )
     structured_close_on_budget: bool = Field(
         False,
-        description="Default of the request field close_on_budget for JSON schema and "
-        "json_object requests: when max_tokens runs short, the engine writes the shortest "
+        description="Default of the request field close_on_budget for JSON schema, json_object "
+        "and regex requests: when max_tokens runs short, the engine writes the shortest "
         "ending that keeps the document valid, then stops (finish_reason stop). Requests whose "
-        "schema or budget cannot be closed run without it (docs/budget_closing.md).",
+        "constraint or budget cannot be closed run without it (docs/budget_closing.md).",
     )
     responses_db: Path | None = Field(
         None,

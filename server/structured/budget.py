@@ -6,8 +6,9 @@ valid end of a JSON document when `max_tokens` runs short, then EOS, so the answ
 
 - reads the request's `close_on_budget` (a bool), else the server default
   (`structured_close_on_budget`) for requests with a JSON schema or `json_object`;
-- refuses (400) an explicit `close_on_budget: true` it cannot honour: no JSON schema (regex,
-  grammar, choice and tool calls are not closed yet), `ignore_eos` (closing ends with EOS),
+- refuses (400) an explicit `close_on_budget: true` it cannot honour: no JSON schema,
+  `json_object` or regex (grammar, choice and tool calls are not closed yet), a pattern it cannot
+  follow (lookarounds, backreferences, flags), `ignore_eos` (closing ends with EOS),
   engines that speculate (vLLM loads no custom logits processor then), a schema whose shortest
   document it cannot build, or a `max_tokens` below that document's tokens + 1 (the message names
   the minimum);
@@ -28,11 +29,14 @@ from typing import Any
 
 from budget_close import MARKER_XARG, XARG
 from budget_close.closer import Closer
+from budget_close.document import DocumentCloser
+from budget_close.regex_closer import RegexCloser
 from server.errors import InvalidRequest
 from server.structured.closing_report import ClosingReport
 from server.structured.structured_plan import StructuredPlan
 
 JSON_KINDS = frozenset({"json_schema", "json_object"})
+CLOSABLE = JSON_KINDS | {"regex"}
 
 TokenCount = Callable[[str], int]
 CACHED_CLOSERS = 64
@@ -54,17 +58,17 @@ class BudgetPolicy:
             InvalidRequest: `close_on_budget: true` that this request or server cannot honour.
         """
         asked = body.pop("close_on_budget", None)
-        is_json = plan is not None and plan.kind in JSON_KINDS and plan.spec is not None
+        closable = plan is not None and plan.kind in CLOSABLE and plan.spec is not None
         if asked is None:
-            if not (self.default and is_json and self.refusal is None) or body.get("ignore_eos"):
+            if not (self.default and closable and self.refusal is None) or body.get("ignore_eos"):
                 return False
         elif not asked:
             return False
         else:
-            self._check(body, plan, is_json)
+            self._check(body, closable)
         assert plan is not None
-        closer = closer_of(plan.spec)
-        if not self._fits(closer, body, explicit=asked is not None):
+        closer = _closer_or_none(plan, explicit=asked is not None)
+        if closer is None or not self._fits(closer, body, explicit=asked is not None):
             return False
         xargs = body.get("vllm_xargs")
         body["vllm_xargs"] = {**(xargs if isinstance(xargs, dict) else {}), XARG: True}
@@ -72,7 +76,7 @@ class BudgetPolicy:
         self._mark(body, plan, closer)
         return True
 
-    def _mark(self, body: dict[str, Any], plan: StructuredPlan, closer: Closer) -> None:
+    def _mark(self, body: dict[str, Any], plan: StructuredPlan, closer: DocumentCloser) -> None:
         """Name the closing's marker to the engine, as a stop token too, when there is one."""
         marker = self.marker() if self.marker is not None else None
         count = self.count_tokens() if self.count_tokens is not None else None
@@ -83,15 +87,17 @@ class BudgetPolicy:
         body["stop_token_ids"] = [*(stops if isinstance(stops, list) else []), marker]
         plan.closing = ClosingReport(marker, closer, count)
 
-    def _check(self, body: dict[str, Any], plan: StructuredPlan | None, is_json: bool) -> None:
-        if not is_json:
-            raise _refused("close_on_budget needs a JSON schema or json_object response format")
+    def _check(self, body: dict[str, Any], closable: bool) -> None:
+        if not closable:
+            raise _refused(
+                "close_on_budget needs a JSON schema, json_object or regex structured output"
+            )
         if self.refusal is not None:
             raise _refused(f"close_on_budget is unavailable: {self.refusal}")
         if body.get("ignore_eos"):
             raise _refused("close_on_budget ends the document with EOS: not with ignore_eos")
 
-    def _fits(self, closer: Closer, body: dict[str, Any], *, explicit: bool) -> bool:
+    def _fits(self, closer: DocumentCloser, body: dict[str, Any], *, explicit: bool) -> bool:
         """Whether the schema's shortest document fits the budget (400 when `explicit`)."""
         minimum = closer.minimum_document()
         if minimum is None:
@@ -113,15 +119,31 @@ class BudgetPolicy:
         return need <= int(budget)
 
 
-def closer_of(schema: Any) -> Closer:
-    """The closer of `schema`, shared by the requests that send the same schema (its shortest
-    document is computed once: up to 0.2 s on the dev split's largest schemas)."""
-    return _closer(json.dumps(schema, sort_keys=True))
+def closer_of(kind: str, spec: Any) -> DocumentCloser:
+    """The closer of a request's constraint (`kind` json_schema, json_object or regex), shared
+    by the requests that send the same one (a schema's shortest document is computed once: up to
+    0.2 s on the dev split's largest schemas).
+
+    Raises:
+        ValueError: a pattern budget closing cannot follow.
+    """
+    return _closer(kind == "regex", json.dumps(spec, sort_keys=True))
 
 
 @functools.lru_cache(maxsize=CACHED_CLOSERS)
-def _closer(key: str) -> Closer:
-    return Closer(json.loads(key))
+def _closer(regex: bool, key: str) -> DocumentCloser:
+    spec = json.loads(key)
+    return RegexCloser(spec) if regex else Closer(spec)
+
+
+def _closer_or_none(plan: StructuredPlan, *, explicit: bool) -> DocumentCloser | None:
+    """The plan's closer; a pattern it cannot follow is a 400 when `explicit`, else None."""
+    try:
+        return closer_of(plan.kind, plan.spec)
+    except ValueError as exc:
+        if explicit:
+            raise _refused(f"close_on_budget: {exc}") from None
+        return None
 
 
 def _refused(message: str) -> InvalidRequest:

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from budget_close.closer import Closer
+from budget_close.document import DocumentCloser
+from budget_close.regex_closer import RegexCloser
 from budget_close.replay import closing_start
 from budget_close.verify import Judge
 from grammar.llg import ByteGrammar
@@ -25,7 +27,7 @@ class ClosingReport:
     """Reads a choice's closing for one request with `close_on_budget` and a marker."""
 
     marker: int
-    closer: Closer
+    closer: DocumentCloser
     count_tokens: Callable[[str], int]
 
     def take_marker(self, choice: dict[str, Any]) -> bool:
@@ -38,7 +40,12 @@ class ClosingReport:
     def closing_tokens(self, text: str) -> int | None:
         """Tokens of the closing the document ends with (blocking: run off the event loop);
         None when it cannot be read back."""
-        schema = self.closer.walk.root
-        judge = Judge(schema, ByteGrammar("json", schema).matches)
+        if isinstance(self.closer, Closer):
+            schema = self.closer.walk.root
+            judge = Judge(schema, ByteGrammar("json", schema).matches)
+        elif isinstance(self.closer, RegexCloser):  # the grammar alone judges a regex
+            judge = Judge(None, ByteGrammar("regex", self.closer.pattern).matches)
+        else:
+            return None
         start = closing_start(self.closer, judge, text)
         return None if start is None else self.count_tokens(text[start:])

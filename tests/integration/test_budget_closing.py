@@ -4,6 +4,7 @@ cut at max_tokens ends instead with the shortest valid ending, inside the budget
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import httpx
@@ -90,3 +91,28 @@ def test_a_budget_below_the_shortest_document_is_a_400(gateway: Gateway) -> None
     assert error["param"] == "max_tokens" and "at least" in error["message"]
     with pytest.raises(openai.BadRequestError):
         _ask(gateway, BUDGET, close_on_budget="yes")  # a bool, strictly
+
+
+def test_a_regex_answer_closes_to_a_whole_match(gateway: Gateway) -> None:
+    """A regex the model's story outruns: cut, the text misses the final "."; closed, it ends
+    with it and the whole answer matches."""
+    pattern = r"[A-Za-z ,]+\."
+
+    def ask(**extra: Any) -> Any:
+        return gateway.client().completions.create(
+            model=gateway.model,
+            prompt="Once upon a time, in a land far away,",
+            max_tokens=8,
+            temperature=0,
+            extra_body={"structured_outputs": {"regex": pattern}, **extra},
+        )
+
+    cut = ask().choices[0]
+    assert cut.finish_reason == "length" and not re.fullmatch(pattern, cut.text)
+    closed = ask(close_on_budget=True)
+    choice = closed.choices[0]
+    assert choice.finish_reason == "stop" and re.fullmatch(pattern, choice.text), choice.text
+    assert closed.usage is not None and closed.usage.completion_tokens <= 8
+    verdict = (choice.model_extra or {})["structured_output"]
+    assert verdict["valid"] is True and verdict["closed_early"] is True
+    assert choice.text.startswith(cut.text[:10])  # the same greedy text up to the closing

@@ -11,6 +11,7 @@ that ends validates against the schema.
 from __future__ import annotations
 
 import random
+import re
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -79,6 +80,7 @@ def _run(
     end: int,
     gen: torch.Generator,
     marker: int | None = None,
+    kind: str = "json",
 ) -> tuple[list[int], BudgetRow]:
     """Decode up to `budget` tokens as the engine would; returns the output and its row. A
     `marker` (the request's stop token) ends the output too; the grammar accepts any token once
@@ -86,14 +88,14 @@ def _run(
     params = SamplingParams(
         max_tokens=budget,
         extra_args={XARG: True, **({MARKER_XARG: marker} if marker is not None else {})},
-        structured_outputs=StructuredOutputsParams(json=schema),
+        structured_outputs=StructuredOutputsParams(**{kind: schema}),
     )
     output: list[int] = []
     proc.update_state(
         BatchUpdate(batch_size=1, removed=[], added=[(0, params, None, output)], moved=[])
     )
     row = proc.rows[0]
-    matcher = LLMatcher(tok, serialize("json", schema), log_level=0)
+    matcher = LLMatcher(tok, serialize(kind, schema), log_level=0)
     while len(output) < budget and not (output and output[-1] in (end, marker)):
         logits = torch.randn(1, V, generator=gen)  # [1, V]
         logits[0, ~_grammar_mask(matcher, end)] = float("-inf")  # vLLM: grammar first
@@ -170,6 +172,29 @@ def test_a_closing_ends_with_the_marker_where_the_grammar_stops(
         assert output[-1] == (marker if stops else end), text
         with_eos += not stops
     assert closed >= 6 and with_eos >= eos_closings
+
+
+# not \d: the engine's grammar reads it as any Unicode digit, the closer as 0-9 (a row whose
+# output leaves the closer's reading gives up, and the answer ends as without closing)
+@pytest.mark.parametrize(
+    "pattern", [r"[a-z ]+\.", r"(Dear [A-Z][a-z]+, )?[a-z ,]+!", r"[0-9]+-[0-9]+"]
+)
+def test_a_regex_output_closes_to_a_whole_match(
+    processor: BudgetCloseLogitsProcessor,
+    engine_tokenizer: LLTokenizer,
+    token_text: TokenText,
+    pattern: str,
+) -> None:
+    marker, end = 0, token_text.end_token
+    closed = 0
+    for seed in range(12):
+        gen = torch.Generator().manual_seed(seed)
+        output, row = _run(processor, pattern, 12, engine_tokenizer, end, gen, marker, kind="regex")
+        text = _text(output, token_text)
+        assert len(output) <= 12 and not row.given_up, text
+        assert output[-1] in (end, marker) and re.fullmatch(pattern, text), text
+        closed += row.forced is not None
+    assert closed >= 6
 
 
 @pytest.fixture(scope="module")

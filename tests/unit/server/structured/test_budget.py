@@ -40,7 +40,9 @@ def test_an_explicit_request_is_forwarded_to_the_engine() -> None:
 @pytest.mark.parametrize(
     ("body", "plan", "policy", "code", "says"),
     [
-        ({"max_tokens": 9}, StructuredPlan(kind="regex", spec="a+"), {}, "unsupported", "JSON"),
+        ({}, StructuredPlan(kind="grammar", spec='start: "a"'), {}, "unsupported", "regex"),
+        ({}, _plan("regex", "(?=a)a"), {}, "unsupported", "does not follow"),  # a lookahead
+        ({"max_tokens": 4}, _plan("regex", "[0-9]{4}"), {}, "minimum_document", "at least 5"),
         ({}, None, {}, "unsupported", "JSON schema"),
         ({"ignore_eos": True}, _plan(), {}, "unsupported", "ignore_eos"),
         ({}, _plan(), {"refusal": "it speculates"}, "unsupported", "it speculates"),
@@ -63,7 +65,8 @@ def test_the_server_default_applies_only_where_it_can() -> None:
     for body, plan in (
         ({"max_tokens": 22}, _plan()),  # too small a budget: cut as before, no 400
         ({"ignore_eos": True}, _plan()),
-        ({}, StructuredPlan(kind="regex", spec="a+")),
+        ({}, StructuredPlan(kind="grammar", spec='start: "a"')),
+        ({}, _plan("regex", "(?=a)a")),  # a pattern it cannot follow: skipped, no 400
         ({}, None),
         ({"close_on_budget": False}, _plan()),  # the request says no
     ):
@@ -101,5 +104,17 @@ def test_without_a_marker_closed_early_is_not_claimed() -> None:
 
 def test_requests_with_the_same_schema_share_one_closer() -> None:
     reordered = dict(reversed(list(SCHEMA.items())))
-    assert closer_of(SCHEMA) is closer_of(reordered)
-    assert closer_of(SCHEMA) is not closer_of({"type": "object"})
+    assert closer_of("json_schema", SCHEMA) is closer_of("json_schema", reordered)
+    assert closer_of("json_schema", SCHEMA) is not closer_of("json_object", {"type": "object"})
+    assert closer_of("regex", "a+") is closer_of("regex", "a+")
+
+
+async def test_a_regex_is_closed_and_reported_like_a_schema() -> None:
+    body: dict[str, Any] = {"close_on_budget": True, "max_tokens": 12}
+    plan = _plan("regex", r"[a-z ]+\.")
+    assert _policy(marker=lambda: 0).apply(body, plan)
+    assert body["vllm_xargs"] == {XARG: True, MARKER_XARG: 0} and body["stop_token_ids"] == [0]
+    closed = {"index": 0, "finish_reason": "stop", "stop_reason": 0}
+    verdict = await plan.aannotate(closed, "once upon a time.")
+    assert verdict["closed_early"] is True  # (`valid` needs the server's grammar checker)
+    assert verdict["closing_tokens"] == 1  # "." (one token a character here)
