@@ -17,7 +17,7 @@ over the budgets.
 from __future__ import annotations
 
 import functools
-from collections import deque
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +27,9 @@ from interegular import patterns as ast
 MAX_NFA_STATES = 20_000
 MAX_SEARCH_SETS = 1_000
 MAX_SEARCH_WORK = 200_000  # NFA states visited over a whole search (~0.1 s in CPython)
+MAX_MOVES = 100_000  # remembered transitions of one pattern
+RECENT = 64  # texts whose state set is remembered
+RESUME = 64  # characters a text may have grown since one of those
 ANY = -1  # an edge matching every character (the unanchored end)
 
 
@@ -58,6 +61,14 @@ class Search:
     accept: int
     anchored_start: bool
     anchored_end: bool
+    # the lazy DFA: state set and character to the next set (cleared past MAX_MOVES), and the
+    # sets after recent texts (a closing is asked for after texts that grow a token at a time)
+    _moves: dict[tuple[frozenset[int], str], frozenset[int]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    _after: OrderedDict[str, frozenset[int]] = field(
+        default_factory=OrderedDict, compare=False, repr=False
+    )
 
     def closure(self, states: set[int]) -> frozenset[int]:
         """`states` and all they reach by epsilon edges."""
@@ -74,7 +85,35 @@ class Search:
         return self.closure({self.start})
 
     def step(self, states: frozenset[int], char: str) -> frozenset[int]:
-        """The state set after `char` (empty: no match can go on)."""
+        """The state set after `char` (empty: no match can go on), remembered."""
+        key = (states, char)
+        found = self._moves.get(key)
+        if found is None:
+            if len(self._moves) >= MAX_MOVES:
+                self._moves.clear()
+            found = self._moves[key] = self._step(states, char)
+        return found
+
+    def after(self, written: str) -> frozenset[int]:
+        """The state set after `written`, resumed from the longest of the last RECENT texts
+        that is `written` less at most RESUME characters."""
+        states, done = self.begin(), 0
+        for cut in range(min(len(written), RESUME) + 1):
+            known = self._after.get(written[: len(written) - cut])
+            if known is not None:
+                states, done = known, len(written) - cut
+                break
+        for char in written[done:]:
+            states = self.step(states, char)
+            if not states:
+                break
+        self._after[written] = states
+        self._after.move_to_end(written)
+        while len(self._after) > RECENT:
+            self._after.popitem(last=False)
+        return states
+
+    def _step(self, states: frozenset[int], char: str) -> frozenset[int]:
         nxt: set[int] = set()
         for state in states:
             for matcher, target in self.nfa.edges[state]:
@@ -179,11 +218,9 @@ def shortest_end(
 ) -> str | None:
     """The fewest characters of `alphabet` that, after `written`, make a match whose length is
     within [low, high]; None when there is none within the search budget."""
-    states = search.begin()
-    for char in written:
-        states = search.step(states, char)
-        if not states:
-            return None
+    states = search.after(written)
+    if not states:
+        return None
     return shortest_from(search, states, len(written), low, high, alphabet)
 
 

@@ -45,3 +45,17 @@ def test_a_costly_pattern_ends_within_the_search_budget() -> None:
     assert search is not None
     end = shortest_end(search, "", 0, None, ALPHABET)
     assert end is not None and re.search(uri, end)
+
+
+def test_state_sets_resumed_from_recent_texts_equal_a_walk_from_the_start() -> None:
+    search = compile_search(r"^[a-z]+(-[a-z]+)*$")
+    assert search is not None
+    text = "abc-def-gh" * 20
+    walked, seen = search.begin(), []
+    for char in text:  # a text growing a few characters at a time, as an output does
+        walked = search._step(walked, char)  # uncached
+        seen.append(walked)
+    for end in range(1, len(text) + 1, 3):
+        assert search.after(text[:end]) == seen[end - 1]
+    assert search.after(text + "!") == frozenset()  # "!" leaves the pattern
+    assert shortest_end(search, text + "-", 0, None, "ab") == "a"
