@@ -3,15 +3,18 @@ tests."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from llguidance import LLMatcher, LLTokenizer
 
 from bench.jsb_data import SUBSETS, data_root, load_cases
 from budget_close.token_text import TokenText
 from choice_sets.tokenizer import ModelTokenizer
 from compress.shared_data import shared_data_dir
+from grammar.llg import serialize
 from tests.prereq import default_model_dir, require
 
 PER_SUBSET = 12
@@ -30,3 +33,14 @@ def dev_cases(tmp_path_factory: pytest.TempPathFactory) -> list[Any]:
     """PER_SUBSET schemas of each JSONSchemaBench subset (dev split, seed 0)."""
     root = data_root(shared_data_dir(), tmp_path_factory.mktemp("jsb"))
     return load_cases(Path(root), list(SUBSETS), PER_SUBSET, seed=0)
+
+
+def compiling(cases: list[Any], tokenizer: LLTokenizer) -> Iterator[tuple[Any, str]]:
+    """The cases whose schema the engine's grammar compiles, with that grammar (serialized)."""
+    for case in cases:
+        try:
+            grammar = serialize("json", case.schema)
+        except (ValueError, TypeError, KeyError):
+            continue
+        if not LLMatcher(tokenizer, grammar, log_level=0).is_error():
+            yield case, grammar

@@ -12,7 +12,8 @@ from llguidance import LLMatcher
 from budget_close.closer import Closer
 from budget_close.json_prefix import JsonPrefix
 from budget_close.verify import Judge, best_closing
-from grammar.llg import byte_tokenizer, matches, serialize
+from grammar.llg import byte_tokenizer, matches
+from tests.unit.budget_close.conftest import compiling
 
 OBJECT = {
     "type": "object",
@@ -111,13 +112,7 @@ def test_random_grammar_prefixes_of_real_schemas_close(dev_cases: list[Any]) -> 
     the share of prefixes that get a valid closing is what budget closing can promise."""
     rng = random.Random(0)
     tried = closed = first_valid = 0
-    for case in dev_cases:
-        try:
-            grammar = serialize("json", case.schema)
-        except (ValueError, TypeError, KeyError):
-            continue
-        if LLMatcher(_TOKENIZER, grammar, log_level=0).is_error():
-            continue
+    for case, grammar in compiling(dev_cases, _TOKENIZER):
         closer = Closer(case.schema)
         judge = Judge(case.schema, lambda d, s=case.schema: matches(_TOKENIZER, "json", s, d))
         for _ in range(PREFIXES):

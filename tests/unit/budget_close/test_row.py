@@ -34,6 +34,7 @@ from budget_close.vllm_processor import BudgetCloseLogitsProcessor
 from compress.shared_data import shared_data_dir
 from grammar.llg import ByteGrammar, serialize
 from tests.prereq import default_model_dir
+from tests.unit.budget_close.conftest import compiling
 
 PER_SUBSET = 5
 BUDGETS = 3
@@ -212,13 +213,7 @@ def test_dev_split_outputs_validate_within_budget(
     rng = random.Random(0)
     gen = torch.Generator().manual_seed(0)
     runs = ended = valid = gave_up = 0
-    for case in dev_cases:
-        try:
-            grammar = serialize("json", case.schema)
-        except (ValueError, TypeError, KeyError):
-            continue
-        if LLMatcher(engine_tokenizer, grammar, log_level=0).is_error():
-            continue
+    for case, _ in compiling(dev_cases, engine_tokenizer):
         minimum = Closer(case.schema).minimum_document()
         if minimum is None or len(minimum) > 400:
             continue
