@@ -131,7 +131,7 @@ class BudgetRow:
 
     def _plain_string_text(self, chars: str) -> bool:
         """Whether `chars` only extend a free string (no quote, no escape before or in them)."""
-        if not self._free:
+        if not self._free or self.prefix.shape() != self._shape:  # _free is this shape's
             return False
         scalar = getattr(self.prefix, "scalar", None)  # _free: a JSON document's open string
         return scalar is not None and not scalar.escape and '"' not in chars and "\\" not in chars
