@@ -59,7 +59,6 @@ class RegexCloser:
         search = compile_search(pattern, whole=True)
         if search is None:
             raise ValueError("the pattern uses syntax budget closing does not follow")
-        self.pattern = pattern
         self.search = search
         self._ends: OrderedDict[frozenset[int], str | None] = OrderedDict()
 

@@ -14,6 +14,7 @@ from typing import Any
 import jsonschema
 
 from budget_close.document import DocumentCloser
+from grammar.llg import ByteGrammar
 
 GrammarCheck = Callable[[str], bool]
 
@@ -64,3 +65,11 @@ def best_closing(closer: DocumentCloser, judge: Judge, text: str, prefix: Any) -
         if judge.accepts(text + closing):
             return closing
     return None
+
+
+def judge_of(kind: str, spec: Any) -> Judge:
+    """The judge of a "json" (spec: the schema) or "regex" (spec: the pattern, which the grammar
+    alone judges) constraint, its grammar compiled once."""
+    grammar = ByteGrammar(kind, spec)
+    schema = spec if kind == "json" else None
+    return Judge(schema, grammar.matches, stops=grammar.stops_after)

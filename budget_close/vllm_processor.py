@@ -32,11 +32,10 @@ from budget_close.document import DocumentCloser
 from budget_close.regex_closer import RegexCloser
 from budget_close.row import BudgetRow
 from budget_close.token_text import TokenText
-from budget_close.verify import Judge
+from budget_close.verify import Judge, judge_of
 from choice_sets.logits_mask import keep_only
 from choice_sets.runner_rows import RowLogitsProcessor
 from choice_sets.tokenizer import ModelTokenizer
-from grammar.llg import ByteGrammar
 
 if TYPE_CHECKING:
     from vllm import SamplingParams
@@ -149,10 +148,8 @@ class BudgetCloseLogitsProcessor(RowLogitsProcessor[BudgetRow]):
         key = json.dumps([kind, spec], sort_keys=True)
         entry = self._schemas.get(key)
         if entry is None:
-            grammar = ByteGrammar(kind, spec)
             closer: DocumentCloser = Closer(spec) if kind == "json" else RegexCloser(spec)
-            schema = spec if kind == "json" else None  # a regex is judged by the grammar alone
-            entry = (closer, Judge(schema, grammar.matches, stops=grammar.stops_after))
+            entry = (closer, judge_of(kind, spec))
             self._schemas[key] = entry
             while len(self._schemas) > CACHED_SCHEMAS:
                 self._schemas.popitem(last=False)

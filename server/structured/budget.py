@@ -85,7 +85,8 @@ class BudgetPolicy:
         body["vllm_xargs"][MARKER_XARG] = marker
         stops = body.get("stop_token_ids")
         body["stop_token_ids"] = [*(stops if isinstance(stops, list) else []), marker]
-        plan.closing = ClosingReport(marker, closer, count)
+        kind = "regex" if plan.kind == "regex" else "json"
+        plan.closing = ClosingReport(marker, closer, count, kind, plan.spec)
 
     def _check(self, body: dict[str, Any], closable: bool) -> None:
         if not closable:

@@ -14,12 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from budget_close.closer import Closer
 from budget_close.document import DocumentCloser
-from budget_close.regex_closer import RegexCloser
 from budget_close.replay import closing_start
-from budget_close.verify import Judge
-from grammar.llg import ByteGrammar
+from budget_close.verify import judge_of
 
 
 @dataclass
@@ -29,6 +26,8 @@ class ClosingReport:
     marker: int
     closer: DocumentCloser
     count_tokens: Callable[[str], int]
+    kind: str  # "json" or "regex", as `budget_close.verify.judge_of` takes it
+    spec: Any
 
     def take_marker(self, choice: dict[str, Any]) -> bool:
         """Whether `choice` (finished) was closed early; its marker `stop_reason` is removed."""
@@ -40,12 +39,5 @@ class ClosingReport:
     def closing_tokens(self, text: str) -> int | None:
         """Tokens of the closing the document ends with (blocking: run off the event loop);
         None when it cannot be read back."""
-        if isinstance(self.closer, Closer):
-            schema = self.closer.walk.root
-            judge = Judge(schema, ByteGrammar("json", schema).matches)
-        elif isinstance(self.closer, RegexCloser):  # the grammar alone judges a regex
-            judge = Judge(None, ByteGrammar("regex", self.closer.pattern).matches)
-        else:
-            return None
-        start = closing_start(self.closer, judge, text)
+        start = closing_start(self.closer, judge_of(self.kind, self.spec), text)
         return None if start is None else self.count_tokens(text[start:])
